@@ -1,0 +1,28 @@
+{
+  "targets": [
+    {
+      "target_name": "glm_kernels",
+      "sources": [
+        "native/addon/addon.cc",
+        "native/addon/device-wrap.cc",
+        "native/addon/plugin-loader.cc",
+        "native/addon/membw.cc",
+        "devices/cpu/device.cc",
+        "devices/cpu/stream.cc",
+        "devices/cpu/isa.cc",
+        "devices/cpu/topk.cc",
+        "devices/cpu/topk-filter.cc"
+      ],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "native/include",
+        "devices/cpu"
+      ],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-O3", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-maybe-uninitialized"],
+      "libraries": ["-ldl", "-lpthread"]
+    }
+  ]
+}

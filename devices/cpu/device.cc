@@ -1,0 +1,155 @@
+// The CPU device: the device ABI implemented inside the addon (host memory, one in-order stream).
+#include "device.hpp"
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <new>
+#include <string>
+#include <thread>
+
+#include "glmk/status.hpp"
+#include "isa.hpp"
+#include "stream.hpp"
+#include "topk.hpp"
+
+struct glmk_device {
+  int threads;
+  glmk::cpu::Isa isa;
+  glmk::cpu::Stream stream;
+  std::vector<glmk::cpu::TopkScratch> topk_scratch;  // touched only on the stream thread
+  glmk_device(int t, glmk::cpu::Isa i) : threads(t), isa(i), stream(t) {}
+};
+
+namespace glmk::cpu {
+namespace {
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) {
+      auto p = line.find(':');
+      if (p != std::string::npos) return line.substr(p + 2);
+    }
+  return "unknown CPU";
+}
+
+int device_count(int32_t* count, glmk_status* st) {
+  *count = 1;
+  return ok(st);
+}
+
+int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
+  if (o->ordinal != 0) return fail(st, GLMK_E_DEVICE, "there is one CPU device, cpu:0; received cpu:%d", o->ordinal);
+  if (o->threads < 1 || o->threads > 1024)
+    return fail(st, GLMK_E_ARG, "Expected threads between 1 and 1024 but received %d", o->threads);
+  Isa want;
+  if (!isa_parse(o->isa, &want))
+    return fail(st, GLMK_E_ARG, "Expected GLM_KERNELS_ISA auto, avx512, avx2 or scalar but received %s", o->isa);
+  Isa have = isa_detect();
+  Isa use = static_cast<int>(want) < static_cast<int>(have) ? want : have;
+  try {
+    *out = new glmk_device(o->threads, use);
+  } catch (const std::exception& e) {
+    return fail(st, GLMK_E_DEVICE, "cannot start %d CPU worker threads: %s", o->threads, e.what());
+  }
+  return ok(st);
+}
+
+void close(glmk_device* d) { delete d; }
+
+int info(glmk_device* d, glmk_device_info* out, glmk_status* st) {
+  std::memset(out, 0, sizeof *out);
+  std::snprintf(out->kind, sizeof out->kind, "cpu");
+  std::snprintf(out->name, sizeof out->name, "%s", cpu_model().c_str());
+  std::snprintf(out->isa, sizeof out->isa, "%s", isa_name(d->isa));
+  std::snprintf(out->build, sizeof out->build, "g++ %d.%d.%d, C++17", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
+  std::snprintf(out->capabilities, sizeof out->capabilities, "topk");
+  out->memory_bytes = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
+  out->threads = d->threads;
+  out->ordinal = 0;
+  return ok(st);
+}
+
+int alloc(glmk_device*, size_t bytes, void** out, glmk_status* st) {
+  // 64-byte aligned, never zero-sized (so every tensor has a distinct address).
+  size_t size = ((bytes ? bytes : 1) + 63) & ~static_cast<size_t>(63);
+  void* p = std::aligned_alloc(64, size);
+  if (!p) return fail(st, GLMK_E_OOM, "cannot allocate %zu bytes of host memory", bytes);
+  *out = p;
+  return ok(st);
+}
+
+int free_(glmk_device* d, void* p, glmk_status* st) {
+  d->stream.enqueue("free", [p](glmk_status* s) {
+    std::free(p);
+    return ok(s);
+  });
+  return ok(st);
+}
+
+int upload(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_status* st) {
+  std::shared_ptr<char[]> staged;
+  try {
+    staged.reset(new char[bytes ? bytes : 1]);
+  } catch (const std::bad_alloc&) {
+    return fail(st, GLMK_E_OOM, "cannot stage %zu bytes for upload", bytes);
+  }
+  std::memcpy(staged.get(), src, bytes);
+  d->stream.enqueue("upload", [dst, staged, bytes](glmk_status* s) {
+    std::memcpy(dst, staged.get(), bytes);
+    return ok(s);
+  });
+  return ok(st);
+}
+
+int download(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_status* st) {
+  d->stream.enqueue("download", [dst, src, bytes](glmk_status* s) {
+    std::memcpy(dst, src, bytes);
+    return ok(s);
+  });
+  return ok(st);
+}
+
+int sync(glmk_device* d, glmk_status* st) { return d->stream.sync(st); }
+
+int topk(glmk_device* d, const glmk_topk_args* a, glmk_status* st) {
+  if (a->dtype != GLMK_F32 && a->dtype != GLMK_BF16 && a->dtype != GLMK_F16)
+    return fail(st, GLMK_E_DTYPE, "topk: Expected scores dtype f32, bf16 or f16 but received dtype %d", a->dtype);
+  if (a->rows < 0 || a->cols < 1 || a->cols > INT32_MAX)
+    return fail(st, GLMK_E_SHAPE, "topk: Expected scores [rows, cols] with 1 <= cols <= 2^31-1 but received [%lld, %lld]",
+                static_cast<long long>(a->rows), static_cast<long long>(a->cols));
+  if (a->k < 1 || a->k > a->cols)
+    return fail(st, GLMK_E_ARG, "topk: Expected k between 1 and %lld but received %lld",
+                static_cast<long long>(a->cols), static_cast<long long>(a->k));
+  glmk_topk_args args = *a;
+  d->stream.enqueue("topk", [d, args](glmk_status* s) {
+    return topk_execute(d->stream.pool(), d->isa, d->topk_scratch, args, s);
+  });
+  return ok(st);
+}
+
+const glmk_device_api kApi = {
+    /* .abi_version = */ GLMK_ABI_VERSION,
+    /* .struct_size = */ sizeof(glmk_device_api),
+    /* .kind = */ "cpu",
+    /* .device_count = */ device_count,
+    /* .open = */ open,
+    /* .close = */ close,
+    /* .info = */ info,
+    /* .alloc = */ alloc,
+    /* .free = */ free_,
+    /* .upload = */ upload,
+    /* .download = */ download,
+    /* .sync = */ sync,
+    /* .topk = */ topk,
+};
+
+}  // namespace
+}  // namespace glmk::cpu
+
+const glmk_device_api* glmk_cpu_device_api() { return &glmk::cpu::kApi; }

@@ -1,0 +1,70 @@
+// The CPU device's in-order stream and its worker pool.
+//
+// One stream thread runs enqueued tasks in order, off the JS thread. Inside a task, Pool::parallel_for
+// spreads independent work items over the pool (the stream thread is worker 0). Work items are cut the
+// same way whatever the pool size, and each writes only its own outputs, so results never depend on it.
+#pragma once
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "glmk/device.h"
+
+namespace glmk::cpu {
+
+class Pool {
+ public:
+  explicit Pool(int threads);
+  ~Pool();
+  int size() const { return static_cast<int>(workers_.size()) + 1; }
+  // Runs f(item, worker) for every item in [0, n); returns when all are done.
+  void parallel_for(int64_t n, const std::function<void(int64_t, int)>& f);
+
+ private:
+  void worker_main(int id);
+  void run_items(int worker);
+  std::vector<std::thread> workers_;
+  std::mutex mu_;
+  std::condition_variable wake_, done_;
+  const std::function<void(int64_t, int)>* job_ = nullptr;
+  int64_t n_ = 0;
+  std::atomic<int64_t> next_{0};
+  int busy_ = 0;
+  uint64_t generation_ = 0;
+  bool stop_ = false;
+};
+
+class Stream {
+ public:
+  using Task = std::function<int(glmk_status*)>;
+  explicit Stream(int threads);
+  ~Stream();
+  void enqueue(const char* op, Task task);
+  // Waits for every task enqueued before the call; returns and clears the first failure.
+  int sync(glmk_status* st);
+  Pool& pool() { return pool_; }
+
+ private:
+  struct Item {
+    const char* op;
+    Task task;
+  };
+  void main();
+  Pool pool_;
+  std::mutex mu_;
+  std::condition_variable has_work_, progress_;
+  std::deque<Item> queue_;
+  uint64_t enqueued_ = 0, completed_ = 0;
+  bool stop_ = false;
+  int err_code_ = GLMK_OK;
+  std::string err_message_;
+  std::thread thread_;  // last: started once every other member exists
+};
+
+}  // namespace glmk::cpu

@@ -1,0 +1,230 @@
+// Deterministic top-k on the CPU device (SPEC 3).
+//
+// Per row (the window rowStarts[r] .. +lengths[r]):
+//   1. threshold: key a fixed strided sample of the window and take a rank a little above k/n of it, so
+//      that about 1.3 k scores are at or above it (t = 0 when the row is short: keep everything);
+//   2. filter: one vectorized pass keeps (key, index) of every score >= t, in index order;
+//      if fewer than k survive (the sample was unlucky), filter again with t = 0;
+//   3. select: MSB-first radix select of the k-th largest key K among the survivors; keep every key > K
+//      and the lowest-index keys == K;
+//   4. sort: stable LSD radix sort of those k by key, descending (ties stay in ascending index order).
+// NOTE: the threshold only decides how much work steps 3-4 do, never the result: every score of the
+// true top k is >= t whenever at least k survive. So the output depends only on the row's scores.
+// Long rows with few rows split step 2 into fixed chunks whose survivor lists are concatenated in order:
+// the same list as one pass, whatever the thread count.
+#include "topk.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+
+#include "glmk/score-key.h"
+#include "glmk/status.hpp"
+
+namespace glmk::cpu {
+
+namespace {
+
+constexpr int64_t kChunk = 32768;       // filter work item for split rows
+constexpr int64_t kSampleMin = 8192;    // rows shorter than this keep everything
+constexpr int64_t kSampleMax = 4096;    // sampled scores per row
+
+inline uint32_t score_bits(const void* w, int dtype, int64_t i) {
+  switch (dtype) {
+    case GLMK_F32: {
+      uint32_t b;
+      std::memcpy(&b, static_cast<const char*>(w) + 4 * i, 4);
+      return b;
+    }
+    case GLMK_BF16: return glmk_bf16_to_f32_bits(static_cast<const uint16_t*>(w)[i]);
+    default: return glmk_f16_to_f32_bits(static_cast<const uint16_t*>(w)[i]);
+  }
+}
+
+uint32_t sample_threshold(const void* w, int dtype, int64_t n, int64_t kk, std::vector<uint32_t>& tmp) {
+  if (n < kSampleMin || kk * 4 > n) return 0;
+  int64_t s = std::min<int64_t>(kSampleMax, n / 16);
+  int64_t stride = n / s;
+  tmp.resize(static_cast<size_t>(s));
+  for (int64_t j = 0; j < s; j++) tmp[j] = glmk_key_from_f32_bits(score_bits(w, dtype, j * stride));
+  double expected = static_cast<double>(kk) * static_cast<double>(s) / static_cast<double>(n);
+  int64_t r = static_cast<int64_t>(std::ceil(expected + 3.0 * std::sqrt(expected) + 2.0));
+  if (r >= s) return 0;
+  std::nth_element(tmp.begin(), tmp.begin() + (r - 1), tmp.end(), std::greater<uint32_t>());
+  return tmp[r - 1];
+}
+
+// Step 3: the kk-th largest key among keys[0..m) and how many of the keys equal to it to take.
+void radix_select(const uint32_t* keys, size_t m, int64_t kk, uint32_t* kth, int64_t* take_equal) {
+  uint32_t prefix = 0, mask = 0;
+  int64_t need = kk;
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    uint32_t hist[256] = {0};
+    for (size_t j = 0; j < m; j++)
+      if ((keys[j] & mask) == prefix) hist[(keys[j] >> shift) & 255u]++;
+    for (int d = 255; d >= 0; d--) {
+      if (hist[d] >= need) {
+        prefix |= static_cast<uint32_t>(d) << shift;
+        break;
+      }
+      need -= hist[d];
+    }
+    mask |= 255u << shift;
+  }
+  *kth = prefix;
+  *take_equal = need;
+}
+
+// Step 4: items are (~key << 32 | index); a stable LSD sort on the key bytes orders key descending and
+// keeps the (ascending) index order of equal keys.
+void radix_sort_desc(std::vector<uint64_t>& a, std::vector<uint64_t>& b, size_t m) {
+  uint32_t hist[4][256] = {{0}};
+  for (size_t j = 0; j < m; j++)
+    for (int p = 0; p < 4; p++) hist[p][(a[j] >> (32 + 8 * p)) & 255u]++;
+  uint64_t* src = a.data();
+  uint64_t* dst = b.data();
+  for (int p = 0; p < 4; p++) {
+    uint32_t* h = hist[p];
+    if (h[(src[0] >> (32 + 8 * p)) & 255u] == m) continue;  // one bucket: this byte is constant
+    uint32_t sum = 0;
+    for (int d = 0; d < 256; d++) {
+      uint32_t c = h[d];
+      h[d] = sum;
+      sum += c;
+    }
+    for (size_t j = 0; j < m; j++) dst[h[(src[j] >> (32 + 8 * p)) & 255u]++] = src[j];
+    std::swap(src, dst);
+  }
+  if (src != a.data()) std::memcpy(a.data(), src, m * sizeof(uint64_t));
+}
+
+struct RowJob {
+  const void* window;
+  int64_t n;
+  int32_t* out_idx;
+  float* out_val;
+};
+
+void write_padding(int32_t* oi, float* ov, int64_t from, int64_t k) {
+  uint32_t ninf = GLMK_F32_NEG_INF_BITS;
+  for (int64_t j = from; j < k; j++) {
+    oi[j] = -1;
+    std::memcpy(&ov[j], &ninf, 4);
+  }
+}
+
+// Steps 3-4 and the output, given the survivors (keys, idx)[0..m) in index order, m >= min(k, n).
+void select_and_write(const RowJob& job, int dtype, int64_t k, TopkScratch& s, size_t m) {
+  int64_t kk = std::min<int64_t>(k, job.n);
+  uint32_t kth = 0;
+  int64_t take_equal = static_cast<int64_t>(m);
+  if (static_cast<int64_t>(m) > kk) radix_select(s.keys.data(), m, kk, &kth, &take_equal);
+  if (s.items.size() < static_cast<size_t>(kk)) {
+    s.items.resize(static_cast<size_t>(kk));
+    s.items2.resize(static_cast<size_t>(kk));
+  }
+  size_t c = 0;
+  for (size_t j = 0; j < m && c < static_cast<size_t>(kk); j++) {
+    uint32_t key = s.keys[j];
+    bool take = key > kth || (key == kth && take_equal > 0);
+    if (key == kth && take) take_equal--;
+    if (take) s.items[c++] = (static_cast<uint64_t>(~key) << 32) | static_cast<uint32_t>(s.idx[j]);
+  }
+  if (c > 1) radix_sort_desc(s.items, s.items2, c);
+  for (size_t j = 0; j < c; j++) {
+    int32_t i = static_cast<int32_t>(s.items[j] & 0xFFFFFFFFu);
+    uint32_t bits = glmk_output_bits(score_bits(job.window, dtype, i));
+    job.out_idx[j] = i;
+    std::memcpy(&job.out_val[j], &bits, 4);
+  }
+  write_padding(job.out_idx, job.out_val, static_cast<int64_t>(c), k);
+}
+
+void ensure(TopkScratch& s, int64_t n) {
+  if (s.keys.size() < static_cast<size_t>(n)) {
+    s.keys.resize(static_cast<size_t>(n));
+    s.idx.resize(static_cast<size_t>(n));
+  }
+}
+
+void row_whole(Isa isa, const RowJob& job, int dtype, int64_t k, TopkScratch& s, std::vector<uint32_t>& tmp) {
+  if (job.n == 0) {
+    write_padding(job.out_idx, job.out_val, 0, k);
+    return;
+  }
+  int64_t kk = std::min<int64_t>(k, job.n);
+  ensure(s, job.n);
+  uint32_t t = sample_threshold(job.window, dtype, job.n, kk, tmp);
+  size_t m = topk_filter(isa, job.window, dtype, 0, job.n, t, s.keys.data(), s.idx.data());
+  if (static_cast<int64_t>(m) < kk) m = topk_filter(isa, job.window, dtype, 0, job.n, 0, s.keys.data(), s.idx.data());
+  select_and_write(job, dtype, k, s, m);
+}
+
+// One long row, step 2 split over the pool in fixed chunks.
+void row_split(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k, std::vector<TopkScratch>& scratch,
+               std::vector<uint32_t>& tmp) {
+  TopkScratch& s = scratch[0];
+  int64_t kk = std::min<int64_t>(k, job.n);
+  ensure(s, job.n);
+  int64_t chunks = (job.n + kChunk - 1) / kChunk;
+  std::vector<size_t> counts(static_cast<size_t>(chunks));
+  auto filter_all = [&](uint32_t t) {
+    pool.parallel_for(chunks, [&](int64_t c, int) {
+      int64_t b = c * kChunk, e = std::min(job.n, b + kChunk);
+      counts[c] = topk_filter(isa, job.window, dtype, b, e, t, s.keys.data() + b, s.idx.data() + b);
+    });
+    size_t m = 0;
+    for (int64_t c = 0; c < chunks; c++) {
+      if (static_cast<int64_t>(m) != c * kChunk) {
+        std::memmove(s.keys.data() + m, s.keys.data() + c * kChunk, counts[c] * sizeof(uint32_t));
+        std::memmove(s.idx.data() + m, s.idx.data() + c * kChunk, counts[c] * sizeof(int32_t));
+      }
+      m += counts[c];
+    }
+    return m;
+  };
+  uint32_t t = sample_threshold(job.window, dtype, job.n, kk, tmp);
+  size_t m = filter_all(t);
+  if (static_cast<int64_t>(m) < kk) m = filter_all(0);
+  select_and_write(job, dtype, k, s, m);
+}
+
+}  // namespace
+
+int topk_execute(Pool& pool, Isa isa, std::vector<TopkScratch>& scratch, const glmk_topk_args& a,
+                 glmk_status* st) {
+  const int64_t rows = a.rows, cols = a.cols, k = a.k;
+  const size_t es = dtype_size(a.dtype);
+  // Section: the window of every row (values in device memory, so checked here, before any output).
+  std::vector<RowJob> jobs(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; r++) {
+    int64_t start = a.row_starts ? a.row_starts[r] : 0;
+    if (start < 0 || start > cols)
+      return fail(st, GLMK_E_ARG, "Expected rowStarts[%lld] between 0 and %lld but received %lld",
+                  static_cast<long long>(r), static_cast<long long>(cols), static_cast<long long>(start));
+    int64_t len = a.lengths ? a.lengths[r] : cols - start;
+    if (len < 0 || start + len > cols)
+      return fail(st, GLMK_E_ARG,
+                  "Expected lengths[%lld] between 0 and cols - rowStarts[%lld] = %lld but received %lld",
+                  static_cast<long long>(r), static_cast<long long>(r), static_cast<long long>(cols - start),
+                  static_cast<long long>(len));
+    jobs[r] = RowJob{static_cast<const char*>(a.scores) + (r * cols + start) * es, len, a.indices + r * k,
+                     a.values + r * k};
+  }
+  const int threads = pool.size();
+  if (scratch.size() < static_cast<size_t>(threads)) scratch.resize(static_cast<size_t>(threads));
+  std::vector<std::vector<uint32_t>> tmp(static_cast<size_t>(threads));
+  // Section: schedule. Few long rows: split each row; otherwise one row per work item.
+  if (threads > 1 && rows < threads * 2) {
+    for (int64_t r = 0; r < rows; r++) {
+      if (jobs[r].n >= 4 * kChunk) row_split(pool, isa, jobs[r], a.dtype, k, scratch, tmp[0]);
+      else row_whole(isa, jobs[r], a.dtype, k, scratch[0], tmp[0]);
+    }
+  } else {
+    pool.parallel_for(rows, [&](int64_t r, int w) { row_whole(isa, jobs[r], a.dtype, k, scratch[w], tmp[w]); });
+  }
+  return ok(st);
+}
+
+}  // namespace glmk::cpu

@@ -1,0 +1,74 @@
+// The raw native module, typed in one place: the only untyped seam.
+import loadBinding from "./load-binding.cjs";
+import { GlmKernelsError } from "./errors.js";
+
+export interface NativeInfo {
+  kind: string;
+  name: string;
+  isa: string;
+  build: string;
+  capabilities: string;
+  memory: number;
+  threads: number;
+  ordinal: number;
+  abiVersion: number;
+}
+
+export interface NativeDevice {
+  info(): NativeInfo;
+  alloc(bytes: number): bigint;
+  free(ptr: bigint): void;
+  upload(ptr: bigint, data: ArrayBufferView): void;
+  read(ptr: bigint, bytes: number): Promise<ArrayBuffer>;
+  readSync(ptr: bigint, bytes: number): ArrayBuffer;
+  sync(): Promise<ArrayBuffer>;
+  syncNow(): void;
+  topk(
+    scores: bigint,
+    dtype: number,
+    rows: number,
+    cols: number,
+    k: number,
+    lengths: bigint | null,
+    rowStarts: bigint | null,
+    indices: bigint,
+    values: bigint,
+  ): void;
+}
+
+export interface NativeBinding {
+  abiVersion: number;
+  setErrorClass(cls: typeof GlmKernelsError): void;
+  pluginDirs(): string[];
+  measureBandwidth(megabytes: number, threads: number, repeats: number): { readGBs: number; copyGBs: number };
+  NativeDevice: {
+    new (kind: string, ordinal: number, threads: number, isa: string, seed: bigint): NativeDevice;
+    probe(kind: string): number;
+  };
+}
+
+let cached: NativeBinding | null = null;
+
+/** The installed package's root folder (where package.json, prebuilds/ and test/determinism/ live). */
+export function packageRoot(): string {
+  return loadBinding.root();
+}
+
+/** The addon, loaded on first use; a missing or unloadable binary is an E_PLUGIN that says how to build one. */
+export function native(): NativeBinding {
+  if (cached) return cached;
+  const { binding, root, error } = loadBinding();
+  if (!binding) {
+    const why = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    throw new GlmKernelsError(
+      "E_PLUGIN",
+      `glm-kernels: no prebuilt binary for ${process.platform}-${process.arch} (node ${process.versions.node}, ` +
+        `N-API ${process.versions.napi}) could be loaded from ${root} (${why}). Build one from source (needs python3, ` +
+        `make and a C++17 compiler): \`npm install-scripts approve glm-kernels && npm rebuild glm-kernels\`, or ` +
+        `\`cd node_modules/glm-kernels && npx node-gyp rebuild\`.`,
+    );
+  }
+  cached = binding as NativeBinding;
+  cached.setErrorClass(GlmKernelsError);
+  return cached;
+}

@@ -1,0 +1,130 @@
+// glm-kernels CLI: info | verify | bench [op] (see --help).
+import { spawnSync } from "node:child_process";
+import { writeFileSync } from "node:fs";
+import { native } from "../binding.js";
+import { PACKAGE_VERSION, defaultDevice, listDevices, openDevice, type Device } from "../device.js";
+import { GlmKernelsError } from "../errors.js";
+import { goldenDigests, verifyTopk } from "../verify/checks.js";
+
+const HELP = `usage: glm-kernels <command> [options]
+  info                       devices found, why the others are not, build and ABI versions
+  verify [--device D] [--repeats N]
+                             determinism checks on the device, one line per check with its digest
+  bench [topk] [--device D] [--json F] [--time MS]
+                             tinybench throughput (progress on stderr, table on stdout)
+environment: GLM_KERNELS_DEVICE, GLM_KERNELS_THREADS, GLM_KERNELS_ISA, GLM_KERNELS_SIM_SEED, GLM_KERNELS_PLUGIN_PATH`;
+
+function parseArgs(argv: string[]): { cmd: string; pos: string[]; flags: Map<string, string> } {
+  const flags = new Map<string, string>();
+  const pos: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--help" || a === "-h") flags.set("help", "1");
+    else if (a.startsWith("--")) {
+      const eq = a.indexOf("=");
+      if (eq > 0) flags.set(a.slice(2, eq), a.slice(eq + 1));
+      else {
+        if (i + 1 >= argv.length) throw new GlmKernelsError("E_ARG", `Expected a value after ${a} but received nothing`);
+        flags.set(a.slice(2), argv[++i]);
+      }
+    } else pos.push(a);
+  }
+  return { cmd: pos.shift() ?? "help", pos, flags };
+}
+
+function pickDevice(flags: Map<string, string>): Device {
+  const d = flags.get("device");
+  return d ? openDevice(d) : defaultDevice();
+}
+
+function info(): void {
+  const b = native();
+  console.log(`glm-kernels ${PACKAGE_VERSION}, device ABI ${b.abiVersion}, node ${process.versions.node} (N-API ${process.versions.napi})`);
+  console.log(`plugin folders: ${b.pluginDirs().join(", ")}`);
+  for (const l of listDevices()) {
+    if (l.available) {
+      const d = openDevice(l.kind === "cpu" || l.kind === "cuda-sim" ? l.kind : `${l.kind}:0`).info();
+      const extra = d.isa ? `, isa ${d.isa}` : "";
+      console.log(`  ${l.kind}: ${l.count} x ${d.name} (${d.threads} threads${extra}; ${(d.memory / 2 ** 30).toFixed(1)} GiB; ops ${d.capabilities.join(",")}; ${d.build.compiler})`);
+    } else console.log(`  ${l.kind}: not available: ${l.reason}`);
+  }
+  console.log(`default device: ${defaultDevice().name}`);
+}
+
+async function verify(flags: Map<string, string>): Promise<number> {
+  const dev = pickDevice(flags);
+  const repeats = Number(flags.get("repeats") ?? 20);
+  const di = dev.info();
+  console.log(`verify on ${dev.name} (${di.name}${di.isa ? `, isa ${di.isa}` : ""}, ${di.threads} threads)`);
+  let failed = 0;
+  const checks = await verifyTopk(dev, {
+    repeats,
+    onCheck: (c) => {
+      if (!c.ok) failed++;
+      console.log(`${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(52)} ${c.digest}${c.detail ? `  (${c.detail})` : ""}`);
+    },
+  });
+  if (dev.kind === "cpu") {
+    const mine = await goldenDigests(dev);
+    const threads = di.threads === 1 ? 2 : 1;
+    const child = spawnSync(process.execPath, [process.argv[1], "digests", "--device", "cpu"], {
+      env: { ...process.env, GLM_KERNELS_THREADS: String(threads) },
+      encoding: "utf8",
+    });
+    const theirs = child.status === 0 ? (JSON.parse(child.stdout) as Record<string, string>) : {};
+    const names = Object.keys(mine);
+    const same = names.filter((n) => theirs[n] === mine[n]).length;
+    const ok = same === names.length;
+    if (!ok) failed++;
+    console.log(`${ok ? "ok  " : "FAIL"} ${`threads ${di.threads} vs ${threads} (child process)`.padEnd(52)} ${same}/${names.length} cases identical${child.status === 0 ? "" : `; child failed: ${child.stderr.trim()}`}`);
+  }
+  console.log(`${checks.length + (dev.kind === "cpu" ? 1 : 0) - failed} passed, ${failed} failed`);
+  return failed ? 1 : 0;
+}
+
+async function bench(pos: string[], flags: Map<string, string>): Promise<number> {
+  const op = pos[0] ?? "topk";
+  if (op !== "topk") throw new GlmKernelsError("E_ARG", `Expected an op to benchmark (topk) but received "${op}"`);
+  const dev = pickDevice(flags);
+  const time = Number(flags.get("time") ?? 2000);
+  const { benchTopk, formatReport } = await import("../bench/topk.js");
+  const rep = await benchTopk(dev, { time, log: (s) => process.stderr.write(`${s}\n`) });
+  console.log(formatReport(rep));
+  const json = flags.get("json");
+  if (json) writeFileSync(json, JSON.stringify(rep, null, 2) + "\n");
+  return 0;
+}
+
+async function main(argv: string[]): Promise<number> {
+  const { cmd, pos, flags } = parseArgs(argv);
+  if (flags.has("help") || cmd === "help") {
+    console.log(HELP);
+    return 0;
+  }
+  switch (cmd) {
+    case "info":
+      info();
+      return 0;
+    case "verify":
+      return verify(flags);
+    case "bench":
+      return bench(pos, flags);
+    case "digests": // for verify's child processes: the golden cases' digests as JSON
+      console.log(JSON.stringify(await goldenDigests(pickDevice(flags))));
+      return 0;
+    default:
+      console.error(`unknown command "${cmd}"\n${HELP}`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof GlmKernelsError) console.error(`glm-kernels: ${e.code}: ${e.message}`);
+    else console.error(e);
+    process.exitCode = 1;
+  },
+);

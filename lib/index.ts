@@ -1,0 +1,23 @@
+export { GlmKernelsError, type ErrorCode } from "./errors.js";
+export {
+  Device,
+  defaultDevice,
+  openDevice,
+  listDevices,
+  type DeviceInfo,
+  type DeviceKind,
+  type DeviceListing,
+} from "./device.js";
+export { Tensor } from "./tensor.js";
+export {
+  type DType,
+  type HostArray,
+  toBf16,
+  toF16,
+  toBf16Bits,
+  toF16Bits,
+  bf16BitsToF32,
+  f16BitsToF32,
+} from "./dtype.js";
+export { topk, type TopkOptions, type TopkResult } from "./ops/topk.js";
+export { matmul, int4, fp8, moe } from "./not-yet.js";

@@ -1,0 +1,69 @@
+// Memory bandwidth of this machine, measured beside the benchmarks (bench/): a streaming read over a
+// buffer far larger than the L3 cache, split over `threads` threads, and a memcpy.
+#include <napi.h>
+
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+namespace glmk::addon {
+
+namespace {
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+uint64_t sum_words(const uint64_t* p, size_t n) {
+  uint64_t a = 0, b = 0, c = 0, d = 0;
+  size_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    a += p[i];
+    b += p[i + 1];
+    c += p[i + 2];
+    d += p[i + 3];
+  }
+  for (; i < n; i++) a += p[i];
+  return a + b + c + d;
+}
+
+}  // namespace
+
+// measureBandwidth(megabytes, threads, repeats) -> { readGBs, copyGBs } (best of repeats)
+Napi::Value MeasureBandwidth(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  size_t bytes = static_cast<size_t>(info[0].As<Napi::Number>().Int64Value()) << 20;
+  int threads = info[1].As<Napi::Number>().Int32Value();
+  int repeats = info[2].As<Napi::Number>().Int32Value();
+  size_t words = bytes / 8;
+  std::vector<uint64_t> src(words, 1), dst(words / 2);
+  double best_read = 0, best_copy = 0;
+  volatile uint64_t sink = 0;
+  for (int r = 0; r < repeats; r++) {
+    std::vector<uint64_t> partial(static_cast<size_t>(threads));
+    double t0 = now_s();
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; t++)
+      pool.emplace_back([&, t] {
+        size_t b = words * t / threads, e = words * (t + 1) / threads;
+        partial[t] = sum_words(src.data() + b, e - b);
+      });
+    for (auto& th : pool) th.join();
+    double t1 = now_s();
+    for (auto v : partial) sink = sink + v;
+    best_read = std::max(best_read, static_cast<double>(bytes) / (t1 - t0) / 1e9);
+    double t2 = now_s();
+    std::memcpy(dst.data(), src.data() + (r % 2) * (words / 2), dst.size() * 8);
+    double t3 = now_s();
+    best_copy = std::max(best_copy, 2.0 * static_cast<double>(dst.size() * 8) / (t3 - t2) / 1e9);
+  }
+  auto o = Napi::Object::New(env);
+  o.Set("readGBs", best_read);
+  o.Set("copyGBs", best_copy);
+  return o;
+}
+
+}  // namespace glmk::addon

@@ -1,0 +1,128 @@
+/*
+ * glm-kernels device ABI.
+ *
+ * A device is a plain C table of function pointers. The CPU device lives inside the Node addon; accelerator
+ * devices (cuda, cuda-sim, ascend) are shared libraries named libglmk-<kind>.so that export one symbol,
+ * GLMK_PLUGIN_ENTRY. The host calls it with its own GLMK_ABI_VERSION and refuses any table whose
+ * abi_version differs or whose struct_size is smaller than the host's, before touching another member.
+ *
+ * Rules every implementation follows:
+ * - Nothing aborts. Every call returns a glmk_code and fills the glmk_status it was given (code + message,
+ *   the vendor's own error text included) when it fails.
+ * - A device is one in-order stream. upload/free/download and every op are enqueued in call order and
+ *   return at once; sync() waits for everything enqueued before it and reports the first execution
+ *   failure since the previous sync (the message starts with the failing op's name), then clears it.
+ * - Device pointers are opaque to the host; it only hands them back to the same device.
+ */
+#ifndef GLMK_DEVICE_H
+#define GLMK_DEVICE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GLMK_ABI_VERSION 1u
+#define GLMK_PLUGIN_ENTRY "glmk_plugin_entry"
+
+#if defined(_WIN32)
+#define GLMK_EXPORT __declspec(dllexport)
+#else
+#define GLMK_EXPORT __attribute__((visibility("default")))
+#endif
+
+/* Stable error codes; the JS layer maps them to GlmKernelsError.code ("E_ARG", ...). */
+typedef enum glmk_code {
+  GLMK_OK = 0,
+  GLMK_E_ARG = 1,
+  GLMK_E_DTYPE = 2,
+  GLMK_E_SHAPE = 3,
+  GLMK_E_DEVICE = 4,
+  GLMK_E_OOM = 5,
+  GLMK_E_UNSUPPORTED = 6,
+  GLMK_E_PLUGIN = 7
+} glmk_code;
+
+typedef struct glmk_status {
+  int32_t code;       /* glmk_code */
+  char message[508];  /* NUL-terminated, truncated if longer */
+} glmk_status;
+
+typedef enum glmk_dtype {
+  GLMK_F32 = 0,
+  GLMK_F16 = 1,
+  GLMK_BF16 = 2,
+  GLMK_F8E4M3 = 3,
+  GLMK_I32 = 4,
+  GLMK_U8 = 5
+} glmk_dtype;
+
+typedef struct glmk_device glmk_device; /* opaque, defined by each implementation */
+
+typedef struct glmk_open_options {
+  int32_t ordinal;   /* cuda:N / ascend:N; 0 otherwise */
+  int32_t threads;   /* CPU worker threads (>= 1) */
+  uint64_t sim_seed; /* cuda-sim schedule seed */
+  const char* isa;   /* CPU: "auto" | "avx512" | "avx2" | "scalar" (highest allowed) */
+} glmk_open_options;
+
+typedef struct glmk_device_info {
+  char kind[16];           /* "cpu", "cuda", "cuda-sim", "ascend" */
+  char name[128];          /* e.g. CPU model or "NVIDIA H100 80GB HBM3" */
+  char isa[16];            /* CPU: the instruction set in use; accelerators: "" */
+  char build[128];         /* compiler and toolkit the plugin was built with */
+  char capabilities[256];  /* comma-separated ops, e.g. "topk" */
+  uint64_t memory_bytes;   /* device memory (CPU: physical RAM) */
+  int32_t threads;         /* CPU worker threads; accelerators: multiprocessors */
+  int32_t ordinal;
+} glmk_device_info;
+
+/* topk: SPEC section 3. All pointers are device pointers of this device. */
+typedef struct glmk_topk_args {
+  const void* scores;         /* [rows, cols] of dtype */
+  int32_t dtype;              /* GLMK_F32 | GLMK_F16 | GLMK_BF16 */
+  int32_t reserved;
+  int64_t rows, cols, k;      /* 1 <= k <= cols */
+  const int32_t* lengths;     /* [rows] or NULL (cols - rowStarts[r]) */
+  const int32_t* row_starts;  /* [rows] or NULL (0) */
+  int32_t* indices;           /* [rows, k] out */
+  float* values;              /* [rows, k] out */
+} glmk_topk_args;
+
+typedef struct glmk_device_api {
+  /* Checked by the loader before anything else. */
+  uint32_t abi_version;
+  uint32_t struct_size;
+  const char* kind;
+
+  /* Number of devices of this kind (0 when no driver / no hardware: not an error). */
+  int (*device_count)(int32_t* count, glmk_status* st);
+  /* Open device options->ordinal. */
+  int (*open)(const glmk_open_options* options, glmk_device** out, glmk_status* st);
+  /* Waits for the stream, releases everything. */
+  void (*close)(glmk_device* dev);
+  int (*info)(glmk_device* dev, glmk_device_info* out, glmk_status* st);
+
+  /* Memory. alloc is immediate; free is stream-ordered (after all work enqueued before it). */
+  int (*alloc)(glmk_device* dev, size_t bytes, void** out, glmk_status* st);
+  int (*free)(glmk_device* dev, void* ptr, glmk_status* st);
+  /* Host -> device, enqueued; src may be reused as soon as the call returns. */
+  int (*upload)(glmk_device* dev, void* dst, const void* src, size_t bytes, glmk_status* st);
+  /* Device -> host, enqueued; dst must stay valid until a sync() returns. */
+  int (*download)(glmk_device* dev, void* dst, const void* src, size_t bytes, glmk_status* st);
+  /* Waits for all work enqueued before this call; returns the first execution failure since last sync. */
+  int (*sync)(glmk_device* dev, glmk_status* st);
+
+  /* Ops (optional: NULL means E_UNSUPPORTED on this device). */
+  int (*topk)(glmk_device* dev, const glmk_topk_args* args, glmk_status* st);
+} glmk_device_api;
+
+typedef const glmk_device_api* (*glmk_plugin_entry_fn)(uint32_t host_abi_version);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* GLMK_DEVICE_H */

@@ -1,0 +1,48 @@
+// SPEC 6: golden digests, repeated runs, thread counts, ISA paths, each row alone vs in a shuffled batch.
+import { readFileSync } from "node:fs";
+import { describe, expect, it } from "vitest";
+import { GOLDEN_CASES, makeInput } from "../../dist/esm/verify/cases.js";
+import { digestOf, goldenDigests, verifyTopk } from "../../dist/esm/verify/checks.js";
+import { TEST_DEVICES, device } from "../helpers/devices.js";
+import { runCli } from "../helpers/child.js";
+import { topkRef } from "../reference/topk-ref.js";
+
+const golden = JSON.parse(readFileSync(new URL("./golden.json", import.meta.url), "utf8")).digests as Record<string, string>;
+
+describe("golden digests", () => {
+  it("cover every golden case", () => {
+    expect(Object.keys(golden).sort()).toEqual(GOLDEN_CASES.map((c) => c.name).sort());
+  });
+  it.each(GOLDEN_CASES.map((c) => [c.name, c] as const))("equal the TypeScript reference's: %s", (_n, c) => {
+    expect(digestOf(topkRef(makeInput(c), c.rows, c.cols, c.k))).toBe(golden[c.name]);
+  });
+});
+
+describe.each(TEST_DEVICES)("determinism on %s", (name) => {
+  const dev = device(name);
+  it("golden digests, 20 repeated runs, rows alone == rows in a shuffled batch", async () => {
+    const checks = await verifyTopk(dev, { repeats: 20 });
+    const failed = checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail ?? ""}`);
+    expect(failed).toEqual([]);
+    expect(checks.length).toBe(3 * GOLDEN_CASES.length);
+  });
+});
+
+// Child processes: every thread count and every ISA path this CPU can run gives the golden digests.
+const cpuIsas = (() => {
+  const isa = device("cpu").info().isa;
+  return isa === "avx512" ? ["scalar", "avx2", "avx512"] : isa === "avx2" ? ["scalar", "avx2"] : ["scalar"];
+})();
+
+describe.each(cpuIsas)("cpu, GLM_KERNELS_ISA=%s", (isa) => {
+  it.each(["1", "2", "3"])("GLM_KERNELS_THREADS=%s reproduces the golden digests", async (threads) => {
+    const r = runCli(["digests", "--device", "cpu"], { GLM_KERNELS_ISA: isa, GLM_KERNELS_THREADS: threads });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual(golden);
+  });
+});
+
+it("the in-process device agrees with the golden digests", async () => {
+  expect(await goldenDigests(device("cpu"))).toEqual(golden);
+});

@@ -1,0 +1,21 @@
+// Runs a snippet of ESM in a fresh Node process against the built package (dist/esm).
+import { spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+
+export const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+export const CLI = `${ROOT}bin/glm-kernels.js`;
+
+export function runNode(code: string, env: Record<string, string> = {}, timeout = 120_000) {
+  const r = spawnSync(process.execPath, ["--input-type=module", "-e", code], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    encoding: "utf8",
+    timeout,
+  });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+export function runCli(args: string[], env: Record<string, string> = {}, timeout = 300_000) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, env: { ...process.env, ...env }, encoding: "utf8", timeout });
+  return { status: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
