@@ -19,6 +19,7 @@ size_t topk_filter(Isa isa, const void* window, int dtype, int64_t begin, int64_
 struct TopkScratch {
   std::vector<uint32_t> keys;
   std::vector<int32_t> idx;
+  std::vector<uint32_t> select_buf;
   std::vector<uint64_t> items, items2;
 };
 
