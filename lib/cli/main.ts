@@ -1,6 +1,7 @@
 // glm-kernels CLI: info | verify | bench [op] (see --help).
 import { spawnSync } from "node:child_process";
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { native } from "../binding.js";
 import { PACKAGE_VERSION, defaultDevice, listDevices, openDevice, type Device } from "../device.js";
 import { GlmKernelsError } from "../errors.js";
@@ -91,7 +92,10 @@ async function bench(pos: string[], flags: Map<string, string>): Promise<number>
   const rep = await benchTopk(dev, { time, log: (s) => process.stderr.write(`${s}\n`) });
   console.log(formatReport(rep));
   const json = flags.get("json");
-  if (json) writeFileSync(json, JSON.stringify(rep, null, 2) + "\n");
+  if (json) {
+    mkdirSync(dirname(json), { recursive: true });
+    writeFileSync(json, JSON.stringify(rep, null, 2) + "\n");
+  }
   return 0;
 }
 

@@ -46,3 +46,24 @@ describe.each(cpuIsas)("cpu, GLM_KERNELS_ISA=%s", (isa) => {
 it("the in-process device agrees with the golden digests", async () => {
   expect(await goldenDigests(device("cpu"))).toEqual(golden);
 });
+
+describe("the CLI", () => {
+  it("`verify` prints one ok line per check with its digest and exits 0", () => {
+    const r = runCli(["verify", "--device", "cpu", "--repeats", "3"]);
+    expect(r.status, r.stderr).toBe(0);
+    const lines = r.stdout.trim().split("\n");
+    const checks = lines.filter((l) => /^(ok |FAIL)/.test(l));
+    expect(checks.length).toBe(3 * GOLDEN_CASES.length + 1);
+    expect(checks.every((l) => l.startsWith("ok"))).toBe(true);
+    for (const c of GOLDEN_CASES) expect(r.stdout).toContain(`${golden[c.name]}`);
+    expect(lines.at(-1)).toBe(`${checks.length} passed, 0 failed`);
+  });
+
+  it("refuses an unknown op or device with the error code, exit 1, no stack", () => {
+    const a = runCli(["bench", "nope"]);
+    expect([a.status, a.stderr.trim()]).toEqual([1, 'glm-kernels: E_ARG: Expected an op to benchmark (topk) but received "nope"']);
+    const b = runCli(["verify", "--device", "tpu"]);
+    expect(b.status).toBe(1);
+    expect(b.stderr).toMatch(/^glm-kernels: E_ARG: Expected a device name/);
+  });
+});
