@@ -11,18 +11,6 @@ namespace glmk::cpu {
 
 namespace {
 
-inline uint32_t score_bits(const void* w, int dtype, int64_t i) {
-  switch (dtype) {
-    case GLMK_F32: {
-      uint32_t b;
-      std::memcpy(&b, static_cast<const char*>(w) + 4 * i, 4);
-      return b;
-    }
-    case GLMK_BF16: return glmk_bf16_to_f32_bits(static_cast<const uint16_t*>(w)[i]);
-    default: return glmk_f16_to_f32_bits(static_cast<const uint16_t*>(w)[i]);
-  }
-}
-
 size_t filter_scalar(const void* w, int dtype, int64_t begin, int64_t end, uint32_t t, uint32_t* keys,
                      int32_t* idx, size_t m) {
   for (int64_t i = begin; i < end; i++) {

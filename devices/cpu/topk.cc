@@ -30,18 +30,6 @@ constexpr int64_t kChunk = 32768;       // filter work item for split rows
 constexpr int64_t kSampleMin = 8192;    // rows shorter than this keep everything
 constexpr int64_t kSampleBlocks = 256;  // sampled 16-score blocks per row
 
-inline uint32_t score_bits(const void* w, int dtype, int64_t i) {
-  switch (dtype) {
-    case GLMK_F32: {
-      uint32_t b;
-      std::memcpy(&b, static_cast<const char*>(w) + 4 * i, 4);
-      return b;
-    }
-    case GLMK_BF16: return glmk_bf16_to_f32_bits(static_cast<const uint16_t*>(w)[i]);
-    default: return glmk_f16_to_f32_bits(static_cast<const uint16_t*>(w)[i]);
-  }
-}
-
 // Step 3: the kk-th largest key among keys[0..m) and how many of the keys equal to it to take.
 // MSB-first, 8 bits a pass; after each pass only the keys in the boundary bucket go on (copied to buf,
 // which holds m keys).
@@ -58,6 +46,7 @@ void radix_select(const uint32_t* keys, size_t m, int64_t kk, uint32_t* kth, int
     while (hist[d] < need) need -= hist[d--];
     prefix |= d << shift;
     if (shift == 0) break;
+    if (hist[d] == n) continue;  // every key is in the boundary bucket: nothing to drop
     size_t c = 0;
     for (size_t j = 0; j < n; j++) {
       buf[c] = cur[j];

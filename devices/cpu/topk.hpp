@@ -2,13 +2,28 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <vector>
 
 #include "glmk/device.h"
+#include "glmk/score-key.h"
 #include "isa.hpp"
 #include "stream.hpp"
 
 namespace glmk::cpu {
+
+// Score i of a window, widened to f32 bits (exact).
+inline uint32_t score_bits(const void* w, int dtype, int64_t i) {
+  switch (dtype) {
+    case GLMK_F32: {
+      uint32_t b;
+      std::memcpy(&b, static_cast<const char*>(w) + 4 * i, 4);
+      return b;
+    }
+    case GLMK_BF16: return glmk_bf16_to_f32_bits(static_cast<const uint16_t*>(w)[i]);
+    default: return glmk_f16_to_f32_bits(static_cast<const uint16_t*>(w)[i]);
+  }
+}
 
 // Appends (key, index) of every score in window[begin, end) whose key is >= t, in index order.
 // Returns how many were appended. t = 0 keeps everything.
