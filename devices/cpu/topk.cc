@@ -92,7 +92,7 @@ uint32_t sample_threshold(const void* w, int dtype, int64_t n, int64_t kk, std::
   tmp.resize(static_cast<size_t>(2 * s));
   // NOTE: the blocks are far apart; prefetch them all first so that the misses overlap.
   const char* base = static_cast<const char*>(w);
-  const int64_t es = dtype == GLMK_F32 ? 4 : 2;
+  const int64_t es = static_cast<int64_t>(dtype_size(dtype));
   for (int64_t b = 0; b < blocks; b++) __builtin_prefetch(base + b * stride * es);
   for (int64_t b = 0; b < blocks; b++)
     for (int64_t j = 0; j < 16; j++) tmp[b * 16 + j] = glmk_key_from_f32_bits(score_bits(w, dtype, b * stride + j));
