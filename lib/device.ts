@@ -141,7 +141,15 @@ export function listDevices(): DeviceListing[] {
   return KINDS.map((kind) => {
     try {
       const count = b.NativeDevice.probe(kind);
-      return count > 0 ? { kind, count, available: true } : { kind, count: 0, available: false, reason: "no devices found" };
+      if (count > 0) return { kind, count, available: true };
+      // No device: opening one says why in the driver's words (e.g. no NVIDIA driver).
+      let reason = "no devices found";
+      try {
+        new b.NativeDevice(kind, 0, 1, "auto", 1n);
+      } catch (e) {
+        reason = e instanceof Error ? e.message : String(e);
+      }
+      return { kind, count: 0, available: false, reason };
     } catch (e) {
       return { kind, count: 0, available: false, reason: e instanceof Error ? e.message : String(e) };
     }

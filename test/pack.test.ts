@@ -36,6 +36,13 @@ describe("npm pack + install without a compiler", () => {
     expect(info.status, info.stderr).toBe(0);
     expect(info.stdout).toMatch(/cpu: 1 x /);
     expect(info.stdout).toMatch(/default device: cpu/);
+    // The cuda plugin ships next to the prebuilt addon (when nvcc built it); cuda-sim never ships.
+    const pkg = join(proj, "node_modules/glm-kernels/prebuilds/linux-x64");
+    if (existsSync(join(ROOT, "prebuilds/linux-x64/libglmk-cuda.so"))) {
+      expect(existsSync(join(pkg, "libglmk-cuda.so"))).toBe(true);
+      expect(info.stdout).toMatch(/cuda: (\d+ x |not available: no usable CUDA driver)/);
+    }
+    expect(existsSync(join(pkg, "libglmk-cuda-sim.so"))).toBe(false);
     const topk = run(join(bin, "node"), [
       "--input-type=module",
       "-e",

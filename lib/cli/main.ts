@@ -4,6 +4,7 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
 import { native } from "../binding.js";
 import { PACKAGE_VERSION, defaultDevice, listDevices, openDevice, type Device } from "../device.js";
+import { envSimSeed } from "../env.js";
 import { GlmKernelsError } from "../errors.js";
 import { goldenDigests, verifyTopk } from "../verify/checks.js";
 
@@ -65,11 +66,17 @@ async function verify(flags: Map<string, string>): Promise<number> {
       console.log(`${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(52)} ${c.digest}${c.detail ? `  (${c.detail})` : ""}`);
     },
   });
-  if (dev.kind === "cpu") {
+  // One more check in a child process: another thread count (cpu) or another schedule seed (cuda-sim).
+  const other =
+    dev.kind === "cpu"
+      ? { label: `threads ${di.threads} vs ${di.threads === 1 ? 2 : 1}`, env: { GLM_KERNELS_THREADS: String(di.threads === 1 ? 2 : 1) } }
+      : dev.kind === "cuda-sim"
+        ? { label: `schedule seed ${envSimSeed()} vs ${envSimSeed() + 1n}`, env: { GLM_KERNELS_SIM_SEED: String(envSimSeed() + 1n) } }
+        : null;
+  if (other) {
     const mine = await goldenDigests(dev);
-    const threads = di.threads === 1 ? 2 : 1;
-    const child = spawnSync(process.execPath, [process.argv[1], "digests", "--device", "cpu"], {
-      env: { ...process.env, GLM_KERNELS_THREADS: String(threads) },
+    const child = spawnSync(process.execPath, [process.argv[1], "digests", "--device", dev.name], {
+      env: { ...process.env, ...other.env },
       encoding: "utf8",
     });
     const theirs = child.status === 0 ? (JSON.parse(child.stdout) as Record<string, string>) : {};
@@ -77,9 +84,9 @@ async function verify(flags: Map<string, string>): Promise<number> {
     const same = names.filter((n) => theirs[n] === mine[n]).length;
     const ok = same === names.length;
     if (!ok) failed++;
-    console.log(`${ok ? "ok  " : "FAIL"} ${`threads ${di.threads} vs ${threads} (child process)`.padEnd(52)} ${same}/${names.length} cases identical${child.status === 0 ? "" : `; child failed: ${child.stderr.trim()}`}`);
+    console.log(`${ok ? "ok  " : "FAIL"} ${`${other.label} (child process)`.padEnd(52)} ${same}/${names.length} cases identical${child.status === 0 ? "" : `; child failed: ${child.stderr.trim()}`}`);
   }
-  console.log(`${checks.length + (dev.kind === "cpu" ? 1 : 0) - failed} passed, ${failed} failed`);
+  console.log(`${checks.length + (other ? 1 : 0) - failed} passed, ${failed} failed`);
   return failed ? 1 : 0;
 }
 

@@ -3,6 +3,7 @@
 #include <dlfcn.h>
 #include <sys/stat.h>
 
+#include <climits>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -45,7 +46,12 @@ std::vector<std::string> plugin_dirs() {
       b = e + 1;
     }
   }
-  dirs.push_back(addon_dir());
+  const std::string own = addon_dir();
+  dirs.push_back(own);
+  // A development checkout: the addon is in build/Release or prebuilds/<platform>, the plugins that
+  // `npm run build:plugins` made are in build-plugins/ at the package root.
+  char dev[PATH_MAX];
+  if (realpath((own + "/../../build-plugins").c_str(), dev)) dirs.push_back(dev);
   return dirs;
 }
 

@@ -1,7 +1,15 @@
-// Which devices the shared suites run on: GLM_KERNELS_TEST_DEVICES (comma-separated), default "cpu".
-import { openDevice, type Device } from "glm-kernels";
+// Which devices the shared suites run on: GLM_KERNELS_TEST_DEVICES (comma-separated); by default cpu plus
+// every accelerator that is available here (cuda-sim once `npm run build:plugins` has built it).
+import { listDevices, openDevice, type Device } from "glm-kernels";
 
-export const TEST_DEVICES = (process.env.GLM_KERNELS_TEST_DEVICES ?? "cpu").split(",").filter(Boolean);
+function defaults(): string[] {
+  const found = listDevices().filter((l) => l.available && l.kind !== "cpu").map((l) => l.kind);
+  return ["cpu", ...found];
+}
+
+export const TEST_DEVICES = process.env.GLM_KERNELS_TEST_DEVICES
+  ? process.env.GLM_KERNELS_TEST_DEVICES.split(",").filter(Boolean)
+  : defaults();
 
 export function device(name: string): Device {
   return openDevice(name);

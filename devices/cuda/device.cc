@@ -1,0 +1,213 @@
+// The cuda device: the device ABI on the CUDA runtime (one stream per device, stream-ordered device
+// memory from cudaMallocAsync, async copies). Built twice from this source: by the host compiler against
+// CUDA's cudart (libglmk-cuda.so, GLMK_CUDA_BUILD) and by g++ against the SIMT emulator
+// (libglmk-cuda-sim.so, GLMK_SIM).
+#include <atomic>
+#include <cstdio>
+#include <cstring>
+#include <new>
+#include <string>
+
+#include "cuda-compat.h"
+#include "glmk/status.hpp"
+#include "topk.hpp"
+
+#if defined(GLMK_SIM)
+#define GLMK_KIND "cuda-sim"
+#else
+#define GLMK_KIND "cuda"
+#endif
+#ifndef GLMK_BUILD_TEXT
+#define GLMK_BUILD_TEXT "unknown"
+#endif
+
+struct glmk_device {
+  int ordinal = 0;
+  int multiprocessors = 0;
+  size_t memory = 0;
+  std::string name;
+  cudaStream_t stream = nullptr;
+  uint32_t* error = nullptr;  // [4], see TopkParams::error
+  std::atomic<bool> check_error{false};  // a top-k that checks row values ran since the last sync
+  glmk::cuda::Workspace workspace;
+};
+
+namespace glmk::cuda {
+namespace {
+
+// "<what>: cudaErrorX: text" (+ the emulator's account under cuda-sim).
+int cuda_fail(glmk_status* st, int code, const char* what, cudaError_t e, glmk_device* d = nullptr) {
+  std::string detail;
+#if defined(GLMK_SIM)
+  if (d) detail = simt::stream_error_detail(d->stream);
+#else
+  (void)d;
+#endif
+  return fail(st, code, "%s: %s: %s%s%s", what, cudaGetErrorName(e), cudaGetErrorString(e), detail.empty() ? "" : ": ",
+              detail.c_str());
+}
+
+// The CUDA current device is per host thread: set it on every entry (the addon calls from several).
+int bind(glmk_device* d, glmk_status* st) {
+  cudaError_t e = cudaSetDevice(d->ordinal);
+  return e == cudaSuccess ? ok(st) : cuda_fail(st, GLMK_E_DEVICE, "cudaSetDevice", e);
+}
+
+int device_count(int32_t* count, glmk_status* st) {
+  int n = 0;
+  if (cudaGetDeviceCount(&n) != cudaSuccess) n = 0;  // no driver or no GPU: zero devices, not an error
+  *count = n;
+  return ok(st);
+}
+
+void close(glmk_device* d) {
+  if (!d) return;
+  if (d->stream) {
+    cudaSetDevice(d->ordinal);
+    cudaStreamSynchronize(d->stream);
+    if (d->workspace.ptr) cudaFree(d->workspace.ptr);
+    if (d->error) cudaFree(d->error);
+    cudaStreamDestroy(d->stream);
+  }
+  delete d;
+}
+
+int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
+  int n = 0;
+  cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess)
+    return fail(st, GLMK_E_DEVICE,
+                "no usable CUDA driver: cudaGetDeviceCount failed with %s: %s. Install the NVIDIA driver "
+                "(libcuda.so.1, version 580 or newer for CUDA 13) or choose another device, e.g. GLM_KERNELS_DEVICE=cpu",
+                cudaGetErrorName(e), cudaGetErrorString(e));
+  if (o->ordinal < 0 || o->ordinal >= n)
+    return fail(st, GLMK_E_DEVICE, "there is no %s:%d: this machine has %d CUDA device(s)", GLMK_KIND, o->ordinal, n);
+  glmk_device* d = new (std::nothrow) glmk_device();
+  if (!d) return fail(st, GLMK_E_OOM, "cannot allocate the device");
+  d->ordinal = o->ordinal;
+  cudaDeviceProp prop;
+  if ((e = cudaSetDevice(d->ordinal)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, d->ordinal)) != cudaSuccess ||
+      (e = cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking)) != cudaSuccess ||
+      (e = cudaMalloc(reinterpret_cast<void**>(&d->error), 4 * sizeof(uint32_t))) != cudaSuccess ||
+      (e = cudaMemsetAsync(d->error, 0, 4 * sizeof(uint32_t), d->stream)) != cudaSuccess ||
+      (e = cudaStreamSynchronize(d->stream)) != cudaSuccess) {
+    close(d);
+    return cuda_fail(st, GLMK_E_DEVICE, "cannot open the CUDA device", e);
+  }
+  d->name = prop.name;
+  d->memory = prop.totalGlobalMem;
+  d->multiprocessors = prop.multiProcessorCount;
+#if defined(GLMK_SIM)
+  simt::set_stream_seed(d->stream, o->sim_seed);
+#else
+  // Keep freed memory in the stream-ordered pool instead of returning it to the driver at every sync.
+  cudaMemPool_t pool;
+  if (cudaDeviceGetDefaultMemPool(&pool, d->ordinal) == cudaSuccess) {
+    uint64_t keep = UINT64_MAX;
+    cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
+  }
+#endif
+  *out = d;
+  return ok(st);
+}
+
+int info(glmk_device* d, glmk_device_info* out, glmk_status* st) {
+  std::memset(out, 0, sizeof *out);
+  std::snprintf(out->kind, sizeof out->kind, "%s", GLMK_KIND);
+  std::snprintf(out->name, sizeof out->name, "%s", d->name.c_str());
+  std::snprintf(out->build, sizeof out->build, "%s", GLMK_BUILD_TEXT);
+  std::snprintf(out->capabilities, sizeof out->capabilities, "topk");
+  out->memory_bytes = d->memory;
+  out->threads = d->multiprocessors;
+  out->ordinal = d->ordinal;
+  return ok(st);
+}
+
+int alloc(glmk_device* d, size_t bytes, void** out, glmk_status* st) {
+  if (bind(d, st) != GLMK_OK) return st->code;
+  cudaError_t e = cudaMallocAsync(out, bytes ? bytes : 1, d->stream);
+  if (e != cudaSuccess) {
+    char what[96];
+    std::snprintf(what, sizeof what, "cannot allocate %zu bytes on %s:%d", bytes, GLMK_KIND, d->ordinal);
+    return cuda_fail(st, GLMK_E_OOM, what, e);
+  }
+  return ok(st);
+}
+
+int free_(glmk_device* d, void* p, glmk_status* st) {
+  if (bind(d, st) != GLMK_OK) return st->code;
+  cudaError_t e = cudaFreeAsync(p, d->stream);
+  return e == cudaSuccess ? ok(st) : cuda_fail(st, GLMK_E_DEVICE, "cudaFreeAsync", e);
+}
+
+int upload(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_status* st) {
+  if (bind(d, st) != GLMK_OK) return st->code;
+  cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, d->stream);
+  return e == cudaSuccess ? ok(st) : cuda_fail(st, GLMK_E_DEVICE, "upload (cudaMemcpyAsync)", e);
+}
+
+int download(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_status* st) {
+  if (bind(d, st) != GLMK_OK) return st->code;
+  cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, d->stream);
+  return e == cudaSuccess ? ok(st) : cuda_fail(st, GLMK_E_DEVICE, "download (cudaMemcpyAsync)", e);
+}
+
+int sync(glmk_device* d, glmk_status* st) {
+  if (bind(d, st) != GLMK_OK) return st->code;
+  // NOTE: take the flag before waiting: a top-k enqueued after this point leaves it set for the next sync.
+  const bool check = d->check_error.exchange(false);
+  cudaError_t e = cudaStreamSynchronize(d->stream);
+  if (e != cudaSuccess) return cuda_fail(st, GLMK_E_DEVICE, "execution failed", e, d);
+  if (!check) return ok(st);
+  uint32_t rec[4];
+  if ((e = cudaMemcpyAsync(rec, d->error, sizeof rec, cudaMemcpyDeviceToHost, d->stream)) != cudaSuccess ||
+      (e = cudaStreamSynchronize(d->stream)) != cudaSuccess)
+    return cuda_fail(st, GLMK_E_DEVICE, "reading the error record", e, d);
+  if (rec[0] == 0) return ok(st);
+  cudaMemsetAsync(d->error, 0, sizeof rec, d->stream);
+  long long row = rec[1], value = static_cast<int32_t>(rec[2]), limit = static_cast<int32_t>(rec[3]);
+  if (rec[0] == 1)
+    return fail(st, GLMK_E_ARG, "topk: Expected rowStarts[%lld] between 0 and %lld but received %lld", row, limit, value);
+  return fail(st, GLMK_E_ARG, "topk: Expected lengths[%lld] between 0 and cols - rowStarts[%lld] = %lld but received %lld",
+              row, row, limit, value);
+}
+
+int topk(glmk_device* d, const glmk_topk_args* a, glmk_status* st) {
+  if (a->dtype != GLMK_F32 && a->dtype != GLMK_BF16 && a->dtype != GLMK_F16)
+    return fail(st, GLMK_E_DTYPE, "topk: Expected scores dtype f32, bf16 or f16 but received dtype %d", a->dtype);
+  if (a->rows < 0 || a->rows > INT32_MAX || a->cols < 1 || a->cols > INT32_MAX)
+    return fail(st, GLMK_E_SHAPE, "topk: Expected scores [rows, cols] with rows and cols below 2^31 but received [%lld, %lld]",
+                static_cast<long long>(a->rows), static_cast<long long>(a->cols));
+  if (a->k < 1 || a->k > a->cols)
+    return fail(st, GLMK_E_ARG, "topk: Expected k between 1 and %lld but received %lld", static_cast<long long>(a->cols),
+                static_cast<long long>(a->k));
+  if (bind(d, st) != GLMK_OK) return st->code;
+  TopkContext ctx{d->stream, d->multiprocessors, d->error, &d->workspace};
+  if (topk_enqueue(ctx, *a, st) != GLMK_OK) return st->code;
+  if (a->lengths || a->row_starts) d->check_error = true;
+  return ok(st);
+}
+
+const glmk_device_api kApi = {
+    /* .abi_version = */ GLMK_ABI_VERSION,
+    /* .struct_size = */ sizeof(glmk_device_api),
+    /* .kind = */ GLMK_KIND,
+    /* .device_count = */ device_count,
+    /* .open = */ open,
+    /* .close = */ close,
+    /* .info = */ info,
+    /* .alloc = */ alloc,
+    /* .free = */ free_,
+    /* .upload = */ upload,
+    /* .download = */ download,
+    /* .sync = */ sync,
+    /* .topk = */ topk,
+};
+
+}  // namespace
+}  // namespace glmk::cuda
+
+extern "C" GLMK_EXPORT const glmk_device_api* glmk_plugin_entry(uint32_t host_abi_version) {
+  (void)host_abi_version;  // the host checks our abi_version and struct_size
+  return &glmk::cuda::kApi;
+}

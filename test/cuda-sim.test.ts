@@ -1,0 +1,62 @@
+// cuda-sim: the emulator's own checks, and the CUDA top-k under many schedule seeds. The shared suites
+// (topk.test.ts, determinism/) also run on cuda-sim through TEST_DEVICES.
+import { execFile, spawnSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { CLI, ROOT, runCli } from "./helpers/child.js";
+import { TEST_DEVICES } from "./helpers/devices.js";
+
+const run = promisify(execFile);
+const BUILD = join(ROOT, "build-plugins");
+const golden = JSON.parse(readFileSync(join(ROOT, "test/determinism/golden.json"), "utf8")).digests as Record<string, string>;
+
+describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
+  it("the SIMT emulator's self-test passes (seeded schedules have teeth, misuse is reported)", () => {
+    const r = spawnSync(join(BUILD, "simt-selftest"), { encoding: "utf8" });
+    expect(r.stdout).toMatch(/atomic-counter placement differs between seeds/);
+    expect(r.stdout).toMatch(/a missing __syncthreads changes the output between seeds/);
+    expect(r.stdout).toMatch(/a divergent __syncthreads is reported/);
+    expect(r.stdout).toMatch(/shuffles, ballots, votes and barrier counts match CUDA/);
+    expect(r.status, r.stdout).toBe(0);
+  });
+
+  it("the CUDA top-k matches a C++ reference through the device ABI (no Node), 3 seeds", () => {
+    const r = spawnSync(join(BUILD, "topk-sim-check"), ["3"], { encoding: "utf8" });
+    expect(r.stdout).toMatch(/topk under cuda-sim passed/);
+    expect(r.status, r.stdout).toBe(0);
+  });
+
+  it("gives the golden digests under 20 schedule seeds (one child process per seed)", async () => {
+    const seeds = Array.from({ length: 20 }, (_, i) => BigInt(i) * 0x9e3779b97f4a7c15n % 2n ** 64n + BigInt(i));
+    const results: Record<string, string>[] = [];
+    for (let i = 0; i < seeds.length; i += 2) {
+      const batch = seeds.slice(i, i + 2).map((s) =>
+        run(process.execPath, [CLI, "digests", "--device", "cuda-sim"], {
+          cwd: ROOT,
+          env: { ...process.env, GLM_KERNELS_SIM_SEED: String(s) },
+          maxBuffer: 1 << 20,
+        }),
+      );
+      for (const r of await Promise.all(batch)) results.push(JSON.parse(r.stdout));
+    }
+    expect(results).toHaveLength(20);
+    for (const r of results) expect(r).toEqual(golden);
+  }, 600_000);
+
+  it("`glm-kernels verify --device cuda-sim` prints the CPU's digests", () => {
+    const digests = (out: string) =>
+      Object.fromEntries([...out.matchAll(/^ok\s+golden (\S+)\s+([0-9a-f]{64})/gm)].map((m) => [m[1], m[2]]));
+    const sim = runCli(["verify", "--device", "cuda-sim", "--repeats", "2"]);
+    const cpu = runCli(["verify", "--device", "cpu", "--repeats", "2"]);
+    expect(sim.status, sim.stdout + sim.stderr).toBe(0);
+    expect(sim.stdout).toMatch(/schedule seed \d+ vs \d+ \(child process\)\s+12\/12 cases identical/);
+    expect(Object.keys(digests(sim.stdout))).toHaveLength(12);
+    expect(digests(sim.stdout)).toEqual(digests(cpu.stdout));
+  }, 600_000);
+
+  it("is a test device: never in the npm package", () => {
+    expect(existsSync(join(ROOT, "prebuilds/linux-x64/libglmk-cuda-sim.so"))).toBe(false);
+  });
+});
