@@ -99,6 +99,11 @@ struct Emu {
   size_t dyn_bytes = 0;
   bool dyn_used = false;
   std::string error;
+  ~Emu() {
+    for (auto& kv : shared) std::free(kv.second);
+    long page = sysconf(_SC_PAGESIZE);
+    for (auto& st : stacks) munmap(st.first - page, st.second + static_cast<size_t>(page));
+  }
 };
 
 inline Emu& emu() {
