@@ -54,6 +54,24 @@ describe.each(TEST_DEVICES)("topk on %s", (name) => {
     expect(Array.from(val)).toEqual([0x7fc00000, 0x7fc00000, 0x7f800000, 0x3f800000, 0x3f800000, 0x80000000, 0, 0xff800000]);
   });
 
+  it("sorts keys that differ only in their low bits, beside a NaN outlier (ascending scores)", async () => {
+    // 3000 consecutive f32 bit patterns above 1.0 (increasing with the index) and one NaN: the output is
+    // the reverse index order, which no near-sorted shortcut may get wrong.
+    const bits = new Uint32Array(3001);
+    for (let i = 0; i < 3000; i++) bits[i] = 0x3f800000 + i;
+    bits[3000] = 0x7fc00000;
+    using s = dev.tensor(new Float32Array(bits.buffer), [1, 3001]);
+    const r = topk(s, 2048);
+    const idx = (await r.indices.read()) as Int32Array;
+    const val = new Uint32Array(((await r.values.read()) as Float32Array).buffer);
+    expect(idx[0]).toBe(3000);
+    expect(val[0]).toBe(0x7fc00000);
+    for (let j = 1; j < 2048; j++) {
+      expect(idx[j]).toBe(3000 - j);
+      expect(val[j]).toBe(0x3f800000 + 3000 - j);
+    }
+  });
+
   it("pads short rows with -1 / -inf and keeps -inf scores inside the window", async () => {
     using s = dev.tensor(new Float32Array([-Infinity, 2, 9, 9, 1]), [1, 5]);
     const r = topk(s, 5, { lengths: new Int32Array([3]) });

@@ -5,9 +5,10 @@
 //      little above k/n of it, so that about 1.4 k scores are at or above it (t = 0 for short rows: keep all);
 //   2. filter: one vectorized pass keeps (key, index) of every score >= t, in index order;
 //      if fewer than k survive (the sample was unlucky), filter again with t = 0;
-//   3. select: MSB-first radix select of the k-th largest key K among the survivors; keep every key > K
-//      and the lowest-index keys == K;
-//   4. sort: stable LSD radix sort of those k by key, descending (ties stay in ascending index order).
+//   3. select (only when the survivors are many more than k, e.g. short rows kept whole): MSB-first radix
+//      select of the k-th largest key K; keep every key > K and the lowest-index keys == K;
+//   4. sort the kept (~key << 32 | index) items ascending (two 11-bit LSD passes over the bits where the
+//      keys differ, then an insertion pass) and write the first k.
 // NOTE: the threshold only decides how much work steps 3-4 do, never the result: every score of the
 // true top k is >= t whenever at least k survive. So the output depends only on the row's scores.
 // Long rows with few rows split step 2 into fixed chunks whose survivor lists are concatenated in order:
@@ -59,34 +60,62 @@ void radix_select(const uint32_t* keys, size_t m, int64_t kk, uint32_t* kth, int
   *take_equal = need;
 }
 
-// Step 4: items are (~key << 32 | index); a stable LSD sort on the key bytes orders key descending and
-// keeps the (ascending) index order of equal keys.
-void radix_sort_desc(std::vector<uint64_t>& a, std::vector<uint64_t>& b, size_t m) {
-  uint32_t hist[4][256] = {{0}};
-  for (size_t j = 0; j < m; j++)
-    for (int p = 0; p < 4; p++) hist[p][(a[j] >> (32 + 8 * p)) & 255u]++;
-  uint64_t* src = a.data();
-  uint64_t* dst = b.data();
-  for (int p = 0; p < 4; p++) {
+// Step 4: items are (~key << 32 | index), all distinct, so ascending item order is the output order (key
+// descending, then index ascending). Two stable LSD passes of 11 bits over the 22 highest bits in which the
+// keys differ, then an insertion pass for keys that agree on those bits (rare and adjacent, so it moves
+// little; if it would move a lot, std::sort finishes instead). Returns where the sorted items are (a or b).
+const uint64_t* sort_items(uint64_t* a, uint64_t* b, size_t m) {
+  if (m <= 64) {
+    std::sort(a, a + m);
+    return a;
+  }
+  uint64_t diff = 0;
+  for (size_t j = 1; j < m; j++) diff |= a[j] ^ a[0];
+  diff >>= 32;
+  if (diff == 0) return a;  // one key: the items are in index order already
+  const int top = 31 - __builtin_clz(static_cast<uint32_t>(diff));
+  const int lo = 32 + (top >= 21 ? top - 21 : 0);
+  const int passes = top - (lo - 32) >= 11 ? 2 : 1;
+  static thread_local uint32_t hist[2][2048];
+  std::memset(hist, 0, sizeof hist);
+  for (size_t j = 0; j < m; j++) {
+    hist[0][(a[j] >> lo) & 2047u]++;
+    hist[1][(a[j] >> (lo + 11)) & 2047u]++;
+  }
+  uint64_t* src = a;
+  uint64_t* dst = b;
+  for (int p = 0; p < passes; p++) {
     uint32_t* h = hist[p];
-    if (h[(src[0] >> (32 + 8 * p)) & 255u] == m) continue;  // one bucket: this byte is constant
     uint32_t sum = 0;
-    for (int d = 0; d < 256; d++) {
+    for (int d = 0; d < 2048; d++) {
       uint32_t c = h[d];
       h[d] = sum;
       sum += c;
     }
-    for (size_t j = 0; j < m; j++) dst[h[(src[j] >> (32 + 8 * p)) & 255u]++] = src[j];
+    const int shift = lo + 11 * p;
+    for (size_t j = 0; j < m; j++) dst[h[(src[j] >> shift) & 2047u]++] = src[j];
     std::swap(src, dst);
   }
-  if (src != a.data()) std::memcpy(a.data(), src, m * sizeof(uint64_t));
+  if (lo > 32) {
+    size_t moves = 0;
+    for (size_t j = 1; j < m && moves <= 8 * m; j++) {
+      uint64_t x = src[j];
+      size_t q = j;
+      for (; q > 0 && src[q - 1] > x; q--) src[q] = src[q - 1];
+      src[q] = x;
+      moves += j - q;
+    }
+    if (moves > 8 * m) std::sort(src, src + m);
+  }
+  return src;
 }
 
 // Step 1: sample kSampleBlocks blocks of 16 consecutive scores (one cache line of f32), evenly spread, so
 // that sampling touches few cache lines; t is the sample's r-th largest key.
 uint32_t sample_threshold(const void* w, int dtype, int64_t n, int64_t kk, std::vector<uint32_t>& tmp) {
   if (n < kSampleMin || kk * 4 > n) return 0;
-  const int64_t blocks = std::min<int64_t>(kSampleBlocks, n / 128);
+  // ~1 block per 512 scores (3% of the row), at most kSampleBlocks.
+  const int64_t blocks = std::min<int64_t>(kSampleBlocks, n / 512);
   const int64_t stride = n / blocks;
   const int64_t s = blocks * 16;
   tmp.resize(static_cast<size_t>(2 * s));
@@ -125,24 +154,30 @@ void select_and_write(const RowJob& job, int dtype, int64_t k, TopkScratch& s, s
   int64_t kk = std::min<int64_t>(k, job.n);
   uint32_t kth = 0;
   int64_t take_equal = static_cast<int64_t>(m);
-  if (static_cast<int64_t>(m) > kk) {
+  // Few more survivors than k (the usual case after a sampled threshold): sort them all and keep the
+  // first kk, which is cheaper than selecting first. The sort is stable, so ties stay in index order.
+  const bool sort_all = static_cast<int64_t>(m) <= kk + kk / 2 + 1024;
+  if (!sort_all && static_cast<int64_t>(m) > kk) {
     if (s.select_buf.size() < m) s.select_buf.resize(m);
     radix_select(s.keys.data(), m, kk, &kth, &take_equal, s.select_buf.data());
   }
-  if (s.items.size() < static_cast<size_t>(kk)) {
-    s.items.resize(static_cast<size_t>(kk));
-    s.items2.resize(static_cast<size_t>(kk));
+  const size_t cap = sort_all ? m : static_cast<size_t>(kk);
+  if (s.items.size() < cap) {
+    s.items.resize(cap);
+    s.items2.resize(cap);
   }
   size_t c = 0;
-  for (size_t j = 0; j < m && c < static_cast<size_t>(kk); j++) {
+  for (size_t j = 0; j < m && c < cap; j++) {
     uint32_t key = s.keys[j];
     bool take = key > kth || (key == kth && take_equal > 0);
     if (key == kth && take) take_equal--;
     if (take) s.items[c++] = (static_cast<uint64_t>(~key) << 32) | static_cast<uint32_t>(s.idx[j]);
   }
-  if (c > 1) radix_sort_desc(s.items, s.items2, c);
+  const size_t built = c;
+  c = std::min(built, static_cast<size_t>(kk));
+  const uint64_t* sorted = sort_items(s.items.data(), s.items2.data(), built);
   for (size_t j = 0; j < c; j++) {
-    int32_t i = static_cast<int32_t>(s.items[j] & 0xFFFFFFFFu);
+    int32_t i = static_cast<int32_t>(sorted[j] & 0xFFFFFFFFu);
     uint32_t bits = glmk_output_bits(score_bits(job.window, dtype, i));
     job.out_idx[j] = i;
     std::memcpy(&job.out_val[j], &bits, 4);
