@@ -33,8 +33,11 @@ CASES.push(
   { name: "f32-constant-3x50000-k2048 (all tied)", dtype: "f32", rows: 3, cols: 50000, k: 2048, gen: "constant", seed: 206 },
   { name: "f16-special-4x65536-k512", dtype: "f16", rows: 4, cols: 65536, k: 512, gen: "special", seed: 207 },
   { name: "bf16-ties-3x131072-k1024", dtype: "bf16", rows: 3, cols: 131072, k: 1024, gen: "ties", seed: 208 },
-  { name: "f32-uniform-2x12000-k5000 (k > 4096)", dtype: "f32", rows: 2, cols: 12000, k: 5000, gen: "uniform", seed: 209 },
-  { name: "bf16-ties-1x50000-k5000 (long row, k > 4096)", dtype: "bf16", rows: 1, cols: 50000, k: 5000, gen: "ties", seed: 210 },
+  { name: "f32-uniform-2x12000-k5000 (large k)", dtype: "f32", rows: 2, cols: 12000, k: 5000, gen: "uniform", seed: 209 },
+  { name: "bf16-ties-1x50000-k5000 (long row, large k)", dtype: "bf16", rows: 1, cols: 50000, k: 5000, gen: "ties", seed: 210 },
+  { name: "f32-uniform-2x20000-k9000 (k > 8192)", dtype: "f32", rows: 2, cols: 20000, k: 9000, gen: "uniform", seed: 211 },
+  { name: "f16-ties-1x100000-k9000 (long row, k > 8192)", dtype: "f16", rows: 1, cols: 100000, k: 9000, gen: "ties", seed: 212 },
+  { name: "f32-constant-200x9000-k1000 (many tied rows)", dtype: "f32", rows: 200, cols: 9000, k: 1000, gen: "constant", seed: 213 },
 );
 
 describe.each(TEST_DEVICES)("topk on %s", (name) => {

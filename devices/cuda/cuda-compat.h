@@ -13,7 +13,8 @@ using glmk_t = T;
 #if defined(GLMK_SIM)
 #include "sim/cuda-sim-runtime.h"
 #define GLMK_LAUNCH(kernel, grid, block, smem, stream, ...) \
-  ::simt::launch((stream), dim3(grid), dim3(block), (smem), #kernel, [=] { kernel(__VA_ARGS__); })
+  ::simt::launch((stream), dim3(grid), dim3(block), (smem), #kernel, reinterpret_cast<const void*>(&kernel), \
+                 [=] { kernel(__VA_ARGS__); })
 #define GLMK_SHARED(T, name)                                                          \
   glmk_t<T>& name = ::simt::shared_var<glmk_t<T>>([] {                                \
     static const char tag = 0;                                                        \

@@ -6,29 +6,29 @@
 // never from an atomic counter; equal keys are taken and ordered by ascending index. No floating point
 // is reduced anywhere, so nothing depends on the schedule, the block count or the batch.
 //
-// Two schedules, the same result:
-//  - one block per row (many rows, prefill): `row_kernel` reads the window, selects, sorts, writes;
-//  - few long rows (decode): the row is cut into segments of S = max(4096, 2k) scores, one block each.
-//    1. `seg_kth_kernel`: each segment's k-th largest key T_s (a lower bound of the row's k-th key,
-//       since a segment is a subset of the row);
-//    2. `seg_count_kernel`: T = max_s T_s; each segment counts its keys >= T;
-//    3. `seg_compact_kernel`: each segment writes its (key, index) pairs >= T at the offset given by
-//       the counts of the segments before it, so the candidates are in index order;
-//    4. `row_kernel` over the candidates (at least k, usually about 1.1 k) selects, sorts, writes.
+// The fast path reads the scores once: a lower bound t of the k-th key from an evenly spread sample of the
+// row (t only chooses the path, never the result), one filter pass that keeps the (key, index) pairs with
+// key >= t in index order, and one bitonic sort of those m pairs in shared memory. When the sample was
+// unlucky (m < k or m > kSortCap) the exact path runs instead: an MSB radix select over the row (11, 11 and
+// 10 bits), a compaction of the k selected, the same sort (or sorted 8192-runs merged by rank in global
+// memory when k > kSortCap). Both give the row's unique answer.
 //
-// Performance model (H100, 3.35 TB/s HBM3, 50 MB L2; quoted against 3 TB/s). Select: 3 histogram passes
-// of 11/11/10 bits; pass 1 reads every score from memory, passes 2-3 and the compaction re-read it
-// (from L2 when it fits) but only count keys whose prefix matches, and stop early when the boundary
-// bucket holds exactly the keys still needed. Sort: a bitonic sort of at most 4096 (key, index) pairs in
-// shared memory (k <= 4096), else sorted 4096-runs merged by rank in global memory.
-//   bytes read from HBM per f32 score: 4 (one pass) plus 4 per pass the L2 does not hold.
-//   1 x 128K   f32, k 2048: 0.5 MB; 32 segment blocks; ~1 us of HBM time, bound by 4 launches and the
-//                          final 2-3K-candidate block (~10 us): ~15-25 us expected.
-//   32 x 128K  f32: 16 MB, 1024 segment blocks, all in L2: ~5 us of HBM time + final blocks: ~20-30 us.
-//   64 x 128K  f32: 32 MB, in L2: ~11 us + final blocks: ~25-35 us.
-//   512 x 128K f32: 256 MB, one block per row, 4 passes not in L2: ~340 us (target 200 us: missed by
-//                   this design; a fused single-read histogram would fix it).
-//   2048 x 32K f32: 256 MB, one block per row: the same ~340 us.
+// Two schedules, the same result:
+//  - one block per row (many rows, prefill): `row_kernel` samples, filters, sorts, writes;
+//  - few long rows (decode): `row_sample_kernel` (one block per row) computes t, `seg_filter_kernel` (one
+//    block per 4096 scores) writes each segment's pairs >= t to its own slot and counts them, and
+//    `row_kernel` gathers the slots in order (so the pairs stay in index order) and sorts.
+//
+// Performance model (H100: 3.35 TB/s HBM3, 50 MB L2, 132 SMs; quoted at 3 TB/s). Bytes read per f32 score:
+// 4 (the filter pass) + about 4/16 for the sample (1 score in 16, at most 8192 per row) + 8 per survivor
+// (~1.6 k per row, written and read back in the split schedule). Sort: m <= 8192 pairs, ~91 bitonic steps.
+//   1 x 128K   f32: 0.5 MB read: < 1 us of HBM; bound by 3 launches (~2 us each back to back) and the
+//                   one-block sample and sort (~5-8 us): ~12-18 us expected (target 20 us).
+//   32 x 128K  f32: 16 MB: ~6 us of HBM over 1024 segment blocks + sorts: ~15-25 us (target 30 us).
+//   64 x 128K  f32: 32 MB: ~11 us + sorts: ~20-30 us (target 20 us: likely missed).
+//   512 x 128K f32: 256 MB, one block per row, one pass: ~90 us of HBM + ~4 rows' sorts per SM: ~110-140 us
+//                   (target 200 us).
+//   2048 x 32K f32: 256 MB: ~90 us + 16 sorts per SM: ~130-180 us (target 200 us).
 // None of this is measured: no GPU has run this file yet (see the README's device table).
 #pragma once
 
@@ -42,7 +42,9 @@ namespace glmk::cuda {
 
 constexpr int kThreads = 512;    // every top-k block
 constexpr int kItems = 8;        // consecutive scores per thread in a compaction tile
-constexpr int kSortCap = 4096;   // (key, index) pairs sorted in shared memory
+constexpr int kSortCap = 8192;   // (key, index) pairs sorted in shared memory (64 KiB, dynamic)
+constexpr int kSamples = 8192;   // scores sampled per row for the threshold (32 KiB)
+constexpr int kSegment = 4096;   // scores per block in the split schedule
 constexpr int kBins = 2048;      // 11-bit digits
 
 struct TopkParams {
@@ -56,9 +58,9 @@ struct TopkParams {
   // segments (decode schedule)
   int32_t segs;
   int64_t seg_len;
-  uint32_t* seg_kth;    // [rows_in_launch, segs]
+  uint32_t* row_t;      // [rows_in_launch]: the sampled threshold
   uint32_t* seg_count;  // [rows_in_launch, segs]
-  uint64_t* cand;       // [rows_in_launch, cols]: (key << 32 | index)
+  uint64_t* cand;       // [rows_in_launch, cols]: (~key << 32 | index), segment s at s * seg_len
   // sort runs when k > kSortCap
   uint64_t* runs;       // [rows_in_launch, 2 k]
   uint32_t* error;      // [4]: which (1 rowStarts, 2 lengths), row, value, limit; first error only
@@ -186,8 +188,9 @@ __device__ Cut radix_select(const Get& get, int64_t n, uint32_t kk, BlockShared&
 // Writes the selected keys in index order: `emit(slot, i, key)` with slots [0, above) for the keys above
 // the cut and [above, above + need) for the first `need` at it. Tiles of blockDim * kItems consecutive
 // scores, each thread kItems consecutive ones: one block scan per tile.
+// Returns how many keys it found (above plus at the cut; it stops early once it has all it needs).
 template <class Get, class Emit>
-__device__ void compact(const Get& get, int64_t n, const Cut& c, const Emit& emit, BlockShared& sm) {
+__device__ uint32_t compact(const Get& get, int64_t n, const Cut& c, const Emit& emit, BlockShared& sm) {
   uint32_t run_hi = 0, run_eq = 0;
   const int64_t tile = static_cast<int64_t>(blockDim.x) * kItems;
   for (int64_t base = 0; base < n; base += tile) {
@@ -215,6 +218,35 @@ __device__ void compact(const Get& get, int64_t n, const Cut& c, const Emit& emi
     run_eq += total >> 16;
     if (run_hi == c.above && run_eq >= c.need) break;  // everything found (the same test in every thread)
   }
+  return run_hi + run_eq;
+}
+
+// A lower bound t of the row's kk-th key: the key at a rank a little above kk/n of s evenly spread scores
+// (so that about kk + 3 sigma scores are >= t). 0 (keep every score) for short rows. It depends only on
+// the row, and it only ever chooses the path, never the result. buf holds kSamples keys.
+template <int DT>
+__device__ uint32_t sample_threshold(const void* w, int64_t n, uint32_t kk, uint32_t* buf, BlockShared& sm) {
+  if (n <= kSortCap || n < 4 * static_cast<int64_t>(kk)) return 0;
+  const int64_t s = n / 16 < kSamples ? n / 16 : kSamples;
+  for (int64_t j = threadIdx.x; j < s; j += blockDim.x) buf[j] = score_key<DT>(w, j * n / s);
+  __syncthreads();
+  const float expected = static_cast<float>(kk) * static_cast<float>(s) / static_cast<float>(n);
+  const float r = ceilf(expected + 3.0f * sqrtf(expected) + 2.0f);
+  if (r >= static_cast<float>(s)) return 0;
+  Cut c = radix_select([&](int64_t i) { return buf[i]; }, s, static_cast<uint32_t>(r), sm);
+  return c.bits == 0 ? 0u : c.prefix << (32 - c.bits);
+}
+
+// Writes the (~key << 32 | index) items of the keys >= t among key_of(0..n) to items[0..cap) in index
+// order. Returns how many there are; more than cap means items holds only the first cap.
+template <class Key, class Index>
+__device__ uint32_t filter_items(const Key& key_of, const Index& index_of, int64_t n, uint32_t t, uint64_t* items,
+                                 uint32_t cap, BlockShared& sm) {
+  const Cut at_least_t{1, 32, cap + 1, 0};  // the predicate (key >= t) as one class; stop past the capacity
+  return compact([&](int64_t i) { return key_of(i) >= t ? 1u : 0u; }, n, at_least_t,
+                 [&](uint32_t slot, int64_t i, uint32_t) {
+                   if (slot < cap) items[slot] = (static_cast<uint64_t>(~key_of(i)) << 32) | index_of(i);
+                 }, sm);
 }
 
 // Sorts a[0..n) ascending in shared memory (n <= kSortCap), padding to a power of two with ~0.
@@ -301,128 +333,108 @@ __global__ void __launch_bounds__(kThreads) check_rows_kernel(TopkParams p) {
   }
 }
 
-// One block per row; writes the row's k outputs. cand_mode (uniform): select among the row's candidates
-// p.cand (the segment schedule) instead of its scores.
+// One block per row; writes the row's k outputs. cand_mode (uniform): the fast path's pairs come from the
+// segment slots p.cand (split schedule) instead of the block's own sample and filter.
+// Dynamic shared memory: kSortCap pairs.
 template <int DT>
 __global__ void __launch_bounds__(kThreads) row_kernel(TopkParams p, bool cand_mode) {
   GLMK_SHARED(BlockShared, sm);
-  GLMK_SHARED(uint64_t[kSortCap], items);
+  uint64_t* items = glmk_dyn_smem<uint64_t>();
   const int64_t lr = blockIdx.x, r = p.row0 + lr;
   int64_t start, n;
   row_window(p, r, &start, &n);
   const void* window = static_cast<const char*>(p.scores) +
                        (r * p.cols + start) * static_cast<int64_t>(DT == GLMK_F32 ? 4 : 2);
   const uint32_t kk = static_cast<uint32_t>(n < p.k ? n : p.k);
-  int64_t m = n;  // how many inputs the select sees
-  const uint64_t* cand = p.cand + lr * p.cols;
+  auto key_of = [&](int64_t i) { return score_key<DT>(window, i); };
+  auto index_of = [](int64_t i) { return static_cast<uint32_t>(i); };
+  int32_t* oi = p.indices + r * p.k;
+  float* ov = p.values + r * p.k;
+  auto write_sorted = [&](const uint64_t* sorted) {
+    for (int64_t j = threadIdx.x; j < p.k; j += blockDim.x) {
+      int32_t idx = -1;
+      uint32_t bits = GLMK_F32_NEG_INF_BITS;
+      if (j < kk) {
+        idx = static_cast<int32_t>(sorted[j] & 0xFFFFFFFFu);
+        bits = glmk_output_bits(score_bits<DT>(window, idx));
+      }
+      oi[j] = idx;
+      ov[j] = __uint_as_float(bits);
+    }
+  };
+
+  // The fast path: the pairs >= t in shared memory, then one sort.
+  uint32_t m = 0xFFFFFFFFu;
   if (cand_mode) {
-    uint32_t c = 0;
-    for (int s = 0; s < p.segs; s++) c += p.seg_count[lr * p.segs + s];
-    m = c;
+    uint32_t total = 0;
+    for (int s = 0; s < p.segs; s++) total += p.seg_count[lr * p.segs + s];
+    if (total <= static_cast<uint32_t>(kSortCap)) {
+      uint32_t base = 0;
+      for (int s = 0; s < p.segs; s++) {
+        const uint32_t c = p.seg_count[lr * p.segs + s];
+        const uint64_t* slot = p.cand + lr * p.cols + static_cast<int64_t>(s) * p.seg_len;
+        for (uint32_t j = threadIdx.x; j < c; j += blockDim.x) items[base + j] = slot[j];
+        base += c;
+      }
+    }
+    m = total;
+  } else {
+    const uint32_t t = sample_threshold<DT>(window, n, kk, reinterpret_cast<uint32_t*>(items), sm);
+    if (t != 0 || n <= kSortCap) m = filter_items(key_of, index_of, n, t, items, kSortCap, sm);
   }
-  auto get = [&](int64_t i) -> uint32_t {
-    return cand_mode ? static_cast<uint32_t>(cand[i] >> 32) : score_key<DT>(window, i);
-  };
-  auto index_of = [&](int64_t i) -> uint32_t {
-    return cand_mode ? static_cast<uint32_t>(cand[i]) : static_cast<uint32_t>(i);
-  };
-  Cut c = radix_select(get, m, kk, sm);
-  // items: (~key << 32 | index) ascending = key descending, then index ascending
+  __syncthreads();
+  if (m >= kk && m <= static_cast<uint32_t>(kSortCap)) {
+    bitonic_sort(items, m);
+    write_sorted(items);
+    return;
+  }
+
+  // The exact path (the sample was unlucky, or the row is short with a large k).
+  Cut c = radix_select(key_of, n, kk, sm);
   uint64_t* buf = kk <= static_cast<uint32_t>(kSortCap) ? items : p.runs + lr * 2 * p.k;
-  compact(get, m, c, [&](uint32_t slot, int64_t i, uint32_t key) {
-    buf[slot] = (static_cast<uint64_t>(~key) << 32) | index_of(i);
+  compact(key_of, n, c, [&](uint32_t slot, int64_t i, uint32_t key) {
+    buf[slot] = (static_cast<uint64_t>(~key) << 32) | static_cast<uint32_t>(i);
   }, sm);
   __syncthreads();
   const uint64_t* sorted = buf;
   if (kk <= static_cast<uint32_t>(kSortCap)) bitonic_sort(items, kk);
   else sorted = sort_global(buf, buf + p.k, kk, items);
-  int32_t* oi = p.indices + r * p.k;
-  float* ov = p.values + r * p.k;
-  for (int64_t j = threadIdx.x; j < p.k; j += blockDim.x) {
-    int32_t idx = -1;
-    uint32_t bits = GLMK_F32_NEG_INF_BITS;
-    if (j < kk) {
-      idx = static_cast<int32_t>(sorted[j] & 0xFFFFFFFFu);
-      bits = glmk_output_bits(score_bits<DT>(window, idx));
-    }
-    oi[j] = idx;
-    ov[j] = __uint_as_float(bits);
-  }
+  write_sorted(sorted);
 }
 
-// Segment blocks: grid (segs, rows in launch).
-struct Segment {
-  int64_t lr, start, n, lo, m;  // row in launch, window, segment [lo, lo + m)
-  uint32_t kk;
-};
-__device__ __forceinline__ Segment segment_of(const TopkParams& p) {
-  Segment g;
-  g.lr = blockIdx.y;
-  row_window(p, p.row0 + g.lr, &g.start, &g.n);
-  g.lo = static_cast<int64_t>(blockIdx.x) * p.seg_len;
-  int64_t hi = g.lo + p.seg_len < g.n ? g.lo + p.seg_len : g.n;
-  g.m = hi > g.lo ? hi - g.lo : 0;
-  g.kk = static_cast<uint32_t>(g.n < p.k ? g.n : p.k);
-  return g;
-}
-
+// Split schedule, 1: the sampled threshold of each row (one block per row; dynamic shared memory:
+// kSamples keys).
 template <int DT>
-__device__ __forceinline__ const void* segment_window(const TopkParams& p, const Segment& g) {
-  return static_cast<const char*>(p.scores) +
-         ((p.row0 + g.lr) * p.cols + g.start + g.lo) * static_cast<int64_t>(DT == GLMK_F32 ? 4 : 2);
-}
-
-template <int DT>
-__global__ void __launch_bounds__(kThreads) seg_kth_kernel(TopkParams p) {
+__global__ void __launch_bounds__(kThreads) row_sample_kernel(TopkParams p) {
   GLMK_SHARED(BlockShared, sm);
-  Segment g = segment_of(p);
-  const void* w = segment_window<DT>(p, g);
-  uint32_t t = 0;  // no bound from a segment shorter than k
-  if (g.m >= static_cast<int64_t>(g.kk) && g.kk > 0) {
-    Cut c = radix_select([&](int64_t i) { return score_key<DT>(w, i); }, g.m, g.kk, sm);
-    t = c.bits == 0 ? 0u : c.prefix << (32 - c.bits);
-  }
-  if (threadIdx.x == 0) p.seg_kth[g.lr * p.segs + blockIdx.x] = t;
+  const int64_t lr = blockIdx.x, r = p.row0 + lr;
+  int64_t start, n;
+  row_window(p, r, &start, &n);
+  const void* window = static_cast<const char*>(p.scores) +
+                       (r * p.cols + start) * static_cast<int64_t>(DT == GLMK_F32 ? 4 : 2);
+  const uint32_t kk = static_cast<uint32_t>(n < p.k ? n : p.k);
+  const uint32_t t = sample_threshold<DT>(window, n, kk, glmk_dyn_smem<uint32_t>(), sm);
+  if (threadIdx.x == 0) p.row_t[lr] = t;
 }
 
-__device__ __forceinline__ uint32_t row_bound(const TopkParams& p, int64_t lr) {
-  uint32_t t = 0;
-  for (int s = 0; s < p.segs; s++) {
-    uint32_t v = p.seg_kth[lr * p.segs + s];
-    t = v > t ? v : t;
-  }
-  return t;
-}
-
+// Split schedule, 2: grid (segments, rows in launch); each block keeps its segment's pairs >= t, in index
+// order, in the segment's own slot, and counts them.
 template <int DT>
-__global__ void __launch_bounds__(kThreads) seg_count_kernel(TopkParams p) {
+__global__ void __launch_bounds__(kThreads) seg_filter_kernel(TopkParams p) {
   GLMK_SHARED(BlockShared, sm);
-  Segment g = segment_of(p);
-  const void* w = segment_window<DT>(p, g);
-  const uint32_t t = row_bound(p, g.lr);
-  uint32_t mine = 0;
-  for (int64_t i = threadIdx.x; i < g.m; i += blockDim.x) mine += score_key<DT>(w, i) >= t;
-  uint32_t total;
-  block_exclusive_scan(mine, &total, sm);
-  if (threadIdx.x == 0) p.seg_count[g.lr * p.segs + blockIdx.x] = total;
-}
-
-template <int DT>
-__global__ void __launch_bounds__(kThreads) seg_compact_kernel(TopkParams p) {
-  GLMK_SHARED(BlockShared, sm);
-  Segment g = segment_of(p);
-  const void* w = segment_window<DT>(p, g);
-  const uint32_t t = row_bound(p, g.lr);
-  uint32_t offset = 0;
-  for (unsigned s = 0; s < blockIdx.x; s++) offset += p.seg_count[g.lr * p.segs + s];
-  uint64_t* out = p.cand + g.lr * p.cols + offset;
-  const uint64_t lo = static_cast<uint64_t>(g.lo);
-  // One class, so that the candidates stay in index order (ties resolve by it): "key >= t" is the cut
-  // at 1 of the predicate, with no limit on how many are taken.
-  compact([&](int64_t i) { return score_key<DT>(w, i) >= t ? 1u : 0u; }, g.m, Cut{1, 32, 0xFFFFFFFFu, 0},
-          [&](uint32_t slot, int64_t i, uint32_t) {
-            out[slot] = (static_cast<uint64_t>(score_key<DT>(w, i)) << 32) | static_cast<uint32_t>(lo + i);
-          }, sm);
+  const int64_t lr = blockIdx.y, r = p.row0 + lr;
+  int64_t start, n;
+  row_window(p, r, &start, &n);
+  const int64_t lo = static_cast<int64_t>(blockIdx.x) * p.seg_len;
+  const int64_t hi = lo + p.seg_len < n ? lo + p.seg_len : n;
+  const int64_t m = hi > lo ? hi - lo : 0;
+  const void* w = static_cast<const char*>(p.scores) +
+                  (r * p.cols + start + lo) * static_cast<int64_t>(DT == GLMK_F32 ? 4 : 2);
+  uint64_t* slot = p.cand + lr * p.cols + lo;
+  const uint32_t c = filter_items([&](int64_t i) { return score_key<DT>(w, i); },
+                                  [&](int64_t i) { return static_cast<uint32_t>(lo + i); }, m, p.row_t[lr], slot,
+                                  static_cast<uint32_t>(m), sm);
+  if (threadIdx.x == 0) p.seg_count[lr * p.segs + blockIdx.x] = c;
 }
 
 }  // namespace glmk::cuda

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <deque>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
@@ -86,7 +87,19 @@ CUstream_st* stream_of(cudaStream_t s) {
 
 namespace simt {
 
-void launch(cudaStream_t s, dim3 grid, dim3 block, size_t dyn_smem, const char* name, std::function<void()> body) {
+std::mutex g_attr_mu;
+std::map<const void*, int> g_max_dyn_smem;  // cudaFuncAttributeMaxDynamicSharedMemorySize per kernel
+
+void launch(cudaStream_t s, dim3 grid, dim3 block, size_t dyn_smem, const char* name, const void* kernel,
+            std::function<void()> body) {
+  if (dyn_smem > 48 * 1024) {
+    std::lock_guard<std::mutex> l(g_attr_mu);
+    auto it = g_max_dyn_smem.find(kernel);
+    if (it == g_max_dyn_smem.end() || static_cast<size_t>(it->second) < dyn_smem) {
+      set(cudaErrorInvalidValue);
+      return;
+    }
+  }
   const uint64_t threads = static_cast<uint64_t>(block.x) * block.y * block.z;
   if (threads == 0 || threads > 1024 || block.z > 64 || grid.x == 0 || grid.y == 0 || grid.z == 0 ||
       grid.y > 65535 || grid.z > 65535 || dyn_smem > 227 * 1024) {
@@ -197,6 +210,15 @@ cudaError_t cudaMemcpy(void* dst, const void* src, size_t n, cudaMemcpyKind kind
 }
 cudaError_t cudaMemsetAsync(void* dst, int value, size_t n, cudaStream_t s) {
   stream_of(s)->enqueue([dst, value, n] { std::memset(dst, value, n); });
+  return cudaSuccess;
+}
+
+cudaError_t cudaFuncSetAttribute(const void* func, cudaFuncAttribute attr, int value) {
+  if (attr == cudaFuncAttributeMaxDynamicSharedMemorySize) {
+    if (value < 0 || value > 227 * 1024) return set(cudaErrorInvalidValue);
+    std::lock_guard<std::mutex> l(simt::g_attr_mu);
+    simt::g_max_dyn_smem[func] = value;
+  }
   return cudaSuccess;
 }
 

@@ -14,7 +14,10 @@ namespace simt {
 // Enqueues a kernel launch on stream s (nullptr: the default stream). The launch configuration is checked
 // here (cudaGetLastError reports it, as after <<<>>>); execution failures surface at the next
 // cudaStreamSynchronize.
-void launch(cudaStream_t s, dim3 grid, dim3 block, size_t dyn_smem, const char* name, std::function<void()> body);
+// More than 48 KiB of dynamic shared memory needs cudaFuncSetAttribute(kernel,
+// cudaFuncAttributeMaxDynamicSharedMemorySize, bytes) first, as on a GPU (else cudaErrorInvalidValue).
+void launch(cudaStream_t s, dim3 grid, dim3 block, size_t dyn_smem, const char* name, const void* kernel,
+            std::function<void()> body);
 
 // The schedule seed of a stream: launch i runs with a seed mixed from (seed, i), so a run replays exactly.
 void set_stream_seed(cudaStream_t s, uint64_t seed);

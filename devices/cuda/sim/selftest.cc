@@ -279,6 +279,8 @@ int main() {
     expect_error("a full-mask ballot in a partial warp is reported", d.finish(), "the warp has only lanes");
     GLMK_LAUNCH(rotate, 1, 2048, 0, d.s, out, out, true);
     check(cudaGetLastError() == cudaErrorInvalidConfiguration, "a block of 2048 threads is refused at launch");
+    GLMK_LAUNCH(dyn_sum, 1, 64, 64 * 1024, d.s, out, out);
+    check(cudaGetLastError() == cudaErrorInvalidValue, "64 KiB of dynamic shared memory without the opt-in is refused");
   }
   for (unsigned threads : {64u, 96u}) {  // warp collectives against CUDA's definitions
     Dev d;
