@@ -64,8 +64,8 @@ void close(glmk_device* d) {
   if (!d) return;
   if (d->stream) {
     cudaSetDevice(d->ordinal);
+    if (d->workspace.ptr) cudaFreeAsync(d->workspace.ptr, d->stream);  // from the stream-ordered pool
     cudaStreamSynchronize(d->stream);
-    if (d->workspace.ptr) cudaFree(d->workspace.ptr);
     if (d->error) cudaFree(d->error);
     cudaStreamDestroy(d->stream);
   }
