@@ -185,10 +185,12 @@ void select_and_write(const RowJob& job, int dtype, int64_t k, TopkScratch& s, s
   write_padding(job.out_idx, job.out_val, static_cast<int64_t>(c), k);
 }
 
+// Room for n survivors plus the filter's slack (it stores whole vectors past the last survivor).
 void ensure(TopkScratch& s, int64_t n) {
-  if (s.keys.size() < static_cast<size_t>(n)) {
-    s.keys.resize(static_cast<size_t>(n));
-    s.idx.resize(static_cast<size_t>(n));
+  const size_t want = static_cast<size_t>(n) + kFilterSlack;
+  if (s.keys.size() < want) {
+    s.keys.resize(want);
+    s.idx.resize(want);
   }
 }
 
@@ -210,19 +212,24 @@ void row_split(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k, std
                std::vector<uint32_t>& tmp) {
   TopkScratch& s = scratch[0];
   int64_t kk = std::min<int64_t>(k, job.n);
-  ensure(s, job.n);
   int64_t chunks = (job.n + kChunk - 1) / kChunk;
+  // NOTE: each chunk has its own kChunk + slack region, so that one chunk's slack never overlaps the
+  // survivors another thread is writing.
+  constexpr int64_t kStride = kChunk + kFilterSlack;
+  ensure(s, chunks * kStride);
   std::vector<size_t> counts(static_cast<size_t>(chunks));
   auto filter_all = [&](uint32_t t) {
     pool.parallel_for(chunks, [&](int64_t c, int) {
       int64_t b = c * kChunk, e = std::min(job.n, b + kChunk);
-      counts[c] = topk_filter(isa, job.window, dtype, b, e, t, s.keys.data() + b, s.idx.data() + b);
+      uint32_t* keys = s.keys.data() + c * kStride;
+      int32_t* idx = s.idx.data() + c * kStride;
+      counts[c] = topk_filter(isa, job.window, dtype, b, e, t, keys, idx);
     });
     size_t m = 0;
     for (int64_t c = 0; c < chunks; c++) {
-      if (static_cast<int64_t>(m) != c * kChunk) {
-        std::memmove(s.keys.data() + m, s.keys.data() + c * kChunk, counts[c] * sizeof(uint32_t));
-        std::memmove(s.idx.data() + m, s.idx.data() + c * kChunk, counts[c] * sizeof(int32_t));
+      if (static_cast<int64_t>(m) != c * kStride) {
+        std::memmove(s.keys.data() + m, s.keys.data() + c * kStride, counts[c] * sizeof(uint32_t));
+        std::memmove(s.idx.data() + m, s.idx.data() + c * kStride, counts[c] * sizeof(int32_t));
       }
       m += counts[c];
     }

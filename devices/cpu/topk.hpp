@@ -26,7 +26,9 @@ inline uint32_t score_bits(const void* w, int dtype, int64_t i) {
 }
 
 // Appends (key, index) of every score in window[begin, end) whose key is >= t, in index order.
-// Returns how many were appended. t = 0 keeps everything.
+// Returns how many were appended. t = 0 keeps everything. keys and idx need kFilterSlack entries of room
+// past the last survivor (the vector paths store whole vectors).
+constexpr size_t kFilterSlack = 16;
 size_t topk_filter(Isa isa, const void* window, int dtype, int64_t begin, int64_t end, uint32_t t,
                    uint32_t* keys, int32_t* idx);
 
