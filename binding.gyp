@@ -8,6 +8,7 @@
         "native/addon/plugin-loader.cc",
         "native/addon/membw.cc",
         "devices/cpu/device.cc",
+        "devices/cpu/block-cache.cc",
         "devices/cpu/stream.cc",
         "devices/cpu/isa.cc",
         "devices/cpu/topk.cc",

@@ -11,6 +11,7 @@
 #include <string>
 #include <thread>
 
+#include "block-cache.hpp"
 #include "glmk/status.hpp"
 #include "isa.hpp"
 #include "stream.hpp"
@@ -19,6 +20,7 @@
 struct glmk_device {
   int threads;
   glmk::cpu::Isa isa;
+  glmk::cpu::BlockCache blocks{size_t{256} << 20};  // declared before the stream: outlives its last free
   glmk::cpu::Stream stream;
   std::vector<glmk::cpu::TopkScratch> topk_scratch;  // touched only on the stream thread
   glmk_device(int t, glmk::cpu::Isa i) : threads(t), isa(i), stream(t) {}
@@ -75,18 +77,17 @@ int info(glmk_device* d, glmk_device_info* out, glmk_status* st) {
   return ok(st);
 }
 
-int alloc(glmk_device*, size_t bytes, void** out, glmk_status* st) {
+int alloc(glmk_device* d, size_t bytes, void** out, glmk_status* st) {
   // 64-byte aligned, never zero-sized (so every tensor has a distinct address).
-  size_t size = ((bytes ? bytes : 1) + 63) & ~static_cast<size_t>(63);
-  void* p = std::aligned_alloc(64, size);
+  void* p = d->blocks.alloc(bytes);
   if (!p) return fail(st, GLMK_E_OOM, "cannot allocate %zu bytes of host memory", bytes);
   *out = p;
   return ok(st);
 }
 
 int free_(glmk_device* d, void* p, glmk_status* st) {
-  d->stream.enqueue("free", [p](glmk_status* s) {
-    std::free(p);
+  d->stream.enqueue("free", [d, p](glmk_status* s) {
+    d->blocks.free(p);
     return ok(s);
   });
   return ok(st);

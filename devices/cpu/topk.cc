@@ -64,14 +64,13 @@ void radix_select(const uint32_t* keys, size_t m, int64_t kk, uint32_t* kth, int
 // descending, then index ascending). Two stable LSD passes of 11 bits over the 22 highest bits in which the
 // keys differ, then an insertion pass for keys that agree on those bits (rare and adjacent, so it moves
 // little; if it would move a lot, std::sort finishes instead). Returns where the sorted items are (a or b).
-const uint64_t* sort_items(uint64_t* a, uint64_t* b, size_t m) {
+// key_diff: the bits in which the items' keys differ (min key ^ max key has the same highest bit).
+const uint64_t* sort_items(uint64_t* a, uint64_t* b, size_t m, uint32_t key_diff) {
   if (m <= 64) {
     std::sort(a, a + m);
     return a;
   }
-  uint64_t diff = 0;
-  for (size_t j = 1; j < m; j++) diff |= a[j] ^ a[0];
-  diff >>= 32;
+  const uint64_t diff = key_diff;
   if (diff == 0) return a;  // one key: the items are in index order already
   const int top = 31 - __builtin_clz(static_cast<uint32_t>(diff));
   const int lo = 32 + (top >= 21 ? top - 21 : 0);
@@ -167,21 +166,44 @@ void select_and_write(const RowJob& job, int dtype, int64_t k, TopkScratch& s, s
     s.items2.resize(cap);
   }
   size_t c = 0;
-  for (size_t j = 0; j < m && c < cap; j++) {
-    uint32_t key = s.keys[j];
-    bool take = key > kth || (key == kth && take_equal > 0);
-    if (key == kth && take) take_equal--;
-    if (take) s.items[c++] = (static_cast<uint64_t>(~key) << 32) | static_cast<uint32_t>(s.idx[j]);
+  uint32_t kmin = 0xFFFFFFFFu, kmax = 0;
+  if (sort_all) {  // every survivor: a straight loop the compiler vectorizes
+    const uint32_t* keys = s.keys.data();
+    const int32_t* idx = s.idx.data();
+    uint64_t* items = s.items.data();
+    for (size_t j = 0; j < m; j++) {
+      const uint32_t key = keys[j];
+      items[j] = (static_cast<uint64_t>(~key) << 32) | static_cast<uint32_t>(idx[j]);
+      kmin = std::min(kmin, key);
+      kmax = std::max(kmax, key);
+    }
+    c = m;
+  } else {
+    for (size_t j = 0; j < m && c < cap; j++) {
+      uint32_t key = s.keys[j];
+      bool take = key > kth || (key == kth && take_equal > 0);
+      if (key == kth && take) take_equal--;
+      if (take) {
+        s.items[c++] = (static_cast<uint64_t>(~key) << 32) | static_cast<uint32_t>(s.idx[j]);
+        kmin = std::min(kmin, key);
+        kmax = std::max(kmax, key);
+      }
+    }
   }
   const size_t built = c;
   c = std::min(built, static_cast<size_t>(kk));
-  const uint64_t* sorted = sort_items(s.items.data(), s.items2.data(), built);
-  for (size_t j = 0; j < c; j++) {
-    int32_t i = static_cast<int32_t>(sorted[j] & 0xFFFFFFFFu);
-    uint32_t bits = glmk_output_bits(score_bits(job.window, dtype, i));
-    job.out_idx[j] = i;
-    std::memcpy(&job.out_val[j], &bits, 4);
-  }
+  const uint64_t* sorted = sort_items(s.items.data(), s.items2.data(), built, built ? kmin ^ kmax : 0);
+  auto write = [&](auto bits_of) {  // one loop per dtype, no switch inside
+    for (size_t j = 0; j < c; j++) {
+      int32_t i = static_cast<int32_t>(sorted[j] & 0xFFFFFFFFu);
+      uint32_t bits = glmk_output_bits(bits_of(i));
+      job.out_idx[j] = i;
+      std::memcpy(&job.out_val[j], &bits, 4);
+    }
+  };
+  if (dtype == GLMK_F32) write([&](int32_t i) { return score_bits(job.window, GLMK_F32, i); });
+  else if (dtype == GLMK_BF16) write([&](int32_t i) { return score_bits(job.window, GLMK_BF16, i); });
+  else write([&](int32_t i) { return score_bits(job.window, GLMK_F16, i); });
   write_padding(job.out_idx, job.out_val, static_cast<int64_t>(c), k);
 }
 

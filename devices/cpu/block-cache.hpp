@@ -1,0 +1,33 @@
+// Freed host blocks kept for reuse, so that op outputs of a recurring shape do not fault fresh pages on
+// every call (glibc hands big blocks back to the kernel on free). Bounded; thread-safe (alloc runs on the
+// JS thread, free on the stream thread).
+#pragma once
+#include <cstddef>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+namespace glmk::cpu {
+
+class BlockCache {
+ public:
+  static constexpr size_t kMinCached = 64 * 1024;  // smaller blocks go straight to malloc/free
+  explicit BlockCache(size_t capacity) : capacity_(capacity) {}
+  ~BlockCache();
+  BlockCache(const BlockCache&) = delete;
+  BlockCache& operator=(const BlockCache&) = delete;
+
+  // A 64-byte aligned block of at least `bytes` (a cached one of up to 1.25x when there is one), or nullptr.
+  void* alloc(size_t bytes);
+  // Keeps p for reuse while the cache holds less than its capacity, else frees it.
+  void free(void* p);
+
+ private:
+  std::mutex mu_;
+  std::unordered_map<void*, size_t> live_;  // block -> its size
+  std::multimap<size_t, void*> idle_;       // size -> cached block
+  size_t idle_bytes_ = 0;
+  const size_t capacity_;
+};
+
+}  // namespace glmk::cpu
