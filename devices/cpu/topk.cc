@@ -111,7 +111,7 @@ const uint64_t* sort_items(uint64_t* a, uint64_t* b, size_t m, uint32_t key_diff
 
 // Step 1: sample kSampleBlocks blocks of 16 consecutive scores (one cache line of f32), evenly spread, so
 // that sampling touches few cache lines; t is the sample's r-th largest key.
-uint32_t sample_threshold(const void* w, int dtype, int64_t n, int64_t kk, std::vector<uint32_t>& tmp) {
+uint32_t sample_threshold(Isa isa, const void* w, int dtype, int64_t n, int64_t kk, std::vector<uint32_t>& tmp) {
   if (n < kSampleMin || kk * 4 > n) return 0;
   // ~1 block per 512 scores (3% of the row), at most kSampleBlocks.
   const int64_t blocks = std::min<int64_t>(kSampleBlocks, n / 512);
@@ -122,8 +122,9 @@ uint32_t sample_threshold(const void* w, int dtype, int64_t n, int64_t kk, std::
   const char* base = static_cast<const char*>(w);
   const int64_t es = static_cast<int64_t>(dtype_size(dtype));
   for (int64_t b = 0; b < blocks; b++) __builtin_prefetch(base + b * stride * es);
-  for (int64_t b = 0; b < blocks; b++)
-    for (int64_t j = 0; j < 16; j++) tmp[b * 16 + j] = glmk_key_from_f32_bits(score_bits(w, dtype, b * stride + j));
+  int32_t unused_idx[16 + kFilterSlack];
+  for (int64_t b = 0; b < blocks; b++)  // the filter with t = 0 keys a block in one vector
+    topk_filter(isa, w, dtype, b * stride, b * stride + 16, 0, tmp.data() + b * 16, unused_idx);
   double expected = static_cast<double>(kk) * static_cast<double>(s) / static_cast<double>(n);
   int64_t r = static_cast<int64_t>(std::ceil(expected + 3.0 * std::sqrt(expected) + 2.0));
   if (r >= s) return 0;
@@ -223,7 +224,7 @@ void row_whole(Isa isa, const RowJob& job, int dtype, int64_t k, TopkScratch& s,
   }
   int64_t kk = std::min<int64_t>(k, job.n);
   ensure(s, job.n);
-  uint32_t t = sample_threshold(job.window, dtype, job.n, kk, tmp);
+  uint32_t t = sample_threshold(isa, job.window, dtype, job.n, kk, tmp);
   size_t m = topk_filter(isa, job.window, dtype, 0, job.n, t, s.keys.data(), s.idx.data());
   if (static_cast<int64_t>(m) < kk) m = topk_filter(isa, job.window, dtype, 0, job.n, 0, s.keys.data(), s.idx.data());
   select_and_write(job, dtype, k, s, m);
@@ -257,7 +258,7 @@ void row_split(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k, std
     }
     return m;
   };
-  uint32_t t = sample_threshold(job.window, dtype, job.n, kk, tmp);
+  uint32_t t = sample_threshold(isa, job.window, dtype, job.n, kk, tmp);
   size_t m = filter_all(t);
   if (static_cast<int64_t>(m) < kk) m = filter_all(0);
   select_and_write(job, dtype, k, s, m);
