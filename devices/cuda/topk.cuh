@@ -80,6 +80,12 @@ __device__ __forceinline__ uint32_t score_key(const void* p, int64_t i) {
   return glmk_key_from_f32_bits(score_bits<DT>(p, i));
 }
 
+// Score `col` of row r.
+template <int DT>
+__device__ __forceinline__ const void* scores_at(const TopkParams& p, int64_t r, int64_t col) {
+  return static_cast<const char*>(p.scores) + (r * p.cols + col) * static_cast<int64_t>(DT == GLMK_F32 ? 4 : 2);
+}
+
 // The window of row r (an invalid one is empty here; check_rows_kernel reports it).
 __device__ __forceinline__ void row_window(const TopkParams& p, int64_t r, int64_t* start, int64_t* len) {
   int64_t s = p.row_starts ? p.row_starts[r] : 0;
@@ -343,8 +349,7 @@ __global__ void __launch_bounds__(kThreads) row_kernel(TopkParams p, bool cand_m
   const int64_t lr = blockIdx.x, r = p.row0 + lr;
   int64_t start, n;
   row_window(p, r, &start, &n);
-  const void* window = static_cast<const char*>(p.scores) +
-                       (r * p.cols + start) * static_cast<int64_t>(DT == GLMK_F32 ? 4 : 2);
+  const void* window = scores_at<DT>(p, r, start);
   const uint32_t kk = static_cast<uint32_t>(n < p.k ? n : p.k);
   auto key_of = [&](int64_t i) { return score_key<DT>(window, i); };
   auto index_of = [](int64_t i) { return static_cast<uint32_t>(i); };
@@ -410,8 +415,7 @@ __global__ void __launch_bounds__(kThreads) row_sample_kernel(TopkParams p) {
   const int64_t lr = blockIdx.x, r = p.row0 + lr;
   int64_t start, n;
   row_window(p, r, &start, &n);
-  const void* window = static_cast<const char*>(p.scores) +
-                       (r * p.cols + start) * static_cast<int64_t>(DT == GLMK_F32 ? 4 : 2);
+  const void* window = scores_at<DT>(p, r, start);
   const uint32_t kk = static_cast<uint32_t>(n < p.k ? n : p.k);
   const uint32_t t = sample_threshold<DT>(window, n, kk, glmk_dyn_smem<uint32_t>(), sm);
   if (threadIdx.x == 0) p.row_t[lr] = t;
@@ -428,8 +432,7 @@ __global__ void __launch_bounds__(kThreads) seg_filter_kernel(TopkParams p) {
   const int64_t lo = static_cast<int64_t>(blockIdx.x) * p.seg_len;
   const int64_t hi = lo + p.seg_len < n ? lo + p.seg_len : n;
   const int64_t m = hi > lo ? hi - lo : 0;
-  const void* w = static_cast<const char*>(p.scores) +
-                  (r * p.cols + start + lo) * static_cast<int64_t>(DT == GLMK_F32 ? 4 : 2);
+  const void* w = scores_at<DT>(p, r, start + lo);
   uint64_t* slot = p.cand + lr * p.cols + lo;
   const uint32_t c = filter_items([&](int64_t i) { return score_key<DT>(w, i); },
                                   [&](int64_t i) { return static_cast<uint32_t>(lo + i); }, m, p.row_t[lr], slot,

@@ -58,7 +58,6 @@ struct Fiber {
   size_t stack_size = 0;
   void* asan_fake = nullptr;
   uint3 tid{};
-  int linear = 0;
   Wait wait = Wait::kRun;
   // what it waits at
   const char* file = "";
@@ -98,7 +97,6 @@ struct Emu {
   std::map<const void*, void*> shared;  // GLMK_SHARED variables of this block
   std::vector<unsigned char> dyn;       // extern __shared__
   size_t dyn_bytes = 0;
-  bool dyn_used = false;
   std::string error;
   ~Emu() {
     for (auto& kv : shared) std::free(kv.second);
@@ -317,7 +315,6 @@ inline bool run_block(Emu& e, Rng& rng) {
   for (auto& kv : e.shared) std::free(kv.second);
   e.shared.clear();
   e.dyn.assign(e.dyn_bytes, 0xFF);
-  e.dyn_used = false;
   while (e.stacks.size() < static_cast<size_t>(n)) {
     long page = sysconf(_SC_PAGESIZE);
     size_t total = kStack + static_cast<size_t>(page);
@@ -331,7 +328,6 @@ inline bool run_block(Emu& e, Rng& rng) {
   }
   for (int i = 0; i < n; i++) {
     Fiber& f = e.fibers[i];
-    f.linear = i;
     f.tid = uint3{i % e.block.x, (i / e.block.x) % e.block.y, i / (e.block.x * e.block.y)};
     f.stack_lo = e.stacks[i].first;
     f.stack_size = e.stacks[i].second;
