@@ -95,6 +95,19 @@ __device__ __forceinline__ void row_window(const TopkParams& p, int64_t r, int64
   *len = ok ? l : 0;
 }
 
+// Row lr of this launch: its index, its window and how many outputs it has (min(k, length)).
+struct Row {
+  int64_t r, start, n;
+  uint32_t kk;
+};
+__device__ __forceinline__ Row row_at(const TopkParams& p, int64_t lr) {
+  Row w;
+  w.r = p.row0 + lr;
+  row_window(p, w.r, &w.start, &w.n);
+  w.kk = static_cast<uint32_t>(w.n < p.k ? w.n : p.k);
+  return w;
+}
+
 // ---- block primitives (blockDim.x a multiple of 32) ----
 
 struct BlockShared {
@@ -346,11 +359,11 @@ template <int DT>
 __global__ void __launch_bounds__(kThreads) row_kernel(TopkParams p, bool cand_mode) {
   GLMK_SHARED(BlockShared, sm);
   uint64_t* items = glmk_dyn_smem<uint64_t>();
-  const int64_t lr = blockIdx.x, r = p.row0 + lr;
-  int64_t start, n;
-  row_window(p, r, &start, &n);
-  const void* window = scores_at<DT>(p, r, start);
-  const uint32_t kk = static_cast<uint32_t>(n < p.k ? n : p.k);
+  const int64_t lr = blockIdx.x;
+  const Row row = row_at(p, lr);
+  const int64_t r = row.r, n = row.n;
+  const uint32_t kk = row.kk;
+  const void* window = scores_at<DT>(p, r, row.start);
   auto key_of = [&](int64_t i) { return score_key<DT>(window, i); };
   auto index_of = [](int64_t i) { return static_cast<uint32_t>(i); };
   int32_t* oi = p.indices + r * p.k;
@@ -412,13 +425,10 @@ __global__ void __launch_bounds__(kThreads) row_kernel(TopkParams p, bool cand_m
 template <int DT>
 __global__ void __launch_bounds__(kThreads) row_sample_kernel(TopkParams p) {
   GLMK_SHARED(BlockShared, sm);
-  const int64_t lr = blockIdx.x, r = p.row0 + lr;
-  int64_t start, n;
-  row_window(p, r, &start, &n);
-  const void* window = scores_at<DT>(p, r, start);
-  const uint32_t kk = static_cast<uint32_t>(n < p.k ? n : p.k);
-  const uint32_t t = sample_threshold<DT>(window, n, kk, glmk_dyn_smem<uint32_t>(), sm);
-  if (threadIdx.x == 0) p.row_t[lr] = t;
+  const Row row = row_at(p, blockIdx.x);
+  const void* window = scores_at<DT>(p, row.r, row.start);
+  const uint32_t t = sample_threshold<DT>(window, row.n, row.kk, glmk_dyn_smem<uint32_t>(), sm);
+  if (threadIdx.x == 0) p.row_t[blockIdx.x] = t;
 }
 
 // Split schedule, 2: grid (segments, rows in launch); each block keeps its segment's pairs >= t, in index
@@ -426,13 +436,12 @@ __global__ void __launch_bounds__(kThreads) row_sample_kernel(TopkParams p) {
 template <int DT>
 __global__ void __launch_bounds__(kThreads) seg_filter_kernel(TopkParams p) {
   GLMK_SHARED(BlockShared, sm);
-  const int64_t lr = blockIdx.y, r = p.row0 + lr;
-  int64_t start, n;
-  row_window(p, r, &start, &n);
+  const int64_t lr = blockIdx.y;
+  const Row row = row_at(p, lr);
   const int64_t lo = static_cast<int64_t>(blockIdx.x) * p.seg_len;
-  const int64_t hi = lo + p.seg_len < n ? lo + p.seg_len : n;
+  const int64_t hi = lo + p.seg_len < row.n ? lo + p.seg_len : row.n;
   const int64_t m = hi > lo ? hi - lo : 0;
-  const void* w = scores_at<DT>(p, r, start + lo);
+  const void* w = scores_at<DT>(p, row.r, row.start + lo);
   uint64_t* slot = p.cand + lr * p.cols + lo;
   const uint32_t c = filter_items([&](int64_t i) { return score_key<DT>(w, i); },
                                   [&](int64_t i) { return static_cast<uint32_t>(lo + i); }, m, p.row_t[lr], slot,
