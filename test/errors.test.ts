@@ -63,6 +63,7 @@ describe("bad input never crashes the process", () => {
     ["GLM_KERNELS_ISA", "avx9", /GLM_KERNELS_ISA/],
     ["GLM_KERNELS_DEVICE", "tpu", /device/],
     ["GLM_KERNELS_DEVICE", "cuda", /cuda plugin|CUDA driver/],
+    ["GLM_KERNELS_DEVICE", "ascend", /no Ascend plugin yet/],
   ])("%s=%s is a GlmKernelsError that names it", (name, value, pattern) => {
     const r = runNode(
       `import { defaultDevice, GlmKernelsError } from "glm-kernels";
