@@ -60,6 +60,11 @@ void radix_select(const uint32_t* keys, size_t m, int64_t kk, uint32_t* kth, int
   *take_equal = need;
 }
 
+// The sort item of a survivor.
+inline uint64_t item_of(uint32_t key, int32_t index) {
+  return (static_cast<uint64_t>(~key) << 32) | static_cast<uint32_t>(index);
+}
+
 // Step 4: items are (~key << 32 | index), all distinct, so ascending item order is the output order (key
 // descending, then index ascending). Two stable LSD passes of 11 bits over the 22 highest bits in which the
 // keys differ, then an insertion pass for keys that agree on those bits (rare and adjacent, so it moves
@@ -70,9 +75,8 @@ const uint64_t* sort_items(uint64_t* a, uint64_t* b, size_t m, uint32_t key_diff
     std::sort(a, a + m);
     return a;
   }
-  const uint64_t diff = key_diff;
-  if (diff == 0) return a;  // one key: the items are in index order already
-  const int top = 31 - __builtin_clz(static_cast<uint32_t>(diff));
+  if (key_diff == 0) return a;  // one key: the items are in index order already
+  const int top = 31 - __builtin_clz(key_diff);
   const int lo = 32 + (top >= 21 ? top - 21 : 0);
   const int passes = top - (lo - 32) >= 11 ? 2 : 1;
   static thread_local uint32_t hist[2][2048];
@@ -155,7 +159,7 @@ void select_and_write(const RowJob& job, int dtype, int64_t k, TopkScratch& s, s
   uint32_t kth = 0;
   int64_t take_equal = static_cast<int64_t>(m);
   // Few more survivors than k (the usual case after a sampled threshold): sort them all and keep the
-  // first kk, which is cheaper than selecting first. The sort is stable, so ties stay in index order.
+  // first kk, which is cheaper than selecting first (items are distinct, so ties order by index).
   const bool sort_all = static_cast<int64_t>(m) <= kk + kk / 2 + 1024;
   if (!sort_all && static_cast<int64_t>(m) > kk) {
     if (s.select_buf.size() < m) s.select_buf.resize(m);
@@ -174,7 +178,7 @@ void select_and_write(const RowJob& job, int dtype, int64_t k, TopkScratch& s, s
     uint64_t* items = s.items.data();
     for (size_t j = 0; j < m; j++) {
       const uint32_t key = keys[j];
-      items[j] = (static_cast<uint64_t>(~key) << 32) | static_cast<uint32_t>(idx[j]);
+      items[j] = item_of(key, idx[j]);
       kmin = std::min(kmin, key);
       kmax = std::max(kmax, key);
     }
@@ -185,7 +189,7 @@ void select_and_write(const RowJob& job, int dtype, int64_t k, TopkScratch& s, s
       bool take = key > kth || (key == kth && take_equal > 0);
       if (key == kth && take) take_equal--;
       if (take) {
-        s.items[c++] = (static_cast<uint64_t>(~key) << 32) | static_cast<uint32_t>(s.idx[j]);
+        s.items[c++] = item_of(key, s.idx[j]);
         kmin = std::min(kmin, key);
         kmax = std::max(kmax, key);
       }

@@ -240,6 +240,11 @@ __device__ uint32_t compact(const Get& get, int64_t n, const Cut& c, const Emit&
   return run_hi + run_eq;
 }
 
+// The sort item of a score: ascending items are keys descending, then indices ascending.
+__device__ __forceinline__ uint64_t pair_of(uint32_t key, uint32_t index) {
+  return (static_cast<uint64_t>(~key) << 32) | index;
+}
+
 // A lower bound t of the row's kk-th key: the key at a rank a little above kk/n of s evenly spread scores
 // (so that about kk + 3 sigma scores are >= t). 0 (keep every score) for short rows. It depends only on
 // the row, and it only ever chooses the path, never the result. buf holds kSamples keys.
@@ -264,7 +269,7 @@ __device__ uint32_t filter_items(const Key& key_of, const Index& index_of, int64
   const Cut at_least_t{1, 32, cap + 1, 0};  // the predicate (key >= t) as one class; stop past the capacity
   return compact([&](int64_t i) { return key_of(i) >= t ? 1u : 0u; }, n, at_least_t,
                  [&](uint32_t slot, int64_t i, uint32_t) {
-                   if (slot < cap) items[slot] = (static_cast<uint64_t>(~key_of(i)) << 32) | index_of(i);
+                   if (slot < cap) items[slot] = pair_of(key_of(i), index_of(i));
                  }, sm);
 }
 
@@ -411,7 +416,7 @@ __global__ void __launch_bounds__(kThreads) row_kernel(TopkParams p, bool cand_m
   Cut c = radix_select(key_of, n, kk, sm);
   uint64_t* buf = kk <= static_cast<uint32_t>(kSortCap) ? items : p.runs + lr * 2 * p.k;
   compact(key_of, n, c, [&](uint32_t slot, int64_t i, uint32_t key) {
-    buf[slot] = (static_cast<uint64_t>(~key) << 32) | static_cast<uint32_t>(i);
+    buf[slot] = pair_of(key, static_cast<uint32_t>(i));
   }, sm);
   __syncthreads();
   const uint64_t* sorted = buf;
