@@ -12,7 +12,8 @@
         "devices/cpu/stream.cc",
         "devices/cpu/isa.cc",
         "devices/cpu/topk.cc",
-        "devices/cpu/topk-filter.cc"
+        "devices/cpu/topk-simd.cc",
+        "devices/cpu/topk-order.cc"
       ],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",

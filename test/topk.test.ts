@@ -57,6 +57,25 @@ describe.each(TEST_DEVICES)("topk on %s", (name) => {
     expect(Array.from(val)).toEqual([0x7fc00000, 0x7fc00000, 0x7f800000, 0x3f800000, 0x3f800000, 0x80000000, 0, 0xff800000]);
   });
 
+  it.each(["f32", "bf16", "f16"] as const)("keeps the sign of each zero among many outputs (%s)", async (dtype) => {
+    // Zeros of both signs are the largest scores of 3 rows; k = 96 puts them in full 16-output steps.
+    const [rows, cols, k] = [3, 200, 96];
+    const p = new Prng(31);
+    const bits = new Uint32Array(rows * cols);
+    for (let i = 0; i < bits.length; i++) {
+      const j = p.next() % 3;
+      bits[i] = j === 0 ? 0 : j === 1 ? 0x80000000 : 0xbf800000 + (p.next() % 1000);
+    }
+    const data =
+      dtype === "f32"
+        ? new Float32Array(bits.buffer)
+        : Uint16Array.from(bits, (b) => (dtype === "bf16" ? b >>> 16 : b === 0 ? 0 : b === 0x80000000 ? 0x8000 : 0xbc00));
+    const input = { data, dtype };
+    const got = await runTopk(dev, { name: "zeros", dtype, rows, cols, k, gen: "uniform", seed: 0 }, input);
+    expect(firstMismatch(got, topkRef(input, rows, cols, k), k)).toBeNull();
+    expect(new Set(new Uint32Array(got.values.buffer)).has(0x80000000)).toBe(true);
+  });
+
   it("sorts keys that differ only in their low bits, beside a NaN outlier (ascending scores)", async () => {
     // 3000 consecutive f32 bit patterns above 1.0 (increasing with the index) and one NaN: the output is
     // the reverse index order, which no near-sorted shortcut may get wrong.

@@ -26,19 +26,71 @@ inline uint32_t score_bits(const void* w, int dtype, int64_t i) {
 }
 
 // Appends (key, index) of every score in window[begin, end) whose key is >= t, in index order.
-// Returns how many were appended. t = 0 keeps everything. keys and idx need kFilterSlack entries of room
-// past the last survivor (the vector paths store whole vectors).
+// t = 0 keeps everything. keys and idx need kFilterSlack entries of room past the last survivor (the
+// vector paths store whole vectors).
 constexpr size_t kFilterSlack = 16;
-size_t topk_filter(Isa isa, const void* window, int dtype, int64_t begin, int64_t end, uint32_t t,
-                   uint32_t* keys, int32_t* idx);
+struct FilterOut {
+  size_t m;                    // survivors appended
+  uint32_t kmin = 0xFFFFFFFFu;  // the smallest and largest key in [begin, end), survivor or not
+  uint32_t kmax = 0;
+};
+FilterOut topk_filter(Isa isa, const void* window, int dtype, int64_t begin, int64_t end, uint32_t t,
+                      uint32_t* keys, int32_t* idx);
+
+// A bucket of sort items too big for an insertion sort, still to be split: items [begin, begin + count).
+struct OrderSpan {
+  uint32_t begin, count;
+};
+
+// Pulls a region (the next row) toward the L2 cache one line per few calls to tick(), from inside the
+// compute-bound loops of this row, so that the next row's memory reads overlap this row's compute.
+// Prefetches are hints: they never fault, and they leave results alone.
+class LinePrefetcher {
+ public:
+  void reset(const void* p = nullptr, size_t bytes = 0) {
+    p_ = static_cast<const char*>(p);
+    end_ = p_ + bytes;
+  }
+  void tick() {
+    // NOTE: one line per 4 ticks keeps the request rate near one thread's share of memory bandwidth;
+    // faster, and the prefetches queue up and stall the loop they sit in.
+    if ((++ticks_ & 3) != 0 || p_ >= end_) return;
+    __builtin_prefetch(p_, 0, 2);  // prefetcht1: to L2
+    p_ += 64;
+  }
+
+ private:
+  const char* p_ = nullptr;
+  const char* end_ = nullptr;
+  unsigned ticks_ = 0;
+};
 
 // Per-worker buffers, kept between calls so that big rows do not fault fresh pages every time.
 struct TopkScratch {
   std::vector<uint32_t> keys;
   std::vector<int32_t> idx;
-  std::vector<uint32_t> select_buf;
   std::vector<uint64_t> items, items2;
+  std::vector<OrderSpan> spans;
+  std::vector<uint32_t> sample;  // sample_threshold's keys
+  LinePrefetcher next_row;  // ticked by top_items
 };
+
+// The sort item of a survivor: ascending items are the output order (key descending, then index ascending).
+inline uint64_t item_of(uint32_t key, int32_t index) {
+  return (static_cast<uint64_t>(~key) << 32) | static_cast<uint32_t>(index);
+}
+
+// The first kk (1 <= kk <= m) survivors (keys, idx)[0..m) in output order, as items in s.items.
+// The survivors are in index order and their keys lie in [kmin, kmax] (the closer the bounds, the less work).
+const uint64_t* top_items(const uint32_t* keys, const int32_t* idx, size_t m, size_t kk, uint32_t kmin,
+                          uint32_t kmax, TopkScratch& s);
+
+// Writes the outputs of items[0..c) (see item_of): indices, and values widened to f32 (NaN canonical).
+void topk_write(Isa isa, const uint64_t* items, size_t c, const void* window, int dtype, int32_t* out_idx,
+                float* out_val);
+
+// How many of keys[0..n) are >= t.
+size_t topk_count_at_least(Isa isa, const uint32_t* keys, size_t n, uint32_t t);
 
 // Runs on the stream thread. Checks lengths/rowStarts values (they live in device memory).
 int topk_execute(Pool& pool, Isa isa, std::vector<TopkScratch>& scratch, const glmk_topk_args& a,

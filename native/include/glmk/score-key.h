@@ -18,6 +18,7 @@
 #endif
 
 #define GLMK_KEY_NAN 0xFFFFFFFFu
+#define GLMK_KEY_ZERO 0x80000000u /* both zeros */
 #define GLMK_F32_NAN_BITS 0x7FC00000u
 #define GLMK_F32_NEG_INF_BITS 0xFF800000u
 
@@ -27,6 +28,11 @@ GLMK_HD uint32_t glmk_key_from_f32_bits(uint32_t b) {
   uint32_t k = (b ^ (s & 0x7FFFFFFFu)) - s;
   if ((b & 0x7FFFFFFFu) > 0x7F800000u) k = 0x7FFFFFFFu;
   return k ^ 0x80000000u;
+}
+
+/* The inverse for every key but GLMK_KEY_ZERO (-0 or +0) and GLMK_KEY_NAN (gives 0x7FFFFFFF, a NaN). */
+GLMK_HD uint32_t glmk_f32_bits_from_key(uint32_t k) {
+  return (k & 0x80000000u) ? (k ^ 0x80000000u) : (((k ^ 0x80000000u) - 1u) ^ 0x7FFFFFFFu);
 }
 
 GLMK_HD uint32_t glmk_bf16_to_f32_bits(uint16_t h) { return (uint32_t)h << 16; }

@@ -1,0 +1,137 @@
+// Ordering the survivors of the CPU top-k filter: MSD bucketing on each key's distance below the largest.
+//
+// A survivor list holds far fewer keys than the row (about 1.4 k), spread over a known key range
+// [kmin, kmax]. One counting pass over the digit d = (kmax - key) >> shift (about one bucket per survivor)
+// finds the bucket that holds the kk-th key; one stable scatter puts the buckets up to it in order and
+// everything after it in one tail. A big bucket is split the same way on its own key range, until every
+// bucket is small (one insertion pass then orders them all) or holds one key. Every step is stable and
+// the input is in index order, so equal keys stay in index order: a bucket of one key is finished as is.
+#include <algorithm>
+#include <cstring>
+
+#include "topk.hpp"
+
+namespace glmk::cpu {
+
+namespace {
+
+constexpr int kMaxDigitBits = 12;
+constexpr size_t kInsertionMax = 24;  // buckets this small are insertion-sorted
+
+inline int bit_length(uint32_t x) { return x ? 32 - __builtin_clz(x) : 0; }
+
+// About two buckets per key (fewer shared buckets, fewer long insertion moves): log2(n) + 1 bits, 4 to 12.
+inline int digit_bits(size_t n) {
+  return std::clamp(bit_length(static_cast<uint32_t>(std::min<size_t>(n, 1u << 30))) + 1, 4, kMaxDigitBits);
+}
+
+// The digit layout for keys in [kmin, kmax]: d = (kmax - key) >> shift, d < buckets.
+struct Digit {
+  int shift;
+  uint32_t buckets;
+};
+
+inline Digit digit_for(uint32_t kmin, uint32_t kmax, size_t n) {
+  const int shift = std::max(0, bit_length(kmax - kmin) - digit_bits(n));
+  return Digit{shift, ((kmax - kmin) >> shift) + 1};
+}
+
+inline uint32_t key_of(uint64_t item) { return ~static_cast<uint32_t>(item >> 32); }
+
+// Counts n keys into buckets, then scatters (stably) the buckets up to the one that holds the kk-th key to
+// out in bucket order, and every later item after them. Buckets of more than kInsertionMax items that
+// may hold more than one key are added to spans, with `base` added to their start. Returns how many items the
+// buckets up to the kk-th key's hold.
+template <class KeyAt, class ItemAt>
+uint32_t scatter_buckets(size_t n, size_t kk, uint32_t kmax, Digit dg, KeyAt key_at, ItemAt item_at,
+                         uint64_t* out, uint32_t base, std::vector<OrderSpan>& spans, LinePrefetcher& pf) {
+  uint32_t pos[(1u << kMaxDigitBits) + 1];
+  std::memset(pos, 0, sizeof(uint32_t) * (dg.buckets + 1));
+  for (size_t j = 0; j < n; j++) {
+    pos[(kmax - key_at(j)) >> dg.shift]++;
+    pf.tick();
+  }
+  uint32_t sum = 0, b = 0;
+  for (;; b++) {
+    const uint32_t c = pos[b];
+    pos[b] = sum;
+    if (c > kInsertionMax && dg.shift > 0) spans.push_back(OrderSpan{base + sum, c});
+    sum += c;
+    if (sum >= kk) break;
+  }
+  pos[b + 1] = sum;  // the tail: every later bucket, unsorted
+  for (size_t j = 0; j < n; j++) {
+    const uint32_t d = std::min((kmax - key_at(j)) >> dg.shift, b + 1);
+    out[pos[d]++] = item_at(j);
+    pf.tick();
+  }
+  return sum;
+}
+
+// Splits the span's items into buckets on their own key range (via tmp, same offsets).
+void split_span(uint64_t* a, uint64_t* tmp, OrderSpan sp, std::vector<OrderSpan>& spans, LinePrefetcher& pf) {
+  uint64_t* x = a + sp.begin;
+  uint32_t kmin = 0xFFFFFFFFu, kmax = 0;
+  for (uint32_t j = 0; j < sp.count; j++) {
+    const uint32_t k = key_of(x[j]);
+    kmin = std::min(kmin, k);
+    kmax = std::max(kmax, k);
+  }
+  if (kmin == kmax) return;  // one key: already in index order
+  scatter_buckets(
+      sp.count, sp.count, kmax, digit_for(kmin, kmax, sp.count), [&](size_t j) { return key_of(x[j]); },
+      [&](size_t j) { return x[j]; }, tmp + sp.begin, sp.begin, spans, pf);
+  std::memcpy(x, tmp + sp.begin, sp.count * sizeof(uint64_t));
+}
+
+// Insertion sort for items that are nearly in order (each at most a small bucket away from its place).
+// NOTE: branch-free in the common case, where an item moves at most one place: a compare-exchange with
+// its left neighbour kept in registers. The branch on a longer move is rare; a branch on every
+// compare-exchange mispredicted about a third of the time and doubled the cost of ordering.
+void insertion_sort(uint64_t* a, size_t n, LinePrefetcher& pf) {
+  if (n < 2) return;
+  uint64_t prev = a[0];  // a[j - 1]
+  uint64_t prev2 = 0;    // a[j - 2] (0 is no greater than any item)
+  for (size_t j = 1; j < n; j++) {
+    const uint64_t x = a[j];
+    const uint64_t swap = (prev ^ x) & (0 - static_cast<uint64_t>(x < prev));  // masks, not branches: GCC
+    const uint64_t lo = prev ^ swap, hi = x ^ swap;                               // branches on std::min
+    a[j - 1] = lo;
+    a[j] = hi;
+    if (prev2 > lo) {  // lo goes further left
+      size_t q = j - 1;
+      for (; q > 0 && a[q - 1] > lo; q--) a[q] = a[q - 1];
+      a[q] = lo;
+    }
+    prev2 = std::max(prev2, lo);  // what a[j - 1] holds now
+    prev = hi;
+    pf.tick();
+  }
+}
+
+}  // namespace
+
+const uint64_t* top_items(const uint32_t* keys, const int32_t* idx, size_t m, size_t kk, uint32_t kmin,
+                          uint32_t kmax, TopkScratch& s) {
+  if (s.items.size() < m) {
+    s.items.resize(m);
+    s.items2.resize(m);
+  }
+  uint64_t* out = s.items.data();
+  if (kmin == kmax) {  // one key: the first kk in index order
+    for (size_t j = 0; j < kk; j++) out[j] = item_of(keys[j], idx[j]);
+    return out;
+  }
+  // Bucket once; split big buckets until every bucket is small or of one key (s.spans is a work list that
+  // grows as it goes); then one insertion pass, whose moves stay inside buckets, finishes the order.
+  s.spans.clear();
+  const Digit dg = digit_for(kmin, kmax, m);
+  const uint32_t head = scatter_buckets(
+      m, kk, kmax, dg, [&](size_t j) { return keys[j]; }, [&](size_t j) { return item_of(keys[j], idx[j]); },
+      out, 0, s.spans, s.next_row);
+  for (size_t i = 0; i < s.spans.size(); i++) split_span(out, s.items2.data(), s.spans[i], s.spans, s.next_row);
+  if (dg.shift > 0) insertion_sort(out, head, s.next_row);
+  return out;
+}
+
+}  // namespace glmk::cpu
