@@ -22,9 +22,10 @@ FilterOut filter_scalar(const void* w, int dtype, int64_t begin, int64_t end, ui
     uint32_t k = glmk_key_from_f32_bits(score_bits(w, dtype, i));
     keys[r.m] = k;
     idx[r.m] = static_cast<int32_t>(i);
-    r.m += (k >= t);  // branch-free append
-    r.kmin = std::min(r.kmin, k);
-    r.kmax = std::max(r.kmax, k);
+    const bool keep = k >= t;
+    r.m += keep;  // branch-free append
+    r.kmin = std::min(r.kmin, keep ? k : 0xFFFFFFFFu);
+    r.kmax = std::max(r.kmax, keep ? k : 0u);
   }
   return r;
 }
@@ -57,9 +58,9 @@ __attribute__((target("avx2,fma,f16c,bmi,bmi2,popcnt"))) FilterOut filter_avx2(
     __m256i ks = _mm256_sub_epi32(_mm256_xor_si256(b, _mm256_and_si256(s, abs)), s);
     __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(b, abs), inf);
     ks = _mm256_blendv_epi8(ks, abs, nan);
-    vmin = _mm256_min_epi32(vmin, ks);
-    vmax = _mm256_max_epi32(vmax, ks);
     __m256i below = _mm256_cmpgt_epi32(ts, ks);
+    vmin = _mm256_min_epi32(vmin, _mm256_blendv_epi8(ks, _mm256_set1_epi32(INT32_MAX), below));  // survivors
+    vmax = _mm256_max_epi32(vmax, _mm256_blendv_epi8(ks, _mm256_set1_epi32(INT32_MIN), below));  // only
     unsigned keep = ~static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(below))) & 0xFFu;
     if (keep) {
       _mm256_store_si256(reinterpret_cast<__m256i*>(lane), ks);
@@ -93,34 +94,84 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) inline __m512
   return _mm512_castps_si512(_mm512_cvtph_ps(h));
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) FilterOut filter_avx512(
-    const void* w, int dtype, int64_t begin, int64_t end, uint32_t t, uint32_t* keys, int32_t* idx) {
+// Keys of 16 f32 bit patterns (glmk_key_from_f32_bits, NaN canonical).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline __m512i keys16(__m512i b) {
   const __m512i abs = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
-  const __m512i flip = _mm512_set1_epi32(static_cast<int32_t>(0x80000000u)), ones = _mm512_set1_epi32(-1);
-  const __m512i vt = _mm512_set1_epi32(static_cast<int32_t>(t));
-  const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-  __m512i vmin = ones, vmax = _mm512_setzero_si512();
+  const __m512i flip = _mm512_set1_epi32(static_cast<int32_t>(0x80000000u));
+  const __m512i s = _mm512_srai_epi32(b, 31);
+  const __m512i k = _mm512_xor_si512(_mm512_sub_epi32(_mm512_xor_si512(b, _mm512_and_si512(s, abs)), s), flip);
+  return _mm512_mask_mov_epi32(k, _mm512_cmpgt_epi32_mask(_mm512_and_si512(b, abs), inf), _mm512_set1_epi32(-1));
+}
+
+// The filter in the key domain: every score keyed and compared as a key.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) FilterOut filter_avx512_keys(
+    const void* w, int dtype, int64_t begin, int64_t end, uint32_t t, uint32_t* keys, int32_t* idx) {
+  const __m512i vt = _mm512_set1_epi32(static_cast<int32_t>(t)), step = _mm512_set1_epi32(16);
+  __m512i vidx = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                  _mm512_set1_epi32(static_cast<int32_t>(begin)));
+  __m512i vmin = _mm512_set1_epi32(-1), vmax = _mm512_setzero_si512();
   size_t m = 0;
   int64_t i = begin;
   const char* base = static_cast<const char*>(w);
   const int64_t es = dtype == GLMK_F32 ? 4 : 2;
   for (; i + 16 <= end; i += 16) {
     _mm_prefetch(base + (i + kPrefetchAhead) * es, _MM_HINT_T0);  // a hint: never faults past the end
-    __m512i b = load16(w, dtype, i);
-    __m512i s = _mm512_srai_epi32(b, 31);
-    __m512i k = _mm512_xor_si512(_mm512_sub_epi32(_mm512_xor_si512(b, _mm512_and_si512(s, abs)), s), flip);
-    __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(b, abs), inf);
-    k = _mm512_mask_mov_epi32(k, nan, ones);
-    vmin = _mm512_min_epu32(vmin, k);
-    vmax = _mm512_max_epu32(vmax, k);
-    __mmask16 keep = _mm512_cmpge_epu32_mask(k, vt);
+    const __m512i k = keys16(load16(w, dtype, i));
+    const __mmask16 keep = _mm512_cmpge_epu32_mask(k, vt);
+    vmin = _mm512_mask_min_epu32(vmin, keep, vmin, k);
+    vmax = _mm512_mask_max_epu32(vmax, keep, vmax, k);
     // NOTE: compress in registers and store whole vectors (the slack past m absorbs the rest): a
     // compress-store to memory is microcoded and slow, and a branch on `keep` mispredicts.
     _mm512_storeu_si512(keys + m, _mm512_maskz_compress_epi32(keep, k));
-    _mm512_storeu_si512(idx + m, _mm512_maskz_compress_epi32(keep, _mm512_add_epi32(iota, _mm512_set1_epi32(static_cast<int32_t>(i)))));
+    _mm512_storeu_si512(idx + m, _mm512_maskz_compress_epi32(keep, vidx));
+    vidx = _mm512_add_epi32(vidx, step);
     m += static_cast<size_t>(__builtin_popcount(keep));
   }
   alignas(64) uint32_t lo[16], hi[16];  // (GCC 12's _mm512_reduce_* trip -Wuninitialized)
+  _mm512_store_si512(lo, vmin);
+  _mm512_store_si512(hi, vmax);
+  FilterOut r{m, *std::min_element(lo, lo + 16), *std::max_element(hi, hi + 16)};
+  return filter_scalar(w, dtype, i, end, t, keys, idx, r);
+}
+
+// The filter on the scores as floats: !(x < T) is key(x) >= t, NaN included, where T is the float of
+// key t (-inf for every t at or below -inf's key; the compare takes -0 == +0, as the keys do). Survivors
+// are compressed as raw bits and keyed afterwards, in place: the pass over every score then costs 6
+// vector uops a step instead of 17 (AVX-512 has two vector ports; the keying was the bottleneck).
+// Falls back to the key domain for a t above +inf's key (only NaN survives) and when MXCSR.DAZ is set
+// (the compare would take subnormals as zero).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) FilterOut filter_avx512(
+    const void* w, int dtype, int64_t begin, int64_t end, uint32_t t, uint32_t* keys, int32_t* idx) {
+  constexpr uint32_t kKeyNegInf = 0x00800000u, kKeyPosInf = 0xFF800000u;
+  if (t > kKeyPosInf || (_mm_getcsr() & 0x40u)) return filter_avx512_keys(w, dtype, begin, end, t, keys, idx);
+  const uint32_t tb = t <= kKeyNegInf ? GLMK_F32_NEG_INF_BITS : t == GLMK_KEY_ZERO ? 0u : glmk_f32_bits_from_key(t);
+  const __m512 vt = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int32_t>(tb)));
+  const __m512i step = _mm512_set1_epi32(16);
+  __m512i vidx = _mm512_add_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                  _mm512_set1_epi32(static_cast<int32_t>(begin)));
+  size_t m = 0;
+  int64_t i = begin;
+  const char* base = static_cast<const char*>(w);
+  const int64_t es = dtype == GLMK_F32 ? 4 : 2;
+  for (; i + 16 <= end; i += 16) {
+    _mm_prefetch(base + (i + kPrefetchAhead) * es, _MM_HINT_T0);
+    const __m512i b = load16(w, dtype, i);
+    const __mmask16 keep = _mm512_cmp_ps_mask(_mm512_castsi512_ps(b), vt, _CMP_NLT_UQ);
+    _mm512_storeu_si512(keys + m, _mm512_maskz_compress_epi32(keep, b));  // see the NOTE above
+    _mm512_storeu_si512(idx + m, _mm512_maskz_compress_epi32(keep, vidx));
+    vidx = _mm512_add_epi32(vidx, step);
+    m += static_cast<size_t>(__builtin_popcount(keep));
+  }
+  // Key the survivors in place (whole vectors: the last one's extra lanes land in the slack).
+  __m512i vmin = _mm512_set1_epi32(-1), vmax = _mm512_setzero_si512();
+  for (size_t j = 0; j < m; j += 16) {
+    const __mmask16 live = m - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (m - j)) - 1);
+    const __m512i k = keys16(_mm512_loadu_si512(keys + j));
+    vmin = _mm512_mask_min_epu32(vmin, live, vmin, k);
+    vmax = _mm512_mask_max_epu32(vmax, live, vmax, k);
+    _mm512_storeu_si512(keys + j, k);
+  }
+  alignas(64) uint32_t lo[16], hi[16];
   _mm512_store_si512(lo, vmin);
   _mm512_store_si512(hi, vmax);
   FilterOut r{m, *std::min_element(lo, lo + 16), *std::max_element(hi, hi + 16)};
@@ -152,6 +203,22 @@ __attribute__((target("avx512f"))) size_t count_avx512(const uint32_t* keys, siz
   size_t c = 0;
   for (uint32_t v : lanes) c += v;
   for (; j < n; j++) c += keys[j] >= t;
+  return c;
+}
+
+__attribute__((target("avx512f"))) size_t compact_avx512(uint32_t* keys, size_t n, uint32_t t) {
+  const __m512i vt = _mm512_set1_epi32(static_cast<int32_t>(t));
+  size_t c = 0, j = 0;
+  for (; j + 16 <= n; j += 16) {  // c <= j: a whole-vector store never reaches keys not yet loaded
+    const __m512i k = _mm512_loadu_si512(keys + j);
+    const __mmask16 keep = _mm512_cmpge_epu32_mask(k, vt);
+    _mm512_storeu_si512(keys + c, _mm512_maskz_compress_epi32(keep, k));  // (see the filter)
+    c += static_cast<size_t>(__builtin_popcount(keep));
+  }
+  for (; j < n; j++) {
+    keys[c] = keys[j];
+    c += keys[j] >= t;
+  }
   return c;
 }
 
@@ -219,6 +286,19 @@ void topk_write(Isa isa, const uint64_t* items, size_t c, const void* window, in
   if (isa == Isa::avx512) done = write_avx512(items, c, window, dtype, out_idx, out_val);
 #endif
   write_scalar(items, done, c, window, dtype, out_idx, out_val);
+}
+
+size_t topk_compact_at_least(Isa isa, uint32_t* keys, size_t n, uint32_t t) {
+#if defined(__x86_64__)
+  if (isa == Isa::avx512) return compact_avx512(keys, n, t);
+#endif
+  size_t c = 0;
+  for (size_t j = 0; j < n; j++) {
+    const uint32_t k = keys[j];
+    keys[c] = k;
+    c += k >= t;
+  }
+  return c;
 }
 
 size_t topk_count_at_least(Isa isa, const uint32_t* keys, size_t n, uint32_t t) {

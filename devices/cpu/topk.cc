@@ -58,16 +58,18 @@ uint32_t sample_threshold(Isa isa, const void* w, int dtype, int64_t n, int64_t 
   int64_t r = static_cast<int64_t>(std::ceil(expected + 3.0 * std::sqrt(expected) + 2.0));
   if (r >= s) return 0;
   // The largest t with at least r sample keys >= t, by bisecting the key range with vector counts; near
-  // enough (at most r + r / 32 keys >= t) ends it early.
+  // enough (at most r + r / 32 keys >= t) ends it early. Keys below lo never matter again: once they are
+  // most of what is left, they are dropped.
   const size_t need = static_cast<size_t>(r), enough = need + need / 32;
   uint32_t lo = kmin, hi = kmax;  // count(>= lo) >= need; count(>= t) < need for every t > hi
-  size_t at_lo = static_cast<size_t>(s);
+  size_t left = static_cast<size_t>(s), at_lo = left;
   while (lo < hi && at_lo > enough) {
     const uint32_t mid = lo + static_cast<uint32_t>((static_cast<uint64_t>(hi) - lo + 1) / 2);
-    const size_t c = topk_count_at_least(isa, keys, static_cast<size_t>(s), mid);
+    const size_t c = topk_count_at_least(isa, keys, left, mid);
     if (c >= need) {
       lo = mid;
       at_lo = c;
+      if (c <= left / 4) left = topk_compact_at_least(isa, keys, left, lo);
     } else {
       hi = mid - 1;
     }

@@ -31,7 +31,7 @@ inline uint32_t score_bits(const void* w, int dtype, int64_t i) {
 constexpr size_t kFilterSlack = 16;
 struct FilterOut {
   size_t m;                    // survivors appended
-  uint32_t kmin = 0xFFFFFFFFu;  // the smallest and largest key in [begin, end), survivor or not
+  uint32_t kmin = 0xFFFFFFFFu;  // the smallest and largest key of the survivors
   uint32_t kmax = 0;
 };
 FilterOut topk_filter(Isa isa, const void* window, int dtype, int64_t begin, int64_t end, uint32_t t,
@@ -88,6 +88,9 @@ const uint64_t* top_items(const uint32_t* keys, const int32_t* idx, size_t m, si
 // Writes the outputs of items[0..c) (see item_of): indices, and values widened to f32 (NaN canonical).
 void topk_write(Isa isa, const uint64_t* items, size_t c, const void* window, int dtype, int32_t* out_idx,
                 float* out_val);
+
+// Moves the keys >= t of keys[0..n) to the front, in order; returns how many.
+size_t topk_compact_at_least(Isa isa, uint32_t* keys, size_t n, uint32_t t);
 
 // How many of keys[0..n) are >= t.
 size_t topk_count_at_least(Isa isa, const uint32_t* keys, size_t n, uint32_t t);
