@@ -31,6 +31,19 @@ FilterOut filter_scalar(const void* w, int dtype, int64_t begin, int64_t end, ui
 }
 
 #if defined(__x86_64__)
+// lanes[mask]: the lanes set in an 8-bit mask, lowest first (then zeros): a permutation that compresses.
+struct Compress8Table {
+  alignas(32) uint32_t lanes[256][8];
+  constexpr Compress8Table() : lanes() {
+    for (unsigned mask = 0; mask < 256; mask++) {
+      unsigned c = 0;
+      for (unsigned l = 0; l < 8; l++)
+        if (mask >> l & 1) lanes[mask][c++] = l;
+    }
+  }
+};
+constexpr Compress8Table kCompress8;
+
 // Section: AVX2 (8 scores per step). Signed compare on the key with its top bit flipped.
 __attribute__((target("avx2,fma,f16c,bmi,bmi2,popcnt"))) inline __m256i load8(const void* w, int dtype,
                                                                                  int64_t i) {
@@ -44,11 +57,12 @@ __attribute__((target("avx2,fma,f16c,bmi,bmi2,popcnt"))) FilterOut filter_avx2(
     const void* w, int dtype, int64_t begin, int64_t end, uint32_t t, uint32_t* keys, int32_t* idx) {
   const __m256i abs = _mm256_set1_epi32(0x7FFFFFFF), inf = _mm256_set1_epi32(0x7F800000);
   const __m256i ts = _mm256_set1_epi32(static_cast<int32_t>(t ^ 0x80000000u));
+  const __m256i flip = _mm256_set1_epi32(static_cast<int32_t>(0x80000000u)), step = _mm256_set1_epi32(8);
+  __m256i vidx = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int32_t>(begin)));
   // Signed keys (top bit flipped); the start values flip to FilterOut's.
   __m256i vmin = _mm256_set1_epi32(INT32_MAX), vmax = _mm256_set1_epi32(INT32_MIN);
   size_t m = 0;
   int64_t i = begin;
-  alignas(32) int32_t lane[8];
   const char* base = static_cast<const char*>(w);
   const int64_t es = dtype == GLMK_F32 ? 4 : 2;
   for (; i + 8 <= end; i += 8) {
@@ -61,17 +75,13 @@ __attribute__((target("avx2,fma,f16c,bmi,bmi2,popcnt"))) FilterOut filter_avx2(
     __m256i below = _mm256_cmpgt_epi32(ts, ks);
     vmin = _mm256_min_epi32(vmin, _mm256_blendv_epi8(ks, _mm256_set1_epi32(INT32_MAX), below));  // survivors
     vmax = _mm256_max_epi32(vmax, _mm256_blendv_epi8(ks, _mm256_set1_epi32(INT32_MIN), below));  // only
-    unsigned keep = ~static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(below))) & 0xFFu;
-    if (keep) {
-      _mm256_store_si256(reinterpret_cast<__m256i*>(lane), ks);
-      while (keep) {
-        int j = __builtin_ctz(keep);
-        keep &= keep - 1;
-        keys[m] = static_cast<uint32_t>(lane[j]) ^ 0x80000000u;
-        idx[m] = static_cast<int32_t>(i + j);
-        m++;
-      }
-    }
+    const unsigned keep = ~static_cast<unsigned>(_mm256_movemask_ps(_mm256_castsi256_ps(below))) & 0xFFu;
+    // Compress by table (AVX2 has no compress) and store whole vectors; the slack absorbs the rest.
+    const __m256i perm = _mm256_load_si256(reinterpret_cast<const __m256i*>(kCompress8.lanes[keep]));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(keys + m), _mm256_xor_si256(_mm256_permutevar8x32_epi32(ks, perm), flip));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(idx + m), _mm256_permutevar8x32_epi32(vidx, perm));
+    vidx = _mm256_add_epi32(vidx, step);
+    m += static_cast<size_t>(__builtin_popcount(keep));
   }
   alignas(32) int32_t lo[8], hi[8];
   _mm256_store_si256(reinterpret_cast<__m256i*>(lo), vmin);
@@ -206,6 +216,24 @@ __attribute__((target("avx512f"))) size_t count_avx512(const uint32_t* keys, siz
   return c;
 }
 
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) size_t key_all_avx512(
+    const void* w, int dtype, size_t n, uint32_t* keys, uint32_t* kmin, uint32_t* kmax) {
+  __m512i vmin = _mm512_set1_epi32(-1), vmax = _mm512_setzero_si512();
+  size_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m512i k = keys16(load16(w, dtype, static_cast<int64_t>(i)));
+    vmin = _mm512_min_epu32(vmin, k);
+    vmax = _mm512_max_epu32(vmax, k);
+    _mm512_storeu_si512(keys + i, k);
+  }
+  alignas(64) uint32_t lo[16], hi[16];
+  _mm512_store_si512(lo, vmin);
+  _mm512_store_si512(hi, vmax);
+  *kmin = *std::min_element(lo, lo + 16);
+  *kmax = *std::max_element(hi, hi + 16);
+  return i;
+}
+
 __attribute__((target("avx512f"))) size_t compact_avx512(uint32_t* keys, size_t n, uint32_t t) {
   const __m512i vt = _mm512_set1_epi32(static_cast<int32_t>(t));
   size_t c = 0, j = 0;
@@ -286,6 +314,21 @@ void topk_write(Isa isa, const uint64_t* items, size_t c, const void* window, in
   if (isa == Isa::avx512) done = write_avx512(items, c, window, dtype, out_idx, out_val);
 #endif
   write_scalar(items, done, c, window, dtype, out_idx, out_val);
+}
+
+void topk_key_all(Isa isa, const void* w, int dtype, size_t n, uint32_t* keys, uint32_t* kmin, uint32_t* kmax) {
+  size_t i = 0;
+  *kmin = 0xFFFFFFFFu;
+  *kmax = 0;
+#if defined(__x86_64__)
+  if (isa == Isa::avx512) i = key_all_avx512(w, dtype, n, keys, kmin, kmax);
+#endif
+  for (; i < n; i++) {  // (the compiler vectorizes this for the other paths)
+    const uint32_t k = glmk_key_from_f32_bits(score_bits(w, dtype, static_cast<int64_t>(i)));
+    keys[i] = k;
+    *kmin = std::min(*kmin, k);
+    *kmax = std::max(*kmax, k);
+  }
 }
 
 size_t topk_compact_at_least(Isa isa, uint32_t* keys, size_t n, uint32_t t) {

@@ -33,17 +33,26 @@ constexpr int64_t kSampleBlocks = 256;  // sampled 16-score blocks per row
 
 // Step 1: sample kSampleBlocks blocks of 16 consecutive scores (one cache line of f32), evenly spread, so
 // that sampling touches few cache lines; t is the sample's r-th largest key.
-uint32_t sample_threshold(Isa isa, const void* w, int dtype, int64_t n, int64_t kk, std::vector<uint32_t>& tmp) {
-  if (n < kSampleMin || kk * 4 > n) return 0;
-  // ~1 block per 512 scores (3% of the row), at most kSampleBlocks.
+// Where the sample reads: `blocks` blocks of 16 scores, `stride` scores apart (blocks = 0: no sample,
+// keep every score). ~1 block per 512 scores (3% of the row), at most kSampleBlocks.
+struct SamplePlan {
+  int64_t blocks = 0, stride = 0;
+};
+
+SamplePlan sample_plan(int64_t n, int64_t kk) {
+  if (n < kSampleMin || kk * 4 > n) return {};
   const int64_t blocks = std::min<int64_t>(kSampleBlocks, n / 512);
-  const int64_t stride = n / blocks;
+  return {blocks, n / blocks};
+}
+
+uint32_t sample_threshold(Isa isa, const void* w, int dtype, int64_t n, int64_t kk, std::vector<uint32_t>& tmp) {
+  const auto [blocks, stride] = sample_plan(n, kk);
+  if (blocks == 0) return 0;
   const int64_t s = blocks * 16;
-  // tmp: the sampled scores side by side (raw), then their keys, then the filter's (unused) indices.
-  tmp.resize(static_cast<size_t>(3 * (s + kFilterSlack)));
+  // tmp: the sampled scores side by side (raw), then their keys.
+  tmp.resize(static_cast<size_t>(2 * (s + kFilterSlack)));
   uint32_t* raw = tmp.data();
   uint32_t* keys = raw + s + kFilterSlack;
-  int32_t* unused_idx = reinterpret_cast<int32_t*>(keys + s + kFilterSlack);
   // NOTE: the blocks are far apart; prefetch them all first so that the misses overlap.
   const char* base = static_cast<const char*>(w);
   const int64_t es = static_cast<int64_t>(dtype_size(dtype));
@@ -52,8 +61,8 @@ uint32_t sample_threshold(Isa isa, const void* w, int dtype, int64_t n, int64_t 
     if (es == 4) std::memcpy(raw + b * 16, base + b * stride * 4, 64);
     else std::memcpy(reinterpret_cast<uint16_t*>(raw) + b * 16, base + b * stride * 2, 32);
   }
-  const FilterOut f = topk_filter(isa, raw, dtype, 0, s, 0, keys, unused_idx);  // t = 0: key them all
-  const uint32_t kmin = f.kmin, kmax = f.kmax;
+  uint32_t kmin, kmax;
+  topk_key_all(isa, raw, dtype, s, keys, &kmin, &kmax);
   double expected = static_cast<double>(kk) * static_cast<double>(s) / static_cast<double>(n);
   int64_t r = static_cast<int64_t>(std::ceil(expected + 3.0 * std::sqrt(expected) + 2.0));
   if (r >= s) return 0;
@@ -63,6 +72,30 @@ uint32_t sample_threshold(Isa isa, const void* w, int dtype, int64_t n, int64_t 
   const size_t need = static_cast<size_t>(r), enough = need + need / 32;
   uint32_t lo = kmin, hi = kmax;  // count(>= lo) >= need; count(>= t) < need for every t > hi
   size_t left = static_cast<size_t>(s), at_lo = left;
+  {
+    // First a pivot from the data: of 64 spread keys, the one at 1.5 times the sought rank (where that
+    // rank likely lies, biased low). If at least r keys are at or above it (the usual case), only those
+    // are kept, and few enough are selected among exactly; otherwise the bisection goes on below it.
+    constexpr size_t kPick = 64;
+    uint32_t pick[kPick];
+    for (size_t q = 0; q < kPick; q++) pick[q] = keys[q * left / kPick];
+    const size_t j = std::min(kPick - 1, static_cast<size_t>(1.5 * kPick * need / left));
+    std::nth_element(pick, pick + (kPick - 1 - j), pick + kPick);
+    const uint32_t pivot = pick[kPick - 1 - j];
+    const size_t c = topk_count_at_least(isa, keys, left, pivot);
+    if (c >= need) {
+      left = topk_compact_at_least(isa, keys, left, pivot);
+      // Few enough left: select the need-th largest of them exactly (it is the sample's).
+      if (left <= 512) {
+        std::nth_element(keys, keys + (left - need), keys + left);
+        return keys[left - need];
+      }
+      lo = pivot;
+      at_lo = c;
+    } else {
+      hi = pivot - 1;  // fewer than r keys are >= pivot, so pivot > kmin
+    }
+  }
   while (lo < hi && at_lo > enough) {
     const uint32_t mid = lo + static_cast<uint32_t>((static_cast<uint64_t>(hi) - lo + 1) / 2);
     const size_t c = topk_count_at_least(isa, keys, left, mid);
@@ -125,7 +158,12 @@ void row_whole(Isa isa, const RowJob& job, int dtype, int64_t k, TopkScratch& s,
     t = 0;
     f = topk_filter(isa, job.window, dtype, 0, job.n, 0, s.keys.data(), s.idx.data());
   }
-  if (next) s.next_row.reset(next->window, static_cast<size_t>(next->n) * dtype_size(dtype));
+  if (next) {  // the next row's sample blocks first, then the row from its start
+    const size_t es = dtype_size(dtype);
+    const SamplePlan sp = sample_plan(next->n, std::min<int64_t>(k, next->n));
+    s.next_row.reset(next->window, static_cast<size_t>(next->n) * es, static_cast<size_t>(sp.blocks),
+                     static_cast<size_t>(sp.stride) * es);
+  }
   select_and_write(isa, job, dtype, k, s, f.m, std::max(t, f.kmin), f.kmax);
   s.next_row.reset();
 }
@@ -201,7 +239,7 @@ int topk_execute(Pool& pool, Isa isa, std::vector<TopkScratch>& scratch, const g
       else row_whole(isa, jobs[r], a.dtype, k, scratch[0], nullptr);
     }
   } else {
-    const int64_t run = std::clamp<int64_t>(rows / (threads * 8), 1, 8);
+    const int64_t run = std::clamp<int64_t>(rows / (threads * 2), 1, 8);
     pool.parallel_for((rows + run - 1) / run, [&](int64_t item, int w) {
       const int64_t end = std::min(rows, (item + 1) * run);
       for (int64_t r = item * run; r < end; r++)

@@ -47,21 +47,32 @@ struct OrderSpan {
 // Prefetches are hints: they never fault, and they leave results alone.
 class LinePrefetcher {
  public:
-  void reset(const void* p = nullptr, size_t bytes = 0) {
-    p_ = static_cast<const char*>(p);
+  // The region [p, p + bytes), after `spots` lines spaced `spot_stride` bytes from p (where the row's
+  // sample will read first).
+  void reset(const void* p = nullptr, size_t bytes = 0, size_t spots = 0, size_t spot_stride = 0) {
+    base_ = p_ = static_cast<const char*>(p);
     end_ = p_ + bytes;
+    spots_ = spots;
+    spot_stride_ = spot_stride;
+    spot_ = 0;
   }
   void tick() {
     // NOTE: one line per 4 ticks keeps the request rate near one thread's share of memory bandwidth;
     // faster, and the prefetches queue up and stall the loop they sit in.
-    if ((++ticks_ & 3) != 0 || p_ >= end_) return;
-    __builtin_prefetch(p_, 0, 2);  // prefetcht1: to L2
-    p_ += 64;
+    if ((++ticks_ & 3) != 0) return;
+    if (spot_ < spots_) {
+      __builtin_prefetch(base_ + spot_++ * spot_stride_, 0, 2);  // prefetcht1: to L2
+    } else if (p_ < end_) {
+      __builtin_prefetch(p_, 0, 2);
+      p_ += 64;
+    }
   }
 
  private:
+  const char* base_ = nullptr;
   const char* p_ = nullptr;
   const char* end_ = nullptr;
+  size_t spots_ = 0, spot_stride_ = 0, spot_ = 0;
   unsigned ticks_ = 0;
 };
 
@@ -88,6 +99,9 @@ const uint64_t* top_items(const uint32_t* keys, const int32_t* idx, size_t m, si
 // Writes the outputs of items[0..c) (see item_of): indices, and values widened to f32 (NaN canonical).
 void topk_write(Isa isa, const uint64_t* items, size_t c, const void* window, int dtype, int32_t* out_idx,
                 float* out_val);
+
+// keys[i] = key of score i, i < n, with their min and max (the filter with t = 0, less the indices).
+void topk_key_all(Isa isa, const void* scores, int dtype, size_t n, uint32_t* keys, uint32_t* kmin, uint32_t* kmax);
 
 // Moves the keys >= t of keys[0..n) to the front, in order; returns how many.
 size_t topk_compact_at_least(Isa isa, uint32_t* keys, size_t n, uint32_t t);

@@ -17,6 +17,8 @@ export interface BenchRow {
   ms: number;
   /** GB/s of scores read (one pass). */
   gbs: number;
+  /** The machine's read bandwidth, measured just before this shape (the host's speed drifts). */
+  readGBs: number;
   /** ms / (the time one read pass over the scores takes at the measured read bandwidth), inverted: 1.0 = at bandwidth. */
   fractionOfRead: number;
   peer: string | null;
@@ -60,8 +62,13 @@ export async function benchTopk(
 ): Promise<BenchReport> {
   const k = opts.k ?? 2048;
   const info = dev.info();
-  opts.log(`measuring memory bandwidth (${info.threads} threads)...`);
-  const bw = native().measureBandwidth(512, info.threads, 5);
+  // NOTE: measured again before each shape, so that each ratio compares two measurements taken under the
+  // same conditions (on a shared host, read bandwidth swings by a third from minute to minute).
+  const measureBw = () => {
+    opts.log(`measuring memory bandwidth (${info.threads} threads)...`);
+    return native().measureBandwidth(512, info.threads, 5);
+  };
+  const bw = measureBw();
   const ortMod = dev.kind === "cpu" ? await loadOrt() : null;
   const ort = ortMod ? ((ortMod as unknown as { default?: Ort }).default ?? ortMod) : null;
   if (dev.kind === "cpu" && !ort) opts.log("onnxruntime-node is not installed: no peer column");
@@ -71,6 +78,7 @@ export async function benchTopk(
     const bytes = r * c * 4;
     const copies = Math.max(2, Math.ceil(COLD_BYTES / bytes));
     opts.log(`topk ${shape} k=${k}: ${copies} cold copies of ${(bytes / 2 ** 20).toFixed(1)} MiB`);
+    const rowBw = rows.length === 0 ? bw : measureBw();
     const tc: TopkCase = { name: shape, dtype: "f32", rows: r, cols: c, k, gen: "uniform", seed: 42 };
     const host = makeInput(tc).data as Float32Array;
     const inputs: Tensor[] = [];
@@ -112,7 +120,8 @@ export async function benchTopk(
       device: dev.name,
       ms: ours,
       gbs,
-      fractionOfRead: gbs / bw.readGBs,
+      readGBs: rowBw.readGBs,
+      fractionOfRead: gbs / rowBw.readGBs,
       peer: ort ? "onnxruntime-node TopK" : null,
       peerMs,
       speedup: peerMs === null ? null : peerMs / ours,
@@ -134,9 +143,9 @@ export async function benchTopk(
 
 export function formatReport(rep: BenchReport): string {
   const lines = [
-    `${rep.machine} | device ${rep.device} | ${rep.threads} threads | isa ${rep.isa} | read ${rep.readGBs.toFixed(1)} GB/s, copy ${rep.copyGBs.toFixed(1)} GB/s (same run)`,
-    "op   | shape       | k    | ms (p50) | GB/s  | of read bw | peer ms (p50) | x peer",
-    "-----|-------------|------|----------|-------|------------|---------------|-------",
+    `${rep.machine} | device ${rep.device} | ${rep.threads} threads | isa ${rep.isa} | read ${rep.readGBs.toFixed(1)} GB/s, copy ${rep.copyGBs.toFixed(1)} GB/s (same run; read measured again before each shape)`,
+    "op   | shape       | k    | ms (p50) | GB/s  | read GB/s | of read bw | peer ms (p50) | x peer",
+    "-----|-------------|------|----------|-------|-----------|------------|---------------|-------",
   ];
   for (const r of rep.rows)
     lines.push(
@@ -146,6 +155,7 @@ export function formatReport(rep: BenchReport): string {
         String(r.k).padEnd(4),
         r.ms.toFixed(3).padStart(8),
         r.gbs.toFixed(1).padStart(5),
+        r.readGBs.toFixed(1).padStart(9),
         `${(r.fractionOfRead * 100).toFixed(0)}%`.padStart(10),
         (r.peerMs === null ? "-" : r.peerMs.toFixed(3)).padStart(13),
         r.speedup === null ? "-" : `${r.speedup.toFixed(1)}x`,
