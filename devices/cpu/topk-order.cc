@@ -38,15 +38,14 @@ inline Digit digit_for(uint32_t kmin, uint32_t kmax, size_t n) {
 
 inline uint32_t key_of(uint64_t item) { return ~static_cast<uint32_t>(item >> 32); }
 
-// Counts n keys into buckets, then scatters (stably) the buckets up to the one that holds the kk-th key to
-// out in bucket order, and every later item after them. Buckets of more than kInsertionMax items that
-// may hold more than one key are added to spans, with `base` added to their start. Returns how many items the
-// buckets up to the kk-th key's hold.
-template <class KeyAt, class ItemAt>
-uint32_t scatter_buckets(size_t n, size_t kk, uint32_t kmax, Digit dg, KeyAt key_at, ItemAt item_at,
-                         uint64_t* out, uint32_t base, std::vector<OrderSpan>& spans, LinePrefetcher& pf) {
-  uint32_t pos[(1u << kMaxDigitBits) + 1];
-  std::memset(pos, 0, sizeof(uint32_t) * (dg.buckets + 1));
+// Counts n keys into buckets and lays out the buckets up to the one that holds the kk-th key: on return
+// pos[d] is where bucket d starts, for d <= *last. Buckets of more than kInsertionMax items that may hold
+// more than one key are added to spans, with `base` added to their start. Returns how many items those
+// buckets hold (at least kk).
+template <class KeyAt>
+uint32_t count_buckets(size_t n, size_t kk, uint32_t kmax, Digit dg, KeyAt key_at, uint32_t* pos, uint32_t* last,
+                       uint32_t base, std::vector<OrderSpan>& spans, LinePrefetcher& pf) {
+  std::memset(pos, 0, sizeof(uint32_t) * dg.buckets);
   for (size_t j = 0; j < n; j++) {
     pos[(kmax - key_at(j)) >> dg.shift]++;
     pf.tick();
@@ -59,13 +58,18 @@ uint32_t scatter_buckets(size_t n, size_t kk, uint32_t kmax, Digit dg, KeyAt key
     sum += c;
     if (sum >= kk) break;
   }
-  pos[b + 1] = sum;  // the tail: every later bucket, unsorted
+  *last = b;
+  return sum;
+}
+
+// Scatters (stably) n items that all fall in buckets laid out by count_buckets to out.
+template <class KeyAt, class ItemAt>
+void scatter_buckets(size_t n, uint32_t kmax, Digit dg, KeyAt key_at, ItemAt item_at, uint32_t* pos,
+                     uint64_t* out, LinePrefetcher& pf) {
   for (size_t j = 0; j < n; j++) {
-    const uint32_t d = std::min((kmax - key_at(j)) >> dg.shift, b + 1);
-    out[pos[d]++] = item_at(j);
+    out[pos[(kmax - key_at(j)) >> dg.shift]++] = item_at(j);
     pf.tick();
   }
-  return sum;
 }
 
 // Splits the span's items into buckets on their own key range (via tmp, same offsets).
@@ -78,9 +82,11 @@ void split_span(uint64_t* a, uint64_t* tmp, OrderSpan sp, std::vector<OrderSpan>
     kmax = std::max(kmax, k);
   }
   if (kmin == kmax) return;  // one key: already in index order
-  scatter_buckets(
-      sp.count, sp.count, kmax, digit_for(kmin, kmax, sp.count), [&](size_t j) { return key_of(x[j]); },
-      [&](size_t j) { return x[j]; }, tmp + sp.begin, sp.begin, spans, pf);
+  const Digit dg = digit_for(kmin, kmax, sp.count);
+  const auto key_at = [&](size_t j) { return key_of(x[j]); };
+  uint32_t pos[1u << kMaxDigitBits], last;
+  count_buckets(sp.count, sp.count, kmax, dg, key_at, pos, &last, sp.begin, spans, pf);
+  scatter_buckets(sp.count, kmax, dg, key_at, [&](size_t j) { return x[j]; }, pos, tmp + sp.begin, pf);
   std::memcpy(x, tmp + sp.begin, sp.count * sizeof(uint64_t));
 }
 
@@ -111,7 +117,7 @@ void insertion_sort(uint64_t* a, size_t n, LinePrefetcher& pf) {
 
 }  // namespace
 
-const uint64_t* top_items(const uint32_t* keys, const int32_t* idx, size_t m, size_t kk, uint32_t kmin,
+const uint64_t* top_items(Isa isa, uint32_t* keys, int32_t* idx, size_t m, size_t kk, uint32_t kmin,
                           uint32_t kmax, TopkScratch& s) {
   if (s.items.size() < m) {
     s.items.resize(m);
@@ -126,9 +132,17 @@ const uint64_t* top_items(const uint32_t* keys, const int32_t* idx, size_t m, si
   // grows as it goes); then one insertion pass, whose moves stay inside buckets, finishes the order.
   s.spans.clear();
   const Digit dg = digit_for(kmin, kmax, m);
-  const uint32_t head = scatter_buckets(
-      m, kk, kmax, dg, [&](size_t j) { return keys[j]; }, [&](size_t j) { return item_of(keys[j], idx[j]); },
-      out, 0, s.spans, s.next_row);
+  uint32_t pos[1u << kMaxDigitBits], last;
+  const uint32_t head = count_buckets(m, kk, kmax, dg, [&](size_t j) { return keys[j]; }, pos, &last, 0, s.spans,
+                                      s.next_row);
+  if (head < m) {
+    // Only the buckets up to the last are ordered: drop the rest first (their keys are below the last
+    // bucket's lowest), with a vector pass, rather than carry them through the scatter.
+    const uint64_t span = (static_cast<uint64_t>(last) + 1) << dg.shift;  // kmax - key < span: in
+    m = topk_compact_pairs(isa, keys, idx, m, static_cast<uint32_t>(kmax - (span - 1)));
+  }
+  scatter_buckets(m, kmax, dg, [&](size_t j) { return keys[j]; }, [&](size_t j) { return item_of(keys[j], idx[j]); },
+                  pos, out, s.next_row);
   for (size_t i = 0; i < s.spans.size(); i++) split_span(out, s.items2.data(), s.spans[i], s.spans, s.next_row);
   if (dg.shift > 0) insertion_sort(out, head, s.next_row);
   return out;

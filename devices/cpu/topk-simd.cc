@@ -234,6 +234,26 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) size_t key_al
   return i;
 }
 
+__attribute__((target("avx512f"))) size_t compact_pairs_avx512(uint32_t* keys, int32_t* idx, size_t n, uint32_t t) {
+  const __m512i vt = _mm512_set1_epi32(static_cast<int32_t>(t));
+  size_t c = 0, j = 0;
+  for (; j + 16 <= n; j += 16) {  // c <= j: a whole-vector store never reaches pairs not yet loaded
+    const __m512i k = _mm512_loadu_si512(keys + j), i = _mm512_loadu_si512(idx + j);
+    const __mmask16 keep = _mm512_cmpge_epu32_mask(k, vt);
+    _mm512_storeu_si512(keys + c, _mm512_maskz_compress_epi32(keep, k));
+    _mm512_storeu_si512(idx + c, _mm512_maskz_compress_epi32(keep, i));
+    c += static_cast<size_t>(__builtin_popcount(keep));
+  }
+  for (; j < n; j++) {
+    const uint32_t k = keys[j];
+    const int32_t i = idx[j];
+    keys[c] = k;
+    idx[c] = i;
+    c += k >= t;
+  }
+  return c;
+}
+
 __attribute__((target("avx512f"))) size_t compact_avx512(uint32_t* keys, size_t n, uint32_t t) {
   const __m512i vt = _mm512_set1_epi32(static_cast<int32_t>(t));
   size_t c = 0, j = 0;
@@ -339,6 +359,21 @@ size_t topk_compact_at_least(Isa isa, uint32_t* keys, size_t n, uint32_t t) {
   for (size_t j = 0; j < n; j++) {
     const uint32_t k = keys[j];
     keys[c] = k;
+    c += k >= t;
+  }
+  return c;
+}
+
+size_t topk_compact_pairs(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t) {
+  size_t c = 0, j = 0;
+#if defined(__x86_64__)
+  if (isa == Isa::avx512) return compact_pairs_avx512(keys, idx, n, t);
+#endif
+  for (; j < n; j++) {
+    const uint32_t k = keys[j];
+    const int32_t i = idx[j];
+    keys[c] = k;
+    idx[c] = i;
     c += k >= t;
   }
   return c;

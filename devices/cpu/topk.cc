@@ -130,7 +130,7 @@ void write_padding(int32_t* oi, float* ov, int64_t from, int64_t k) {
 void select_and_write(Isa isa, const RowJob& job, int dtype, int64_t k, TopkScratch& s, size_t m,
                       uint32_t kmin, uint32_t kmax) {
   const size_t c = static_cast<size_t>(std::min<int64_t>(k, job.n));
-  const uint64_t* items = top_items(s.keys.data(), s.idx.data(), m, c, kmin, kmax, s);
+  const uint64_t* items = top_items(isa, s.keys.data(), s.idx.data(), m, c, kmin, kmax, s);
   topk_write(isa, items, c, job.window, dtype, job.out_idx, job.out_val);
   write_padding(job.out_idx, job.out_val, static_cast<int64_t>(c), k);
 }

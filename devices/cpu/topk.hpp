@@ -57,9 +57,10 @@ class LinePrefetcher {
     spot_ = 0;
   }
   void tick() {
-    // NOTE: one line per 4 ticks keeps the request rate near one thread's share of memory bandwidth;
+    // NOTE: one line per 3 ticks keeps the request rate near one thread's share of memory bandwidth;
     // faster, and the prefetches queue up and stall the loop they sit in.
-    if ((++ticks_ & 3) != 0) return;
+    if (--countdown_ != 0) return;
+    countdown_ = 3;
     if (spot_ < spots_) {
       __builtin_prefetch(base_ + spot_++ * spot_stride_, 0, 2);  // prefetcht1: to L2
     } else if (p_ < end_) {
@@ -67,13 +68,12 @@ class LinePrefetcher {
       p_ += 64;
     }
   }
-
  private:
   const char* base_ = nullptr;
   const char* p_ = nullptr;
   const char* end_ = nullptr;
   size_t spots_ = 0, spot_stride_ = 0, spot_ = 0;
-  unsigned ticks_ = 0;
+  unsigned countdown_ = 3;
 };
 
 // Per-worker buffers, kept between calls so that big rows do not fault fresh pages every time.
@@ -92,8 +92,9 @@ inline uint64_t item_of(uint32_t key, int32_t index) {
 }
 
 // The first kk (1 <= kk <= m) survivors (keys, idx)[0..m) in output order, as items in s.items.
-// The survivors are in index order and their keys lie in [kmin, kmax] (the closer the bounds, the less work).
-const uint64_t* top_items(const uint32_t* keys, const int32_t* idx, size_t m, size_t kk, uint32_t kmin,
+// The survivors are in index order and their keys lie in [kmin, kmax] (the closer the bounds, the less
+// work); keys and idx are overwritten.
+const uint64_t* top_items(Isa isa, uint32_t* keys, int32_t* idx, size_t m, size_t kk, uint32_t kmin,
                           uint32_t kmax, TopkScratch& s);
 
 // Writes the outputs of items[0..c) (see item_of): indices, and values widened to f32 (NaN canonical).
@@ -105,6 +106,9 @@ void topk_key_all(Isa isa, const void* scores, int dtype, size_t n, uint32_t* ke
 
 // Moves the keys >= t of keys[0..n) to the front, in order; returns how many.
 size_t topk_compact_at_least(Isa isa, uint32_t* keys, size_t n, uint32_t t);
+
+// Moves the pairs (keys[i], idx[i]) with keys[i] >= t to the front, in order; returns how many.
+size_t topk_compact_pairs(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t);
 
 // How many of keys[0..n) are >= t.
 size_t topk_count_at_least(Isa isa, const uint32_t* keys, size_t n, uint32_t t);
