@@ -57,6 +57,20 @@ describe.each(TEST_DEVICES)("topk on %s", (name) => {
     expect(Array.from(val)).toEqual([0x7fc00000, 0x7fc00000, 0x7f800000, 0x3f800000, 0x3f800000, 0x80000000, 0, 0xff800000]);
   });
 
+  it("orders survivors bunched far below one outlier (many small unordered buckets)", async () => {
+    // One huge score stretches the survivors' key range, so the first bucketing puts about a dozen
+    // survivors in each bucket: the pass that finishes the order must sort every one of them.
+    const [rows, cols, k] = [2, 40000, 2048];
+    const p = new Prng(37);
+    const data = new Float32Array(rows * cols);
+    for (let i = 0; i < data.length; i++) data[i] = (p.next() / 2 ** 32) * 2 - 1;
+    data[123] = 1e30;
+    data[cols + 39000] = 3e38;
+    const input = { data, dtype: "f32" as const };
+    const got = await runTopk(dev, { name: "outlier", dtype: "f32", rows, cols, k, gen: "uniform", seed: 0 }, input);
+    expect(firstMismatch(got, topkRef(input, rows, cols, k), k)).toBeNull();
+  });
+
   it.each(["f32", "bf16", "f16"] as const)("keeps the sign of each zero among many outputs (%s)", async (dtype) => {
     // Zeros of both signs are the largest scores of 3 rows; k = 96 puts them in full 16-output steps.
     const [rows, cols, k] = [3, 200, 96];

@@ -144,7 +144,7 @@ const uint64_t* top_items(Isa isa, uint32_t* keys, int32_t* idx, size_t m, size_
   scatter_buckets(m, kmax, dg, [&](size_t j) { return keys[j]; }, [&](size_t j) { return item_of(keys[j], idx[j]); },
                   pos, out, s.next_row);
   for (size_t i = 0; i < s.spans.size(); i++) split_span(out, s.items2.data(), s.spans[i], s.spans, s.next_row);
-  if (dg.shift > 0) insertion_sort(out, head, s.next_row);
+  if (dg.shift > 0 && !topk_finish_order(isa, out, head, s.next_row)) insertion_sort(out, head, s.next_row);
   return out;
 }
 

@@ -234,6 +234,48 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) size_t key_al
   return i;
 }
 
+// One compare-exchange step on the pairs (0,1), (2,3), ... of a[0..n): min to the left.
+__attribute__((target("avx512f"))) inline void exchange_pairs(uint64_t* a, size_t n, LinePrefetcher& pf) {
+  const __m512i pad = _mm512_set1_epi64(-1);  // past the end: the largest item, stays right
+  size_t j = 0;
+  for (; j < n; j += 8) {
+    const __mmask8 live = n - j >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << (n - j)) - 1);
+    const __m512i v = _mm512_mask_loadu_epi64(pad, live, a + j);
+    const __m512i w = _mm512_permutex_epi64(v, 0xB1);  // swap neighbours: 1 0 3 2 in each half
+    const __m512i r = _mm512_mask_blend_epi64(0xAA, _mm512_min_epu64(v, w), _mm512_max_epu64(v, w));
+    _mm512_mask_storeu_epi64(a + j, live, r);
+    pf.tick();
+  }
+}
+
+// Sorts items whose disorder stays inside small runs (buckets): odd-even transposition steps, which sort
+// any run of up to kFinishSteps items in place (the items around a run are already in order, so no
+// exchange crosses its ends), then a scan for what is still out of order, inserted one by one.
+__attribute__((target("avx512f"))) void finish_avx512(uint64_t* a, size_t n, LinePrefetcher& pf) {
+  constexpr int kFinishSteps = 4;
+  if (n < 2) return;
+  for (int step = 0; step < kFinishSteps; step++) exchange_pairs(a + (step & 1), n - (step & 1), pf);
+  size_t j = 1;
+  while (j < n) {
+    // The first j' >= j with a[j' - 1] > a[j'].
+    for (; j + 8 <= n; j += 8) {
+      const __mmask8 bad = _mm512_cmpgt_epu64_mask(_mm512_loadu_si512(a + j - 1), _mm512_loadu_si512(a + j));
+      if (bad) {
+        j += static_cast<size_t>(__builtin_ctz(bad));
+        break;
+      }
+    }
+    for (; j < n && a[j - 1] <= a[j]; j++) {
+    }
+    if (j >= n) return;
+    const uint64_t x = a[j];  // a[0..j) is sorted: insert a[j]
+    size_t q = j;
+    for (; q > 0 && a[q - 1] > x; q--) a[q] = a[q - 1];
+    a[q] = x;
+    j++;
+  }
+}
+
 __attribute__((target("avx512f"))) size_t compact_pairs_avx512(uint32_t* keys, int32_t* idx, size_t n, uint32_t t) {
   const __m512i vt = _mm512_set1_epi32(static_cast<int32_t>(t));
   size_t c = 0, j = 0;
@@ -362,6 +404,16 @@ size_t topk_compact_at_least(Isa isa, uint32_t* keys, size_t n, uint32_t t) {
     c += k >= t;
   }
   return c;
+}
+
+bool topk_finish_order(Isa isa, uint64_t* a, size_t n, LinePrefetcher& pf) {
+#if defined(__x86_64__)
+  if (isa == Isa::avx512) {
+    finish_avx512(a, n, pf);
+    return true;
+  }
+#endif
+  return false;
 }
 
 size_t topk_compact_pairs(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t) {

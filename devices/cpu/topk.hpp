@@ -107,6 +107,10 @@ void topk_key_all(Isa isa, const void* scores, int dtype, size_t n, uint32_t* ke
 // Moves the keys >= t of keys[0..n) to the front, in order; returns how many.
 size_t topk_compact_at_least(Isa isa, uint32_t* keys, size_t n, uint32_t t);
 
+// Sorts a[0..n), whose disorder stays inside runs of at most a few dozen items, if the ISA has a vector
+// path for it (AVX-512); returns false, having done nothing, otherwise.
+bool topk_finish_order(Isa isa, uint64_t* a, size_t n, LinePrefetcher& pf);
+
 // Moves the pairs (keys[i], idx[i]) with keys[i] >= t to the front, in order; returns how many.
 size_t topk_compact_pairs(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t);
 
