@@ -1,15 +1,16 @@
 // Deterministic top-k on the CPU device (SPEC 3).
 //
 // Per row (the window rowStarts[r] .. +lengths[r]):
-//   1. threshold: key a fixed sample of the window (blocks of 16 scores spread evenly) and take a rank a
-//      little above k/n of it, so that about 1.4 k scores are at or above it (t = 0 for short rows: keep all);
+//   1. threshold: key a fixed sample of the window (blocks of 16 scores spread evenly) and take the key at
+//      a rank a little above k/n of it, so that about 1.4 k scores are at or above it (t = 0 for short
+//      rows: keep all);
 //   2. filter: one vectorized pass keeps (key, index) of every score >= t, in index order;
 //      if fewer than k survive (the sample was unlucky), filter again with t = 0;
-//   3. select (only when the survivors are many more than k, e.g. short rows kept whole): MSB-first radix
-//      select of the k-th largest key K; keep every key > K and the lowest-index keys == K;
-//   4. sort the kept (~key << 32 | index) items ascending (two 11-bit LSD passes over the bits where the
-//      keys differ, then an insertion pass) and write the first k.
-// NOTE: the threshold only decides how much work steps 3-4 do, never the result: every score of the
+//   3. order (topk-order.cc): bucket the survivors on kmax - key, keep the buckets up to the one holding
+//      the k-th key, and sort those into (~key << 32 | index) order;
+//   4. write the first k (topk-simd.cc: values come back from the keys).
+// Rows run in groups per worker; while a row is ordered, the next one is prefetched toward L2.
+// NOTE: the threshold only decides how much work step 3 does, never the result: every score of the
 // true top k is >= t whenever at least k survive. So the output depends only on the row's scores.
 // Long rows with few rows split step 2 into fixed chunks whose survivor lists are concatenated in order:
 // the same list as one pass, whatever the thread count.
@@ -31,8 +32,8 @@ constexpr int64_t kChunk = 32768;       // filter work item for split rows
 constexpr int64_t kSampleMin = 8192;    // rows shorter than this keep everything
 constexpr int64_t kSampleBlocks = 256;  // sampled 16-score blocks per row
 
-// Step 1: sample kSampleBlocks blocks of 16 consecutive scores (one cache line of f32), evenly spread, so
-// that sampling touches few cache lines; t is the sample's r-th largest key.
+// Step 1: sample blocks of 16 consecutive scores (one cache line of f32), evenly spread, so that sampling
+// touches few cache lines; t is the sample's r-th largest key.
 // Where the sample reads: `blocks` blocks of 16 scores, `stride` scores apart (blocks = 0: no sample,
 // keep every score). ~1 block per 512 scores (3% of the row), at most kSampleBlocks.
 struct SamplePlan {
