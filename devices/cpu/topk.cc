@@ -76,7 +76,9 @@ uint32_t sample_threshold(Isa isa, const void* w, int dtype, int64_t n, int64_t 
   {
     // First a pivot from the data: of 64 spread keys, the one at 1.5 times the sought rank (where that
     // rank likely lies, biased low). If at least r keys are at or above it (the usual case), only those
-    // are kept, and few enough are selected among exactly; otherwise the bisection goes on below it.
+    // are kept and the bisection goes on above it; otherwise below it. (Bisecting a float key range from
+    // its ends takes several passes to reach the dense part; an exact nth_element on what is left was
+    // slower than the vector counts, through its mispredicted branches.)
     constexpr size_t kPick = 64;
     uint32_t pick[kPick];
     for (size_t q = 0; q < kPick; q++) pick[q] = keys[q * left / kPick];
@@ -86,11 +88,6 @@ uint32_t sample_threshold(Isa isa, const void* w, int dtype, int64_t n, int64_t 
     const size_t c = topk_count_at_least(isa, keys, left, pivot);
     if (c >= need) {
       left = topk_compact_at_least(isa, keys, left, pivot);
-      // Few enough left: select the need-th largest of them exactly (it is the sample's).
-      if (left <= 512) {
-        std::nth_element(keys, keys + (left - need), keys + left);
-        return keys[left - need];
-      }
       lo = pivot;
       at_lo = c;
     } else {
