@@ -43,23 +43,14 @@ inline uint32_t key_of(uint64_t item) { return ~static_cast<uint32_t>(item >> 32
 // more than one key are added to spans, with `base` added to their start. Returns how many items those
 // buckets hold (at least kk).
 template <class KeyAt>
-uint32_t count_buckets(size_t n, size_t kk, uint32_t kmax, Digit dg, KeyAt key_at, uint32_t* pos, uint32_t* last,
-                       uint32_t base, std::vector<OrderSpan>& spans, LinePrefetcher& pf) {
+uint32_t count_buckets(Isa isa, size_t n, size_t kk, uint32_t kmax, Digit dg, KeyAt key_at, uint32_t* pos,
+                       uint32_t* last, uint32_t base, std::vector<OrderSpan>& spans, LinePrefetcher& pf) {
   std::memset(pos, 0, sizeof(uint32_t) * dg.buckets);
   for (size_t j = 0; j < n; j++) {
     pos[(kmax - key_at(j)) >> dg.shift]++;
     pf.tick();
   }
-  uint32_t sum = 0, b = 0;
-  for (;; b++) {
-    const uint32_t c = pos[b];
-    pos[b] = sum;
-    if (c > kInsertionMax && dg.shift > 0) spans.push_back(OrderSpan{base + sum, c});
-    sum += c;
-    if (sum >= kk) break;
-  }
-  *last = b;
-  return sum;
+  return topk_bucket_starts(isa, pos, dg.buckets, kk, last, dg.shift > 0 ? kInsertionMax : UINT32_MAX, base, spans);
 }
 
 // Scatters (stably) n items that all fall in buckets laid out by count_buckets to out.
@@ -73,7 +64,8 @@ void scatter_buckets(size_t n, uint32_t kmax, Digit dg, KeyAt key_at, ItemAt ite
 }
 
 // Splits the span's items into buckets on their own key range (via tmp, same offsets).
-void split_span(uint64_t* a, uint64_t* tmp, OrderSpan sp, std::vector<OrderSpan>& spans, LinePrefetcher& pf) {
+void split_span(Isa isa, uint64_t* a, uint64_t* tmp, OrderSpan sp, std::vector<OrderSpan>& spans,
+                LinePrefetcher& pf) {
   uint64_t* x = a + sp.begin;
   uint32_t kmin = 0xFFFFFFFFu, kmax = 0;
   for (uint32_t j = 0; j < sp.count; j++) {
@@ -85,7 +77,7 @@ void split_span(uint64_t* a, uint64_t* tmp, OrderSpan sp, std::vector<OrderSpan>
   const Digit dg = digit_for(kmin, kmax, sp.count);
   const auto key_at = [&](size_t j) { return key_of(x[j]); };
   uint32_t pos[1u << kMaxDigitBits], last;
-  count_buckets(sp.count, sp.count, kmax, dg, key_at, pos, &last, sp.begin, spans, pf);
+  count_buckets(isa, sp.count, sp.count, kmax, dg, key_at, pos, &last, sp.begin, spans, pf);
   scatter_buckets(sp.count, kmax, dg, key_at, [&](size_t j) { return x[j]; }, pos, tmp + sp.begin, pf);
   std::memcpy(x, tmp + sp.begin, sp.count * sizeof(uint64_t));
 }
@@ -133,7 +125,7 @@ const uint64_t* top_items(Isa isa, uint32_t* keys, int32_t* idx, size_t m, size_
   s.spans.clear();
   const Digit dg = digit_for(kmin, kmax, m);
   uint32_t pos[1u << kMaxDigitBits], last;
-  const uint32_t head = count_buckets(m, kk, kmax, dg, [&](size_t j) { return keys[j]; }, pos, &last, 0, s.spans,
+  const uint32_t head = count_buckets(isa, m, kk, kmax, dg, [&](size_t j) { return keys[j]; }, pos, &last, 0, s.spans,
                                       s.next_row);
   if (head < m) {
     // Only the buckets up to the last are ordered: drop the rest first (their keys are below the last
@@ -143,7 +135,8 @@ const uint64_t* top_items(Isa isa, uint32_t* keys, int32_t* idx, size_t m, size_
   }
   scatter_buckets(m, kmax, dg, [&](size_t j) { return keys[j]; }, [&](size_t j) { return item_of(keys[j], idx[j]); },
                   pos, out, s.next_row);
-  for (size_t i = 0; i < s.spans.size(); i++) split_span(out, s.items2.data(), s.spans[i], s.spans, s.next_row);
+  for (size_t i = 0; i < s.spans.size(); i++)
+    split_span(isa, out, s.items2.data(), s.spans[i], s.spans, s.next_row);
   if (dg.shift > 0 && !topk_finish_order(isa, out, head, s.next_row)) insertion_sort(out, head, s.next_row);
   return out;
 }

@@ -234,6 +234,47 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) size_t key_al
   return i;
 }
 
+// 16 bucket counts a step: in-register prefix sums (four shifted adds), the bucket that reaches kk found
+// by a compare. The scalar loop spent about 2 us per 32K row here.
+__attribute__((target("avx512f"))) uint32_t bucket_starts_avx512(uint32_t* pos, uint32_t buckets, size_t kk,
+                                                                 uint32_t* last, uint32_t big, uint32_t base,
+                                                                 std::vector<OrderSpan>& spans) {
+  const __m512i zero = _mm512_setzero_si512(), lane15 = _mm512_set1_epi32(15);
+  const __m512i vkk = _mm512_set1_epi32(static_cast<int32_t>(std::min<size_t>(kk, UINT32_MAX)));
+  const __m512i vbig = _mm512_set1_epi32(static_cast<int32_t>(big));
+  __m512i total = zero;
+  for (uint32_t b0 = 0; b0 < buckets; b0 += 16) {
+    const __mmask16 live = buckets - b0 >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (buckets - b0)) - 1);
+    const __m512i c = _mm512_maskz_loadu_epi32(live, pos + b0);
+    __m512i incl = _mm512_add_epi32(c, _mm512_alignr_epi32(c, zero, 15));
+    incl = _mm512_add_epi32(incl, _mm512_alignr_epi32(incl, zero, 14));
+    incl = _mm512_add_epi32(incl, _mm512_alignr_epi32(incl, zero, 12));
+    incl = _mm512_add_epi32(incl, _mm512_alignr_epi32(incl, zero, 8));
+    incl = _mm512_add_epi32(incl, total);
+    const __m512i excl = _mm512_sub_epi32(incl, c);
+    const __mmask16 reach = _mm512_cmpge_epu32_mask(incl, vkk) & live;
+    const __mmask16 keep = reach ? static_cast<__mmask16>((2u << __builtin_ctz(reach)) - 1) : live;
+    _mm512_mask_storeu_epi32(pos + b0, keep, excl);
+    const __mmask16 large = _mm512_cmpgt_epu32_mask(c, vbig) & keep;
+    if (large) {  // rare: buckets of many items
+      alignas(64) uint32_t cs[16], es[16];
+      _mm512_store_si512(cs, c);
+      _mm512_store_si512(es, excl);
+      for (unsigned l = 0; l < 16; l++)
+        if (large >> l & 1) spans.push_back(OrderSpan{base + es[l], cs[l]});
+    }
+    if (reach) {
+      const unsigned l = static_cast<unsigned>(__builtin_ctz(reach));
+      alignas(64) uint32_t is[16];
+      _mm512_store_si512(is, incl);
+      *last = b0 + l;
+      return is[l];
+    }
+    total = _mm512_permutexvar_epi32(lane15, incl);
+  }
+  return 0;  // unreachable: the counts total at least kk
+}
+
 // One compare-exchange step on the pairs (0,1), (2,3), ... of a[0..n): min to the left.
 __attribute__((target("avx512f"))) inline void exchange_pairs(uint64_t* a, size_t n, LinePrefetcher& pf) {
   const __m512i pad = _mm512_set1_epi64(-1);  // past the end: the largest item, stays right
@@ -404,6 +445,23 @@ size_t topk_compact_at_least(Isa isa, uint32_t* keys, size_t n, uint32_t t) {
     c += k >= t;
   }
   return c;
+}
+
+uint32_t topk_bucket_starts(Isa isa, uint32_t* pos, uint32_t buckets, size_t kk, uint32_t* last, uint32_t big,
+                            uint32_t base, std::vector<OrderSpan>& spans) {
+#if defined(__x86_64__)
+  if (isa == Isa::avx512) return bucket_starts_avx512(pos, buckets, kk, last, big, base, spans);
+#endif
+  uint32_t sum = 0, b = 0;
+  for (;; b++) {
+    const uint32_t c = pos[b];
+    pos[b] = sum;
+    if (c > big) spans.push_back(OrderSpan{base + sum, c});
+    sum += c;
+    if (sum >= kk) break;
+  }
+  *last = b;
+  return sum;
 }
 
 bool topk_finish_order(Isa isa, uint64_t* a, size_t n, LinePrefetcher& pf) {

@@ -107,6 +107,12 @@ void topk_key_all(Isa isa, const void* scores, int dtype, size_t n, uint32_t* ke
 // Moves the keys >= t of keys[0..n) to the front, in order; returns how many.
 size_t topk_compact_at_least(Isa isa, uint32_t* keys, size_t n, uint32_t t);
 
+// Turns bucket counts pos[0..buckets) into bucket starts, up to the first bucket *last at which the running
+// total reaches kk (the total of all counts is at least kk); returns that total. Buckets of more than
+// `big` items are appended to spans as {base + start, count}.
+uint32_t topk_bucket_starts(Isa isa, uint32_t* pos, uint32_t buckets, size_t kk, uint32_t* last, uint32_t big,
+                            uint32_t base, std::vector<OrderSpan>& spans);
+
 // Sorts a[0..n), whose disorder stays inside runs of at most a few dozen items, if the ISA has a vector
 // path for it (AVX-512); returns false, having done nothing, otherwise.
 bool topk_finish_order(Isa isa, uint64_t* a, size_t n, LinePrefetcher& pf);
