@@ -15,7 +15,7 @@ namespace glmk::cpu {
 
 namespace {
 
-constexpr int kMaxDigitBits = 12;
+constexpr int kMaxDigitBits = 12;  // (digits fit in uint16_t)
 constexpr size_t kInsertionMax = 24;  // buckets this small are insertion-sorted
 
 inline int bit_length(uint32_t x) { return x ? 32 - __builtin_clz(x) : 0; }
@@ -38,27 +38,26 @@ inline Digit digit_for(uint32_t kmin, uint32_t kmax, size_t n) {
 
 inline uint32_t key_of(uint64_t item) { return ~static_cast<uint32_t>(item >> 32); }
 
-// Counts n keys into buckets and lays out the buckets up to the one that holds the kk-th key: on return
-// pos[d] is where bucket d starts, for d <= *last. Buckets of more than kInsertionMax items that may hold
-// more than one key are added to spans, with `base` added to their start. Returns how many items those
-// buckets hold (at least kk).
-template <class KeyAt>
-uint32_t count_buckets(Isa isa, size_t n, size_t kk, uint32_t kmax, Digit dg, KeyAt key_at, uint32_t* pos,
-                       uint32_t* last, uint32_t base, std::vector<OrderSpan>& spans, LinePrefetcher& pf) {
+// Counts n items into buckets (digit_at(j): item j's bucket) and lays out the buckets up to the one that
+// holds the kk-th item: on return pos[d] is where bucket d starts, for d <= *last. Buckets of more than
+// kInsertionMax items that may hold more than one key are added to spans, with `base` added to their
+// start. Returns how many items those buckets hold (at least kk).
+template <class DigitAt>
+uint32_t count_buckets(Isa isa, size_t n, size_t kk, Digit dg, DigitAt digit_at, uint32_t* pos, uint32_t* last,
+                       uint32_t base, std::vector<OrderSpan>& spans, LinePrefetcher& pf) {
   std::memset(pos, 0, sizeof(uint32_t) * dg.buckets);
   for (size_t j = 0; j < n; j++) {
-    pos[(kmax - key_at(j)) >> dg.shift]++;
+    pos[digit_at(j)]++;
     pf.tick();
   }
   return topk_bucket_starts(isa, pos, dg.buckets, kk, last, dg.shift > 0 ? kInsertionMax : UINT32_MAX, base, spans);
 }
 
 // Scatters (stably) n items that all fall in buckets laid out by count_buckets to out.
-template <class KeyAt, class ItemAt>
-void scatter_buckets(size_t n, uint32_t kmax, Digit dg, KeyAt key_at, ItemAt item_at, uint32_t* pos,
-                     uint64_t* out, LinePrefetcher& pf) {
+template <class DigitAt, class ItemAt>
+void scatter_buckets(size_t n, DigitAt digit_at, ItemAt item_at, uint32_t* pos, uint64_t* out, LinePrefetcher& pf) {
   for (size_t j = 0; j < n; j++) {
-    out[pos[(kmax - key_at(j)) >> dg.shift]++] = item_at(j);
+    out[pos[digit_at(j)]++] = item_at(j);
     pf.tick();
   }
 }
@@ -75,10 +74,10 @@ void split_span(Isa isa, uint64_t* a, uint64_t* tmp, OrderSpan sp, std::vector<O
   }
   if (kmin == kmax) return;  // one key: already in index order
   const Digit dg = digit_for(kmin, kmax, sp.count);
-  const auto key_at = [&](size_t j) { return key_of(x[j]); };
+  const auto digit_at = [&](size_t j) { return (kmax - key_of(x[j])) >> dg.shift; };
   uint32_t pos[1u << kMaxDigitBits], last;
-  count_buckets(isa, sp.count, sp.count, kmax, dg, key_at, pos, &last, sp.begin, spans, pf);
-  scatter_buckets(sp.count, kmax, dg, key_at, [&](size_t j) { return x[j]; }, pos, tmp + sp.begin, pf);
+  count_buckets(isa, sp.count, sp.count, dg, digit_at, pos, &last, sp.begin, spans, pf);
+  scatter_buckets(sp.count, digit_at, [&](size_t j) { return x[j]; }, pos, tmp + sp.begin, pf);
   std::memcpy(x, tmp + sp.begin, sp.count * sizeof(uint64_t));
 }
 
@@ -124,17 +123,21 @@ const uint64_t* top_items(Isa isa, uint32_t* keys, int32_t* idx, size_t m, size_
   // grows as it goes); then one insertion pass, whose moves stay inside buckets, finishes the order.
   s.spans.clear();
   const Digit dg = digit_for(kmin, kmax, m);
+  // The digits come from a vector pass (the scalar loops then only load them: no variable shifts there).
+  if (s.digits.size() < m + kFilterSlack) s.digits.resize(m + kFilterSlack);
+  const uint16_t* digit = s.digits.data();
+  const auto digit_at = [&](size_t j) { return static_cast<uint32_t>(digit[j]); };
+  topk_digits(isa, keys, m, kmax, dg.shift, s.digits.data());
   uint32_t pos[1u << kMaxDigitBits], last;
-  const uint32_t head = count_buckets(isa, m, kk, kmax, dg, [&](size_t j) { return keys[j]; }, pos, &last, 0, s.spans,
-                                      s.next_row);
+  const uint32_t head = count_buckets(isa, m, kk, dg, digit_at, pos, &last, 0, s.spans, s.next_row);
   if (head < m) {
     // Only the buckets up to the last are ordered: drop the rest first (their keys are below the last
     // bucket's lowest), with a vector pass, rather than carry them through the scatter.
     const uint64_t span = (static_cast<uint64_t>(last) + 1) << dg.shift;  // kmax - key < span: in
     m = topk_compact_pairs(isa, keys, idx, m, static_cast<uint32_t>(kmax - (span - 1)));
+    topk_digits(isa, keys, m, kmax, dg.shift, s.digits.data());
   }
-  scatter_buckets(m, kmax, dg, [&](size_t j) { return keys[j]; }, [&](size_t j) { return item_of(keys[j], idx[j]); },
-                  pos, out, s.next_row);
+  scatter_buckets(m, digit_at, [&](size_t j) { return item_of(keys[j], idx[j]); }, pos, out, s.next_row);
   for (size_t i = 0; i < s.spans.size(); i++)
     split_span(isa, out, s.items2.data(), s.spans[i], s.spans, s.next_row);
   if (dg.shift > 0 && !topk_finish_order(isa, out, head, s.next_row)) insertion_sort(out, head, s.next_row);
