@@ -329,39 +329,19 @@ __attribute__((target("avx512f"))) void finish_avx512(uint64_t* a, size_t n, Lin
   }
 }
 
-__attribute__((target("avx512f"))) size_t compact_pairs_avx512(uint32_t* keys, int32_t* idx, size_t n, uint32_t t) {
+// The keys >= t (and their indices, when idx is given) to the front, full vectors only; *done: how far.
+__attribute__((target("avx512f"))) size_t compact_avx512(uint32_t* keys, int32_t* idx, size_t n, uint32_t t,
+                                                         size_t* done) {
   const __m512i vt = _mm512_set1_epi32(static_cast<int32_t>(t));
   size_t c = 0, j = 0;
-  for (; j + 16 <= n; j += 16) {  // c <= j: a whole-vector store never reaches pairs not yet loaded
-    const __m512i k = _mm512_loadu_si512(keys + j), i = _mm512_loadu_si512(idx + j);
-    const __mmask16 keep = _mm512_cmpge_epu32_mask(k, vt);
-    _mm512_storeu_si512(keys + c, _mm512_maskz_compress_epi32(keep, k));
-    _mm512_storeu_si512(idx + c, _mm512_maskz_compress_epi32(keep, i));
-    c += static_cast<size_t>(__builtin_popcount(keep));
-  }
-  for (; j < n; j++) {
-    const uint32_t k = keys[j];
-    const int32_t i = idx[j];
-    keys[c] = k;
-    idx[c] = i;
-    c += k >= t;
-  }
-  return c;
-}
-
-__attribute__((target("avx512f"))) size_t compact_avx512(uint32_t* keys, size_t n, uint32_t t) {
-  const __m512i vt = _mm512_set1_epi32(static_cast<int32_t>(t));
-  size_t c = 0, j = 0;
-  for (; j + 16 <= n; j += 16) {  // c <= j: a whole-vector store never reaches keys not yet loaded
+  for (; j + 16 <= n; j += 16) {  // c <= j: a whole-vector store never reaches entries not yet loaded
     const __m512i k = _mm512_loadu_si512(keys + j);
     const __mmask16 keep = _mm512_cmpge_epu32_mask(k, vt);
     _mm512_storeu_si512(keys + c, _mm512_maskz_compress_epi32(keep, k));  // (see the filter)
+    if (idx) _mm512_storeu_si512(idx + c, _mm512_maskz_compress_epi32(keep, _mm512_loadu_si512(idx + j)));
     c += static_cast<size_t>(__builtin_popcount(keep));
   }
-  for (; j < n; j++) {
-    keys[c] = keys[j];
-    c += keys[j] >= t;
-  }
+  *done = j;
   return c;
 }
 
@@ -446,17 +426,27 @@ void topk_key_all(Isa isa, const void* w, int dtype, size_t n, uint32_t* keys, u
   }
 }
 
-size_t topk_compact_at_least(Isa isa, uint32_t* keys, size_t n, uint32_t t) {
+// Both compactions: the vector path does the full vectors, this loop the rest (or all of it).
+static size_t compact(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t) {
+  size_t c = 0, j = 0;
 #if defined(__x86_64__)
-  if (isa == Isa::avx512) return compact_avx512(keys, n, t);
+  if (isa == Isa::avx512) c = compact_avx512(keys, idx, n, t, &j);
 #endif
-  size_t c = 0;
-  for (size_t j = 0; j < n; j++) {
+  for (; j < n; j++) {
     const uint32_t k = keys[j];
     keys[c] = k;
+    if (idx) idx[c] = idx[j];
     c += k >= t;
   }
   return c;
+}
+
+size_t topk_compact_at_least(Isa isa, uint32_t* keys, size_t n, uint32_t t) {
+  return compact(isa, keys, nullptr, n, t);
+}
+
+size_t topk_compact_pairs(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t) {
+  return compact(isa, keys, idx, n, t);
 }
 
 void topk_digits(Isa isa, const uint32_t* keys, size_t n, uint32_t kmax, int shift, uint16_t* d) {
@@ -492,21 +482,6 @@ bool topk_finish_order(Isa isa, uint64_t* a, size_t n, LinePrefetcher& pf) {
   }
 #endif
   return false;
-}
-
-size_t topk_compact_pairs(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t) {
-  size_t c = 0, j = 0;
-#if defined(__x86_64__)
-  if (isa == Isa::avx512) return compact_pairs_avx512(keys, idx, n, t);
-#endif
-  for (; j < n; j++) {
-    const uint32_t k = keys[j];
-    const int32_t i = idx[j];
-    keys[c] = k;
-    idx[c] = i;
-    c += k >= t;
-  }
-  return c;
 }
 
 size_t topk_count_at_least(Isa isa, const uint32_t* keys, size_t n, uint32_t t) {
