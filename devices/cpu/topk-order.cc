@@ -1,11 +1,13 @@
 // Ordering the survivors of the CPU top-k filter: MSD bucketing on each key's distance below the largest.
 //
 // A survivor list holds far fewer keys than the row (about 1.4 k), spread over a known key range
-// [kmin, kmax]. One counting pass over the digit d = (kmax - key) >> shift (about one bucket per survivor)
-// finds the bucket that holds the kk-th key; one stable scatter puts the buckets up to it in order and
-// everything after it in one tail. A big bucket is split the same way on its own key range, until every
-// bucket is small (one insertion pass then orders them all) or holds one key. Every step is stable and
-// the input is in index order, so equal keys stay in index order: a bucket of one key is finished as is.
+// [kmin, kmax]. One counting pass over the digit d = (kmax - key) >> shift (about two buckets per
+// survivor) finds the bucket that holds the kk-th key; the survivors in later buckets are dropped, and one
+// stable scatter puts the rest in bucket order. A big bucket is split the same way on its own key range,
+// until every bucket is small or holds one key; then one pass that only moves items inside buckets
+// finishes the order (vector compare-exchange steps and a scan on AVX-512, an insertion pass elsewhere).
+// Every step is stable and the input is in index order, so equal keys stay in index order: a bucket of
+// one key is finished as is.
 #include <algorithm>
 #include <cstring>
 
@@ -16,7 +18,7 @@ namespace glmk::cpu {
 namespace {
 
 constexpr int kMaxDigitBits = 12;  // (digits fit in uint16_t)
-constexpr size_t kInsertionMax = 24;  // buckets this small are insertion-sorted
+constexpr size_t kInsertionMax = 24;  // buckets this small are left to the finishing pass
 
 inline int bit_length(uint32_t x) { return x ? 32 - __builtin_clz(x) : 0; }
 
@@ -120,11 +122,11 @@ const uint64_t* top_items(Isa isa, uint32_t* keys, int32_t* idx, size_t m, size_
     return out;
   }
   // Bucket once; split big buckets until every bucket is small or of one key (s.spans is a work list that
-  // grows as it goes); then one insertion pass, whose moves stay inside buckets, finishes the order.
+  // grows as it goes); then one pass whose moves stay inside buckets finishes the order.
   s.spans.clear();
   const Digit dg = digit_for(kmin, kmax, m);
   // The digits come from a vector pass (the scalar loops then only load them: no variable shifts there).
-  if (s.digits.size() < m + kFilterSlack) s.digits.resize(m + kFilterSlack);
+  if (s.digits.size() < m) s.digits.resize(m);
   const uint16_t* digit = s.digits.data();
   const auto digit_at = [&](size_t j) { return static_cast<uint32_t>(digit[j]); };
   topk_digits(isa, keys, m, kmax, dg.shift, s.digits.data());

@@ -108,8 +108,7 @@ void topk_key_all(Isa isa, const void* scores, int dtype, size_t n, uint32_t* ke
 // Moves the keys >= t of keys[0..n) to the front, in order; returns how many.
 size_t topk_compact_at_least(Isa isa, uint32_t* keys, size_t n, uint32_t t);
 
-// d[j] = (kmax - keys[j]) >> shift for j < n (every key <= kmax, every result < 65536). d needs
-// kFilterSlack entries of room past n.
+// d[j] = (kmax - keys[j]) >> shift for j < n (every key <= kmax, every result < 65536).
 void topk_digits(Isa isa, const uint32_t* keys, size_t n, uint32_t kmax, int shift, uint16_t* d);
 
 // Turns bucket counts pos[0..buckets) into bucket starts, up to the first bucket *last at which the running
