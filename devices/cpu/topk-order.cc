@@ -136,7 +136,7 @@ const uint64_t* top_items(Isa isa, uint32_t* keys, int32_t* idx, size_t m, size_
     // Only the buckets up to the last are ordered: drop the rest first (their keys are below the last
     // bucket's lowest), with a vector pass, rather than carry them through the scatter.
     const uint64_t span = (static_cast<uint64_t>(last) + 1) << dg.shift;  // kmax - key < span: in
-    m = topk_compact_pairs(isa, keys, idx, m, static_cast<uint32_t>(kmax - (span - 1)));
+    m = topk_compact(isa, keys, idx, m, static_cast<uint32_t>(kmax - (span - 1)));
     topk_digits(isa, keys, m, kmax, dg.shift, s.digits.data());
   }
   scatter_buckets(m, digit_at, [&](size_t j) { return item_of(keys[j], idx[j]); }, pos, out, s.next_row);

@@ -1,6 +1,7 @@
-// The vectorized pieces of the CPU top-k, each with scalar, AVX2 and AVX-512 paths that give exactly the
-// same result: the filter (the one pass over every score: key each score and keep those at or above a
-// threshold), the sample count, and the output write (scalar and AVX-512).
+// The vectorized pieces of the CPU top-k, each with a scalar path and AVX-512 (the filter and the count
+// also AVX2) that give exactly the same result: the filter (the one pass over every score: key each score
+// and keep those at or above a threshold), keying and counting the sample, compaction, the survivors'
+// bucket digits and bucket starts, the pass that finishes their order, and the output write.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -104,6 +105,16 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) inline __m512
   return _mm512_castps_si512(_mm512_cvtph_ps(h));
 }
 
+// The smallest of vmin's lanes and the largest of vmax's. (GCC 12's _mm512_reduce_* trip -Wuninitialized.)
+__attribute__((target("avx512f"))) inline void reduce_min_max(__m512i vmin, __m512i vmax, uint32_t* kmin,
+                                                              uint32_t* kmax) {
+  alignas(64) uint32_t lo[16], hi[16];
+  _mm512_store_si512(lo, vmin);
+  _mm512_store_si512(hi, vmax);
+  *kmin = *std::min_element(lo, lo + 16);
+  *kmax = *std::max_element(hi, hi + 16);
+}
+
 // Keys of 16 f32 bit patterns (glmk_key_from_f32_bits, NaN canonical).
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) inline __m512i keys16(__m512i b) {
   const __m512i abs = _mm512_set1_epi32(0x7FFFFFFF), inf = _mm512_set1_epi32(0x7F800000);
@@ -137,10 +148,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) FilterOut fil
     vidx = _mm512_add_epi32(vidx, step);
     m += static_cast<size_t>(__builtin_popcount(keep));
   }
-  alignas(64) uint32_t lo[16], hi[16];  // (GCC 12's _mm512_reduce_* trip -Wuninitialized)
-  _mm512_store_si512(lo, vmin);
-  _mm512_store_si512(hi, vmax);
-  FilterOut r{m, *std::min_element(lo, lo + 16), *std::max_element(hi, hi + 16)};
+  FilterOut r{m};
+  reduce_min_max(vmin, vmax, &r.kmin, &r.kmax);
   return filter_scalar(w, dtype, i, end, t, keys, idx, r);
 }
 
@@ -172,19 +181,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) FilterOut fil
     vidx = _mm512_add_epi32(vidx, step);
     m += static_cast<size_t>(__builtin_popcount(keep));
   }
-  // Key the survivors in place (whole vectors: the last one's extra lanes land in the slack).
-  __m512i vmin = _mm512_set1_epi32(-1), vmax = _mm512_setzero_si512();
-  for (size_t j = 0; j < m; j += 16) {
-    const __mmask16 live = m - j >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << (m - j)) - 1);
-    const __m512i k = keys16(_mm512_loadu_si512(keys + j));
-    vmin = _mm512_mask_min_epu32(vmin, live, vmin, k);
-    vmax = _mm512_mask_max_epu32(vmax, live, vmax, k);
-    _mm512_storeu_si512(keys + j, k);
-  }
-  alignas(64) uint32_t lo[16], hi[16];
-  _mm512_store_si512(lo, vmin);
-  _mm512_store_si512(hi, vmax);
-  FilterOut r{m, *std::min_element(lo, lo + 16), *std::max_element(hi, hi + 16)};
+  FilterOut r{m};
+  topk_key_all(Isa::avx512, keys, GLMK_F32, m, keys, &r.kmin, &r.kmax);  // the survivors, in place
   return filter_scalar(w, dtype, i, end, t, keys, idx, r);
 }
 
@@ -226,11 +224,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) size_t key_al
     vmax = _mm512_max_epu32(vmax, k);
     _mm512_storeu_si512(keys + i, k);
   }
-  alignas(64) uint32_t lo[16], hi[16];
-  _mm512_store_si512(lo, vmin);
-  _mm512_store_si512(hi, vmax);
-  *kmin = *std::min_element(lo, lo + 16);
-  *kmax = *std::max_element(hi, hi + 16);
+  reduce_min_max(vmin, vmax, kmin, kmax);
   return i;
 }
 
@@ -426,8 +420,7 @@ void topk_key_all(Isa isa, const void* w, int dtype, size_t n, uint32_t* keys, u
   }
 }
 
-// Both compactions: the vector path does the full vectors, this loop the rest (or all of it).
-static size_t compact(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t) {
+size_t topk_compact(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t) {
   size_t c = 0, j = 0;
 #if defined(__x86_64__)
   if (isa == Isa::avx512) c = compact_avx512(keys, idx, n, t, &j);
@@ -441,13 +434,6 @@ static size_t compact(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t 
   return c;
 }
 
-size_t topk_compact_at_least(Isa isa, uint32_t* keys, size_t n, uint32_t t) {
-  return compact(isa, keys, nullptr, n, t);
-}
-
-size_t topk_compact_pairs(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t) {
-  return compact(isa, keys, idx, n, t);
-}
 
 void topk_digits(Isa isa, const uint32_t* keys, size_t n, uint32_t kmax, int shift, uint16_t* d) {
   size_t j = 0;

@@ -51,9 +51,9 @@ uint32_t sample_threshold(Isa isa, const void* w, int dtype, int64_t n, int64_t 
   if (blocks == 0) return 0;
   const int64_t s = blocks * 16;
   // tmp: the sampled scores side by side (raw), then their keys.
-  tmp.resize(static_cast<size_t>(2 * (s + kFilterSlack)));
+  tmp.resize(static_cast<size_t>(2 * s));
   uint32_t* raw = tmp.data();
-  uint32_t* keys = raw + s + kFilterSlack;
+  uint32_t* keys = raw + s;
   // NOTE: the blocks are far apart; prefetch them all first so that the misses overlap.
   const char* base = static_cast<const char*>(w);
   const int64_t es = static_cast<int64_t>(dtype_size(dtype));
@@ -87,7 +87,7 @@ uint32_t sample_threshold(Isa isa, const void* w, int dtype, int64_t n, int64_t 
     const uint32_t pivot = pick[kPick - 1 - j];
     const size_t c = topk_count_at_least(isa, keys, left, pivot);
     if (c >= need) {
-      left = topk_compact_at_least(isa, keys, left, pivot);
+      left = topk_compact(isa, keys, nullptr, left, pivot);
       lo = pivot;
       at_lo = c;
     } else {
@@ -100,7 +100,7 @@ uint32_t sample_threshold(Isa isa, const void* w, int dtype, int64_t n, int64_t 
     if (c >= need) {
       lo = mid;
       at_lo = c;
-      if (c <= left / 4) left = topk_compact_at_least(isa, keys, left, lo);
+      if (c <= left / 4) left = topk_compact(isa, keys, nullptr, left, lo);
     } else {
       hi = mid - 1;
     }
@@ -150,19 +150,17 @@ void row_whole(Isa isa, const RowJob& job, int dtype, int64_t k, TopkScratch& s,
   }
   int64_t kk = std::min<int64_t>(k, job.n);
   ensure(s, job.n);
-  uint32_t t = sample_threshold(isa, job.window, dtype, job.n, kk, s.sample);
+  const uint32_t t = sample_threshold(isa, job.window, dtype, job.n, kk, s.sample);
   FilterOut f = topk_filter(isa, job.window, dtype, 0, job.n, t, s.keys.data(), s.idx.data());
-  if (static_cast<int64_t>(f.m) < kk) {
-    t = 0;
+  if (static_cast<int64_t>(f.m) < kk)  // the sample was unlucky: keep everything
     f = topk_filter(isa, job.window, dtype, 0, job.n, 0, s.keys.data(), s.idx.data());
-  }
   if (next) {  // the next row's sample blocks first, then the row from its start
     const size_t es = dtype_size(dtype);
     const SamplePlan sp = sample_plan(next->n, std::min<int64_t>(k, next->n));
     s.next_row.reset(next->window, static_cast<size_t>(next->n) * es, static_cast<size_t>(sp.blocks),
                      static_cast<size_t>(sp.stride) * es);
   }
-  select_and_write(isa, job, dtype, k, s, f.m, std::max(t, f.kmin), f.kmax);
+  select_and_write(isa, job, dtype, k, s, f.m, f.kmin, f.kmax);
   s.next_row.reset();
 }
 
@@ -196,13 +194,9 @@ void row_split(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k, std
     }
     return all;
   };
-  uint32_t t = sample_threshold(isa, job.window, dtype, job.n, kk, s.sample);
-  FilterOut f = filter_all(t);
-  if (static_cast<int64_t>(f.m) < kk) {
-    t = 0;
-    f = filter_all(0);
-  }
-  select_and_write(isa, job, dtype, k, s, f.m, std::max(t, f.kmin), f.kmax);
+  FilterOut f = filter_all(sample_threshold(isa, job.window, dtype, job.n, kk, s.sample));
+  if (static_cast<int64_t>(f.m) < kk) f = filter_all(0);
+  select_and_write(isa, job, dtype, k, s, f.m, f.kmin, f.kmax);
 }
 
 }  // namespace

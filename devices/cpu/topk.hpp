@@ -37,7 +37,7 @@ struct FilterOut {
 FilterOut topk_filter(Isa isa, const void* window, int dtype, int64_t begin, int64_t end, uint32_t t,
                       uint32_t* keys, int32_t* idx);
 
-// A bucket of sort items too big for an insertion sort, still to be split: items [begin, begin + count).
+// A bucket of sort items too big for the finishing pass, still to be split: items [begin, begin + count).
 struct OrderSpan {
   uint32_t begin, count;
 };
@@ -105,8 +105,9 @@ void topk_write(Isa isa, const uint64_t* items, size_t c, const void* window, in
 // keys[i] = key of score i, i < n, with their min and max (the filter with t = 0, less the indices).
 void topk_key_all(Isa isa, const void* scores, int dtype, size_t n, uint32_t* keys, uint32_t* kmin, uint32_t* kmax);
 
-// Moves the keys >= t of keys[0..n) to the front, in order; returns how many.
-size_t topk_compact_at_least(Isa isa, uint32_t* keys, size_t n, uint32_t t);
+// Moves the keys >= t of keys[0..n) to the front, in order, with their idx entries when idx is not null;
+// returns how many.
+size_t topk_compact(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t);
 
 // d[j] = (kmax - keys[j]) >> shift for j < n (every key <= kmax, every result < 65536).
 void topk_digits(Isa isa, const uint32_t* keys, size_t n, uint32_t kmax, int shift, uint16_t* d);
@@ -120,9 +121,6 @@ uint32_t topk_bucket_starts(Isa isa, uint32_t* pos, uint32_t buckets, size_t kk,
 // Sorts a[0..n), whose disorder stays inside runs of at most a few dozen items, if the ISA has a vector
 // path for it (AVX-512); returns false, having done nothing, otherwise.
 bool topk_finish_order(Isa isa, uint64_t* a, size_t n, LinePrefetcher& pf);
-
-// Moves the pairs (keys[i], idx[i]) with keys[i] >= t to the front, in order; returns how many.
-size_t topk_compact_pairs(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t);
 
 // How many of keys[0..n) are >= t.
 size_t topk_count_at_least(Isa isa, const uint32_t* keys, size_t n, uint32_t t);
