@@ -17,10 +17,17 @@ export interface BenchRow {
   ms: number;
   /** GB/s of scores read (one pass). */
   gbs: number;
-  /** The machine's read bandwidth, measured just before this shape (the host's speed drifts). */
+  /** The machine's read bandwidth: the median of the paired rounds' measurements (see fractionOfRead). */
   readGBs: number;
-  /** ms / (the time one read pass over the scores takes at the measured read bandwidth), inverted: 1.0 = at bandwidth. */
+  /**
+   * The fraction of read bandwidth that top-k reaches (1.0 = scores read at the read bandwidth): the median,
+   * over `pairedRounds` rounds, of (scores read per second by top-k, median of 3 calls) / (read bandwidth,
+   * best of 3 passes over 128 MiB, measured right before those calls). Typical top-k against the best
+   * read, taken within the same second: this shared host's speed drifts from minute to minute, so two
+   * measurements minutes apart do not compare.
+   */
   fractionOfRead: number;
+  pairedRounds: number;
   peer: string | null;
   peerMs: number | null;
   /** peerMs / ms: above 1 means faster than the peer. */
@@ -46,6 +53,30 @@ export const TOPK_SHAPES: Array<[number, number]> = [
 ];
 
 const COLD_BYTES = 128 * 2 ** 20;
+const PAIRED_ROUNDS = 15;
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** See BenchRow.fractionOfRead. `call` runs one top-k to completion on a cold input. */
+async function pairedFraction(bytes: number, threads: number, call: () => Promise<void>) {
+  const fractions: number[] = [];
+  const bws: number[] = [];
+  for (let r = 0; r < PAIRED_ROUNDS; r++) {
+    const bw = native().measureBandwidth(128, threads, 3).readGBs;
+    const ms: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const t0 = performance.now();
+      await call();
+      ms.push(performance.now() - t0);
+    }
+    bws.push(bw);
+    fractions.push(bytes / (median(ms) / 1e3) / 1e9 / bw);
+  }
+  return { fraction: median(fractions), readGBs: median(bws) };
+}
 
 type Ort = typeof import("onnxruntime-node");
 async function loadOrt(): Promise<Ort | null> {
@@ -56,19 +87,24 @@ async function loadOrt(): Promise<Ort | null> {
   }
 }
 
+/** The median latency in ms of fn, measured by tinybench for `time` ms after its own warm-up. */
+async function p50(time: number, fn: () => Promise<void>): Promise<number> {
+  const bench = new Bench({ time, warmupTime: Math.min(200, time / 4) });
+  bench.add("task", fn);
+  await bench.run();
+  const res = bench.tasks[0].result;
+  if (!res || !("latency" in res)) throw new Error(`benchmark task failed: ${JSON.stringify(res)}`);
+  return (res.latency as { p50: number }).p50;
+}
+
 export async function benchTopk(
   dev: Device,
   opts: { time: number; shapes?: Array<[number, number]>; k?: number; log: (s: string) => void },
 ): Promise<BenchReport> {
   const k = opts.k ?? 2048;
   const info = dev.info();
-  // NOTE: measured again before each shape, so that each ratio compares two measurements taken under the
-  // same conditions (on a shared host, read bandwidth swings by a third from minute to minute).
-  const measureBw = () => {
-    opts.log(`measuring memory bandwidth (${info.threads} threads)...`);
-    return native().measureBandwidth(512, info.threads, 5);
-  };
-  const bw = measureBw();
+  opts.log(`measuring memory bandwidth (${info.threads} threads)...`);
+  const bw = native().measureBandwidth(512, info.threads, 5);
   const ortMod = dev.kind === "cpu" ? await loadOrt() : null;
   const ort = ortMod ? ((ortMod as unknown as { default?: Ort }).default ?? ortMod) : null;
   if (dev.kind === "cpu" && !ort) opts.log("onnxruntime-node is not installed: no peer column");
@@ -78,40 +114,39 @@ export async function benchTopk(
     const bytes = r * c * 4;
     const copies = Math.max(2, Math.ceil(COLD_BYTES / bytes));
     opts.log(`topk ${shape} k=${k}: ${copies} cold copies of ${(bytes / 2 ** 20).toFixed(1)} MiB`);
-    const rowBw = rows.length === 0 ? bw : measureBw();
     const tc: TopkCase = { name: shape, dtype: "f32", rows: r, cols: c, k, gen: "uniform", seed: 42 };
     const host = makeInput(tc).data as Float32Array;
     const inputs: Tensor[] = [];
     for (let i = 0; i < copies; i++) inputs.push(dev.tensor(host, [r, c]));
     await dev.sync();
     let next = 0;
-    const bench = new Bench({ time: opts.time, warmupTime: Math.min(200, opts.time / 4) });
-    bench.add("glm-kernels", async () => {
+    // NOTE: one Bench per contender, each warmed up right before it is measured, and the peer's session
+    // created only after ours is done. A shared Bench warms every task first and then measures them in
+    // turn, so the peer's warm-up ran right before our measured calls, its threads competing for the
+    // same 2 cores as they wound down.
+    const call = async () => {
       const out = topk(inputs[next++ % copies], k);
       await dev.sync();
       out.indices.dispose();
       out.values.dispose();
-    });
-    let session: import("onnxruntime-node").InferenceSession | null = null;
-    const ortInputs: import("onnxruntime-node").Tensor[] = [];
+    };
+    const ours = await p50(opts.time, call);
+    opts.log(`topk ${shape}: ${PAIRED_ROUNDS} rounds of (read bandwidth, best of 3 passes over 128 MiB; top-k, median of 3 calls)`);
+    const paired = await pairedFraction(bytes, info.threads, call);
+    let peerMs: number | null = null;
     if (ort) {
-      session = await ort.InferenceSession.create(topkModel(r, c, k), {
+      const session = await ort.InferenceSession.create(topkModel(r, c, k), {
         intraOpNumThreads: info.threads,
         interOpNumThreads: 1,
       });
+      const ortInputs: import("onnxruntime-node").Tensor[] = [];
       for (let i = 0; i < copies; i++) ortInputs.push(new ort.Tensor("float32", host.slice(), [r, c]));
       let j = 0;
-      bench.add("onnxruntime-node", async () => {
-        await session!.run({ X: ortInputs[j++ % copies] });
+      peerMs = await p50(opts.time, async () => {
+        await session.run({ X: ortInputs[j++ % copies] });
       });
+      await session.release();
     }
-    await bench.run();
-    const ms = (name: string) => {
-      const t = bench.tasks.find((x) => x.name === name)?.result;
-      return t && "latency" in t ? (t.latency as { p50: number }).p50 : NaN;
-    };
-    const ours = ms("glm-kernels");
-    const peerMs = ort ? ms("onnxruntime-node") : null;
     const gbs = bytes / (ours / 1e3) / 1e9;
     rows.push({
       op: "topk",
@@ -120,14 +155,14 @@ export async function benchTopk(
       device: dev.name,
       ms: ours,
       gbs,
-      readGBs: rowBw.readGBs,
-      fractionOfRead: gbs / rowBw.readGBs,
+      readGBs: paired.readGBs,
+      fractionOfRead: paired.fraction,
+      pairedRounds: PAIRED_ROUNDS,
       peer: ort ? "onnxruntime-node TopK" : null,
       peerMs,
       speedup: peerMs === null ? null : peerMs / ours,
     });
     for (const t of inputs) t.dispose();
-    await session?.release();
   }
   return {
     date: new Date().toISOString(),
@@ -143,7 +178,7 @@ export async function benchTopk(
 
 export function formatReport(rep: BenchReport): string {
   const lines = [
-    `${rep.machine} | device ${rep.device} | ${rep.threads} threads | isa ${rep.isa} | read ${rep.readGBs.toFixed(1)} GB/s, copy ${rep.copyGBs.toFixed(1)} GB/s (same run; read measured again before each shape)`,
+    `${rep.machine} | device ${rep.device} | ${rep.threads} threads | isa ${rep.isa} | read ${rep.readGBs.toFixed(1)} GB/s, copy ${rep.copyGBs.toFixed(1)} GB/s (same run; "of read bw" pairs each round of calls with a read measured just before it)`,
     "op   | shape       | k    | ms (p50) | GB/s  | read GB/s | of read bw | peer ms (p50) | x peer",
     "-----|-------------|------|----------|-------|-----------|------------|---------------|-------",
   ];

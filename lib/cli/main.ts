@@ -12,7 +12,7 @@ const HELP = `usage: glm-kernels <command> [options]
   info                       devices found, why the others are not, build and ABI versions
   verify [--device D] [--repeats N]
                              determinism checks on the device, one line per check with its digest
-  bench [topk] [--device D] [--json F] [--time MS]
+  bench [topk] [--device D] [--json F] [--time MS] [--shapes RxC,...]
                              tinybench throughput (progress on stderr, table on stdout)
 environment: GLM_KERNELS_DEVICE, GLM_KERNELS_THREADS, GLM_KERNELS_ISA, GLM_KERNELS_SIM_SEED, GLM_KERNELS_PLUGIN_PATH`;
 
@@ -90,13 +90,24 @@ async function verify(flags: Map<string, string>): Promise<number> {
   return failed ? 1 : 0;
 }
 
+function parseShapes(v: string): Array<[number, number]> {
+  return v.split(",").map((one) => {
+    const m = /^(\d+)x(\d+)$/.exec(one.trim());
+    if (!m || Number(m[1]) < 1 || Number(m[2]) < 1)
+      throw new GlmKernelsError("E_ARG", `Expected --shapes as ROWSxCOLS[,ROWSxCOLS...] (e.g. 512x32768) but received "${v}"`);
+    return [Number(m[1]), Number(m[2])];
+  });
+}
+
 async function bench(pos: string[], flags: Map<string, string>): Promise<number> {
   const op = pos[0] ?? "topk";
   if (op !== "topk") throw new GlmKernelsError("E_ARG", `Expected an op to benchmark (topk) but received "${op}"`);
   const dev = pickDevice(flags);
   const time = Number(flags.get("time") ?? 2000);
+  if (!(time > 0)) throw new GlmKernelsError("E_ARG", `Expected --time to be a positive number of ms but received "${flags.get("time")}"`);
+  const shapes = flags.has("shapes") ? parseShapes(flags.get("shapes")!) : undefined;
   const { benchTopk, formatReport } = await import("../bench/topk.js");
-  const rep = await benchTopk(dev, { time, log: (s) => process.stderr.write(`${s}\n`) });
+  const rep = await benchTopk(dev, { time, shapes, log: (s) => process.stderr.write(`${s}\n`) });
   console.log(formatReport(rep));
   const json = flags.get("json");
   if (json) {

@@ -1,0 +1,39 @@
+// The bench command end to end on a small shape: its JSON report and its argument errors.
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { runCli } from "./helpers/child.js";
+
+describe("glm-kernels bench topk", () => {
+  const dir = mkdtempSync(join(tmpdir(), "glmk-bench-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("writes a report with the paired bandwidth fraction and the peer", () => {
+    const json = join(dir, "r.json");
+    const r = runCli(["bench", "topk", "--device", "cpu", "--shapes", "4x16384", "--time", "100", "--json", json]);
+    expect(r.stderr).toContain("rounds of (read bandwidth");
+    expect(r.status).toBe(0);
+    const rep = JSON.parse(readFileSync(json, "utf8"));
+    expect(rep.rows.length).toBe(1);
+    const row = rep.rows[0];
+    expect([row.op, row.shape, row.k, row.pairedRounds]).toEqual(["topk", "4x16384", 2048, 15]);
+    for (const v of [row.ms, row.gbs, row.readGBs, row.fractionOfRead]) expect(v).toBeGreaterThan(0);
+    expect(row.gbs).toBeCloseTo((4 * 16384 * 4) / (row.ms / 1e3) / 1e9, 6);
+    if (row.peer !== null) expect(row.speedup).toBeCloseTo(row.peerMs / row.ms, 6);
+    expect(r.stdout).toMatch(/^topk \| 4x16384 +\| 2048 \|/m);
+  });
+
+  it.each([["32"], ["4x"], ["0x16"], ["4x16,abc"]])("refuses --shapes %s with E_ARG, exit 1", (v) => {
+    const r = runCli(["bench", "topk", "--shapes", v]);
+    expect([r.status, r.stderr.trim()]).toEqual([
+      1,
+      `glm-kernels: E_ARG: Expected --shapes as ROWSxCOLS[,ROWSxCOLS...] (e.g. 512x32768) but received "${v}"`,
+    ]);
+  });
+
+  it("refuses a --time that is not a positive number", () => {
+    const r = runCli(["bench", "topk", "--time", "-5"]);
+    expect([r.status, r.stderr.trim()]).toEqual([1, 'glm-kernels: E_ARG: Expected --time to be a positive number of ms but received "-5"']);
+  });
+});
