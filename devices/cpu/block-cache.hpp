@@ -12,6 +12,7 @@ namespace glmk::cpu {
 class BlockCache {
  public:
   static constexpr size_t kMinCached = 64 * 1024;  // smaller blocks go straight to malloc/free
+  static constexpr size_t kHugePage = 2 * 1024 * 1024;  // blocks this big get transparent huge pages
   explicit BlockCache(size_t capacity) : capacity_(capacity) {}
   ~BlockCache();
   BlockCache(const BlockCache&) = delete;
@@ -23,6 +24,7 @@ class BlockCache {
   void free(void* p);
 
  private:
+  static void* alloc_huge(size_t size);
   std::mutex mu_;
   std::unordered_map<void*, size_t> live_;  // block -> its size
   std::multimap<size_t, void*> idle_;       // size -> cached block

@@ -1,6 +1,6 @@
 // Ordering the survivors of the CPU top-k filter: MSD bucketing on each key's distance below the largest.
 //
-// A survivor list holds far fewer keys than the row (about 1.4 k), spread over a known key range
+// A survivor list holds far fewer keys than the row (1.4 k to 2 k), spread over a known key range
 // [kmin, kmax]. One counting pass over the digit d = (kmax - key) >> shift (about two buckets per
 // survivor) finds the bucket that holds the kk-th key; the survivors in later buckets are dropped, and one
 // stable scatter puts the rest in bucket order. A big bucket is split the same way on its own key range,
