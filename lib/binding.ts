@@ -40,7 +40,7 @@ export interface NativeBinding {
   abiVersion: number;
   setErrorClass(cls: typeof GlmKernelsError): void;
   pluginDirs(): string[];
-  measureBandwidth(megabytes: number, threads: number, repeats: number): { readGBs: number; copyGBs: number; readPasses: number[] };
+  measureBandwidth(megabytes: number, threads: number, repeats: number): { readGBs: number; copyGBs: number };
   NativeDevice: {
     new (kind: string, ordinal: number, threads: number, isa: string, seed: bigint): NativeDevice;
     probe(kind: string): number;

@@ -24,8 +24,6 @@ __attribute__((target_clones("avx2", "default"))) uint64_t sum_words(const uint6
   return a;
 }
 
-}  // namespace
-
 // Reads words[0..n) split over `threads` threads; returns the GB/s.
 double read_pass(const std::vector<uint64_t>& src, int threads, volatile uint64_t* sink) {
   const size_t words = src.size();
@@ -43,8 +41,9 @@ double read_pass(const std::vector<uint64_t>& src, int threads, volatile uint64_
   return static_cast<double>(words * 8) / (t1 - t0) / 1e9;
 }
 
-// measureBandwidth(megabytes, threads, repeats) -> { readGBs, copyGBs } (best of repeats), readPasses (the
-// read bandwidth of each pass, in order).
+}  // namespace
+
+// measureBandwidth(megabytes, threads, repeats) -> { readGBs, copyGBs } (best of repeats)
 // NOTE: the read passes run first, after one untimed pass: the pass right after the buffer was written
 // (or after a copy) also pays for writing the dirty lines still in the caches back to memory, which
 // costs a pass over 128 MiB about a third of its speed.
@@ -58,12 +57,7 @@ Napi::Value MeasureBandwidth(const Napi::CallbackInfo& info) {
   volatile uint64_t sink = 0;
   read_pass(src, threads, &sink);
   double best_read = 0, best_copy = 0;
-  auto passes = Napi::Array::New(env, static_cast<size_t>(repeats));
-  for (int r = 0; r < repeats; r++) {
-    const double read = read_pass(src, threads, &sink);
-    passes.Set(static_cast<uint32_t>(r), read);
-    best_read = std::max(best_read, read);
-  }
+  for (int r = 0; r < repeats; r++) best_read = std::max(best_read, read_pass(src, threads, &sink));
   std::vector<uint64_t> dst(words / 2);
   for (int r = 0; r < repeats; r++) {
     double t2 = now_s();
@@ -74,7 +68,6 @@ Napi::Value MeasureBandwidth(const Napi::CallbackInfo& info) {
   auto o = Napi::Object::New(env);
   o.Set("readGBs", best_read);
   o.Set("copyGBs", best_copy);
-  o.Set("readPasses", passes);
   return o;
 }
 
