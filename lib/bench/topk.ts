@@ -22,9 +22,9 @@ export interface BenchRow {
   /**
    * The fraction of read bandwidth that top-k reaches (1.0 = scores read at the read bandwidth): the median,
    * over `pairedRounds` rounds, of (scores read per second by top-k, median of 5 calls after one untimed
-   * call) / (read bandwidth, best of 3 passes over 128 MiB, measured right before those calls). Typical top-k against the best
-   * read, taken within the same second: this shared host's speed drifts from minute to minute, so two
-   * measurements minutes apart do not compare.
+   * call) / (read bandwidth, best of 3 passes over 128 MiB, measured right before those calls). Typical
+   * top-k against the best read, taken within the same second: this shared host's speed drifts from
+   * minute to minute, so two measurements minutes apart do not compare.
    */
   fractionOfRead: number;
   pairedRounds: number;
