@@ -7,6 +7,7 @@
         "native/addon/device-wrap.cc",
         "native/addon/plugin-loader.cc",
         "native/addon/membw.cc",
+        "native/addon/sync-hub.cc",
         "devices/cpu/device.cc",
         "devices/cpu/block-cache.cc",
         "devices/cpu/stream.cc",

@@ -42,7 +42,7 @@ export interface NativeBinding {
   pluginDirs(): string[];
   measureBandwidth(megabytes: number, threads: number, repeats: number): { readGBs: number; copyGBs: number };
   NativeDevice: {
-    new (kind: string, ordinal: number, threads: number, isa: string, seed: bigint): NativeDevice;
+    new (kind: string, ordinal: number, threads: number, isa: string, seed: bigint, spinUs: number): NativeDevice;
     probe(kind: string): number;
   };
 }

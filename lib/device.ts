@@ -1,6 +1,6 @@
 import { native, type NativeDevice, type NativeInfo } from "./binding.js";
 import { resolveDType, DTYPE_BYTES, type DType } from "./dtype.js";
-import { envDevice, envIsa, envSimSeed, envThreads } from "./env.js";
+import { envDevice, envIsa, envSimSeed, envSpinUs, envThreads } from "./env.js";
 import { GlmKernelsError, describe } from "./errors.js";
 import { Tensor } from "./tensor.js";
 import { checkShape } from "./validate.js";
@@ -35,7 +35,7 @@ export class Device {
     this.ordinal = ordinal;
     this.name = kind === "cpu" || kind === "cuda-sim" ? kind : `${kind}:${ordinal}`;
     const b = native();
-    this.native = new b.NativeDevice(kind, ordinal, envThreads(), envIsa(), envSimSeed());
+    this.native = new b.NativeDevice(kind, ordinal, envThreads(), envIsa(), envSimSeed(), envSpinUs());
   }
 
   info(): DeviceInfo {
@@ -145,7 +145,7 @@ export function listDevices(): DeviceListing[] {
       // No device: opening one says why in the driver's words (e.g. no NVIDIA driver).
       let reason = "no devices found";
       try {
-        new b.NativeDevice(kind, 0, 1, "auto", 1n);
+        new b.NativeDevice(kind, 0, 1, "auto", 1n, 0);
       } catch (e) {
         reason = e instanceof Error ? e.message : String(e);
       }

@@ -19,6 +19,14 @@ export function envThreads(): number {
   return envInt("GLM_KERNELS_THREADS", 1, 1024, Math.max(1, availableParallelism()));
 }
 
+/**
+ * GLM_KERNELS_SPIN_US: how long (microseconds) an idle CPU worker or stream thread polls for the next
+ * piece of work before it sleeps (default 200; 0: sleep at once). Never changes results.
+ */
+export function envSpinUs(): number {
+  return envInt("GLM_KERNELS_SPIN_US", 0, 1000000, 200);
+}
+
 /** GLM_KERNELS_ISA: the highest instruction set the CPU device may use. */
 export function envIsa(): IsaName {
   const raw = process.env.GLM_KERNELS_ISA;

@@ -61,6 +61,8 @@ describe("bad input never crashes the process", () => {
     ["GLM_KERNELS_THREADS", "0", /GLM_KERNELS_THREADS/],
     ["GLM_KERNELS_THREADS", "two", /GLM_KERNELS_THREADS/],
     ["GLM_KERNELS_ISA", "avx9", /GLM_KERNELS_ISA/],
+    ["GLM_KERNELS_SPIN_US", "-1", /between 0 and 1000000 for GLM_KERNELS_SPIN_US but received "-1"/],
+    ["GLM_KERNELS_SPIN_US", "2000000", /GLM_KERNELS_SPIN_US/],
     ["GLM_KERNELS_DEVICE", "tpu", /device/],
     ["GLM_KERNELS_DEVICE", "cuda", /cuda plugin|CUDA driver/],
     ["GLM_KERNELS_DEVICE", "ascend", /no Ascend plugin yet/],
@@ -96,7 +98,7 @@ describe("bad input never crashes the process", () => {
     );
     expect(r.stderr).toBe("");
     const lines = r.stdout.trim().split("\n");
-    expect(lines[0]).toMatch(/^ascend E_PLUGIN .*speaks device ABI 99 but this addon needs ABI 1/);
+    expect(lines[0]).toMatch(/^ascend E_PLUGIN .*speaks device ABI 99 but this addon needs ABI 2/);
     expect(lines[1]).toMatch(/^cuda E_PLUGIN .*does not export glmk_plugin_entry/);
     expect(lines[2]).toBe("auto cpu");
   });

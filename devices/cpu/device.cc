@@ -23,7 +23,7 @@ struct glmk_device {
   glmk::cpu::BlockCache blocks{size_t{256} << 20};  // declared before the stream: outlives its last free
   glmk::cpu::Stream stream;
   std::vector<glmk::cpu::TopkScratch> topk_scratch;  // touched only on the stream thread
-  glmk_device(int t, glmk::cpu::Isa i) : threads(t), isa(i), stream(t) {}
+  glmk_device(int t, glmk::cpu::Isa i, int spin_us) : threads(t), isa(i), stream(t, spin_us) {}
 };
 
 namespace glmk::cpu {
@@ -49,13 +49,15 @@ int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
   if (o->ordinal != 0) return fail(st, GLMK_E_DEVICE, "there is one CPU device, cpu:0; received cpu:%d", o->ordinal);
   if (o->threads < 1 || o->threads > 1024)
     return fail(st, GLMK_E_ARG, "Expected threads between 1 and 1024 but received %d", o->threads);
+  if (o->spin_us < 0 || o->spin_us > kMaxSpinUs)
+    return fail(st, GLMK_E_ARG, "Expected GLM_KERNELS_SPIN_US between 0 and %d but received %d", kMaxSpinUs, o->spin_us);
   Isa want;
   if (!isa_parse(o->isa, &want))
     return fail(st, GLMK_E_ARG, "Expected GLM_KERNELS_ISA auto, avx512, avx2 or scalar but received %s", o->isa);
   Isa have = isa_detect();
   Isa use = static_cast<int>(want) < static_cast<int>(have) ? want : have;
   try {
-    *out = new glmk_device(o->threads, use);
+    *out = new glmk_device(o->threads, use, o->spin_us);
   } catch (const std::exception& e) {
     return fail(st, GLMK_E_DEVICE, "cannot start %d CPU worker threads: %s", o->threads, e.what());
   }
@@ -118,6 +120,11 @@ int download(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_stat
 
 int sync(glmk_device* d, glmk_status* st) { return d->stream.sync(st); }
 
+int sync_notify(glmk_device* d, glmk_done_fn done, void* user, glmk_status* st) {
+  d->stream.notify([done, user](int code, const char* message) { done(user, code, message); });
+  return ok(st);
+}
+
 int topk(glmk_device* d, const glmk_topk_args* a, glmk_status* st) {
   if (a->dtype != GLMK_F32 && a->dtype != GLMK_BF16 && a->dtype != GLMK_F16)
     return fail(st, GLMK_E_DTYPE, "topk: Expected scores dtype f32, bf16 or f16 but received dtype %d", a->dtype);
@@ -147,6 +154,7 @@ const glmk_device_api kApi = {
     /* .upload = */ upload,
     /* .download = */ download,
     /* .sync = */ sync,
+    /* .sync_notify = */ sync_notify,
     /* .topk = */ topk,
 };
 

@@ -1,10 +1,24 @@
 #include "stream.hpp"
 
+#include <sched.h>
+
+#include <chrono>
+
 #include "glmk/status.hpp"
 
 namespace glmk::cpu {
 
-Pool::Pool(int threads) {
+bool spin_until(int spin_us, const std::function<bool()>& ready) {
+  if (spin_us <= 0) return ready();
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(spin_us);
+  for (;;) {
+    if (ready()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    sched_yield();
+  }
+}
+
+Pool::Pool(int threads, int spin_us) : spin_us_(spin_us) {
   for (int i = 1; i < threads; i++) workers_.emplace_back([this, i] { worker_main(i); });
 }
 
@@ -28,11 +42,12 @@ void Pool::run_items(int worker) {
 void Pool::worker_main(int id) {
   uint64_t seen = 0;
   for (;;) {
+    spin_until(spin_us_, [&] { return generation_.load(std::memory_order_acquire) != seen; });
     {
       std::unique_lock<std::mutex> lock(mu_);
-      wake_.wait(lock, [&] { return stop_ || generation_ != seen; });
+      wake_.wait(lock, [&] { return stop_ || generation_.load(std::memory_order_relaxed) != seen; });
       if (stop_) return;
-      seen = generation_;
+      seen = generation_.load(std::memory_order_relaxed);
       busy_++;
     }
     run_items(id);
@@ -54,7 +69,7 @@ void Pool::parallel_for(int64_t n, const std::function<void(int64_t, int)>& f) {
     job_ = &f;
     n_ = n;
     next_.store(0, std::memory_order_relaxed);
-    generation_++;
+    generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
   run_items(0);
@@ -65,7 +80,7 @@ void Pool::parallel_for(int64_t n, const std::function<void(int64_t, int)>& f) {
   n_ = 0;
 }
 
-Stream::Stream(int threads) : pool_(threads) { thread_ = std::thread([this] { main(); }); }
+Stream::Stream(int threads, int spin_us) : pool_(threads, spin_us), spin_us_(spin_us) { thread_ = std::thread([this] { main(); }); }
 
 Stream::~Stream() {
   {
@@ -81,19 +96,23 @@ void Stream::enqueue(const char* op, Task task) {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(Item{op, std::move(task)});
     enqueued_++;
+    posted_.store(enqueued_, std::memory_order_release);
   }
   has_work_.notify_one();
 }
 
 void Stream::main() {
+  uint64_t taken = 0;
   for (;;) {
     Item item;
+    spin_until(spin_us_, [&] { return posted_.load(std::memory_order_acquire) != taken; });
     {
       std::unique_lock<std::mutex> lock(mu_);
       has_work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
       if (queue_.empty()) return;  // stop_ and drained
       item = std::move(queue_.front());
       queue_.pop_front();
+      taken++;
     }
     glmk_status st{};
     int rc;
@@ -116,18 +135,37 @@ void Stream::main() {
   }
 }
 
+int Stream::take_failure(std::string* message) {
+  const int code = err_code_;
+  message->swap(err_message_);
+  err_code_ = GLMK_OK;
+  err_message_.clear();
+  return code;
+}
+
 int Stream::sync(glmk_status* st) {
   std::unique_lock<std::mutex> lock(mu_);
   uint64_t ticket = enqueued_;
   progress_.wait(lock, [&] { return completed_ >= ticket; });
-  if (err_code_ != GLMK_OK) {
-    int code = err_code_;
-    std::string msg = err_message_;
-    err_code_ = GLMK_OK;
-    err_message_.clear();
-    return fail(st, code, "%s", msg.c_str());
-  }
-  return ok(st);
+  std::string msg;
+  const int code = take_failure(&msg);
+  lock.unlock();
+  return code == GLMK_OK ? ok(st) : fail(st, code, "%s", msg.c_str());
+}
+
+void Stream::notify(std::function<void(int, const char*)> done) {
+  // NOTE: a task like any other, so it runs after everything enqueued before it; it reports GLMK_OK itself,
+  // so the failure it hands over is not recorded again.
+  enqueue("notify", [this, done = std::move(done)](glmk_status* s) {
+    std::string msg;
+    int code;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      code = take_failure(&msg);
+    }
+    done(code, msg.c_str());
+    return ok(s);
+  });
 }
 
 }  // namespace glmk::cpu

@@ -18,9 +18,18 @@
 
 namespace glmk::cpu {
 
+constexpr int kMaxSpinUs = 1000000;
+
+// Polls ready() (yielding the core between polls) for up to spin_us microseconds; returns ready().
+// NOTE: a thread that sleeps on a condition variable leaves its core idle, and on a virtual machine waking
+// an idle core costs 50-150 us (measured here): more than a small top-k takes. Polling for a while first
+// keeps the handoffs between JS, the stream and the pool off that path when calls come back to back; the
+// yield lets any other thread that wants the core have it.
+bool spin_until(int spin_us, const std::function<bool()>& ready);
+
 class Pool {
  public:
-  explicit Pool(int threads);
+  Pool(int threads, int spin_us);
   ~Pool();
   int size() const { return static_cast<int>(workers_.size()) + 1; }
   // Runs f(item, worker) for every item in [0, n); returns when all are done.
@@ -36,18 +45,22 @@ class Pool {
   int64_t n_ = 0;
   std::atomic<int64_t> next_{0};
   int busy_ = 0;
-  uint64_t generation_ = 0;
+  std::atomic<uint64_t> generation_{0};
   bool stop_ = false;
+  const int spin_us_;
 };
 
 class Stream {
  public:
   using Task = std::function<int(glmk_status*)>;
-  explicit Stream(int threads);
+  Stream(int threads, int spin_us);
   ~Stream();
   void enqueue(const char* op, Task task);
   // Waits for every task enqueued before the call; returns and clears the first failure.
   int sync(glmk_status* st);
+  // sync() without waiting: once every task enqueued before the call is done, calls done(code, message)
+  // on the stream thread with what sync() would return then (and clears that failure).
+  void notify(std::function<void(int, const char*)> done);
   Pool& pool() { return pool_; }
 
  private:
@@ -56,14 +69,17 @@ class Stream {
     Task task;
   };
   void main();
+  int take_failure(std::string* message);  // (mu_ held)
   Pool pool_;
   std::mutex mu_;
   std::condition_variable has_work_, progress_;
   std::deque<Item> queue_;
+  std::atomic<uint64_t> posted_{0};  // tasks enqueued (read without mu_ by the spinning stream thread)
   uint64_t enqueued_ = 0, completed_ = 0;
   bool stop_ = false;
   int err_code_ = GLMK_OK;
   std::string err_message_;
+  const int spin_us_;
   std::thread thread_;  // last: started once every other member exists
 };
 

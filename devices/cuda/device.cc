@@ -201,6 +201,7 @@ const glmk_device_api kApi = {
     /* .upload = */ upload,
     /* .download = */ download,
     /* .sync = */ sync,
+    /* .sync_notify = */ nullptr,
     /* .topk = */ topk,
 };
 

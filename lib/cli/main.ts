@@ -14,7 +14,7 @@ const HELP = `usage: glm-kernels <command> [options]
                              determinism checks on the device, one line per check with its digest
   bench [topk] [--device D] [--json F] [--time MS] [--shapes RxC,...]
                              tinybench throughput (progress on stderr, table on stdout)
-environment: GLM_KERNELS_DEVICE, GLM_KERNELS_THREADS, GLM_KERNELS_ISA, GLM_KERNELS_SIM_SEED, GLM_KERNELS_PLUGIN_PATH`;
+environment: GLM_KERNELS_DEVICE, GLM_KERNELS_THREADS, GLM_KERNELS_ISA, GLM_KERNELS_SPIN_US, GLM_KERNELS_SIM_SEED, GLM_KERNELS_PLUGIN_PATH`;
 
 function parseArgs(argv: string[]): { cmd: string; pos: string[]; flags: Map<string, string> } {
   const flags = new Map<string, string>();

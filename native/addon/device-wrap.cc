@@ -32,6 +32,7 @@ int resolve(const std::string& kind, const glmk_device_api** api, glmk_status* s
 }
 
 // Copies device memory into a fresh ArrayBuffer off the JS thread; resolves after the stream reached it.
+// (For devices without sync_notify: a libuv thread waits in sync().)
 class ReadWorker : public Napi::AsyncWorker {
  public:
   ReadWorker(Napi::Env env, Napi::Object owner, const glmk_device_api* api, glmk_device* dev, void* src,
@@ -97,7 +98,7 @@ Napi::Value DeviceWrap::Probe(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), count);
 }
 
-// new NativeDevice(kind, ordinal, threads, isa, seed)
+// new NativeDevice(kind, ordinal, threads, isa, seed, spinUs)
 DeviceWrap::DeviceWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<DeviceWrap>(info) {
   Napi::Env env = info.Env();
   std::string kind = info[0].As<Napi::String>().Utf8Value();
@@ -110,11 +111,18 @@ DeviceWrap::DeviceWrap(const Napi::CallbackInfo& info) : Napi::ObjectWrap<Device
   bool lossless = true;
   o.sim_seed = info[4].As<Napi::BigInt>().Uint64Value(&lossless);
   o.isa = isa.c_str();
+  o.spin_us = info[5].As<Napi::Number>().Int32Value();
   check(env, api_->open(&o, &dev_, &st), st);
 }
 
 DeviceWrap::~DeviceWrap() {
   if (dev_) api_->close(dev_);
+  hub_.reset();  // after close: the stream has drained, so no notify is left to come
+}
+
+SyncHub& DeviceWrap::hub(Napi::Env env) {
+  if (!hub_) hub_ = std::make_unique<SyncHub>(env);
+  return *hub_;
 }
 
 Napi::Value DeviceWrap::Info(const Napi::CallbackInfo& info) {
@@ -159,6 +167,18 @@ Napi::Value DeviceWrap::Upload(const Napi::CallbackInfo& info) {
 
 // read(ptr, bytes) -> Promise<ArrayBuffer>
 Napi::Value DeviceWrap::Read(const Napi::CallbackInfo& info) {
+  if (api_->sync_notify) {
+    Napi::Env env = info.Env();
+    const size_t bytes = static_cast<size_t>(to_i64(info[1]));
+    auto buf = Napi::ArrayBuffer::New(env, bytes);
+    glmk_status st{};
+    if (bytes && api_->download(dev_, buf.Data(), to_ptr(info[0]), bytes, &st) != GLMK_OK) {
+      auto d = Napi::Promise::Deferred::New(env);
+      d.Reject(make_error(env, st.code, st.message));
+      return d.Promise();
+    }
+    return hub(env).Start(env, api_, dev_, info.This().As<Napi::Object>(), buf);
+  }
   auto* w = new ReadWorker(info.Env(), info.This().As<Napi::Object>(), api_, dev_, to_ptr(info[0]),
                            static_cast<size_t>(to_i64(info[1])));
   auto promise = w->Promise();
@@ -177,6 +197,7 @@ Napi::Value DeviceWrap::ReadSync(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value DeviceWrap::Sync(const Napi::CallbackInfo& info) {
+  if (api_->sync_notify) return hub(info.Env()).Start(info.Env(), api_, dev_, info.This().As<Napi::Object>(), {});
   auto* w = new ReadWorker(info.Env(), info.This().As<Napi::Object>(), api_, dev_, nullptr, 0);
   auto promise = w->Promise();
   w->Queue();

@@ -2,7 +2,10 @@
 #pragma once
 #include <napi.h>
 
+#include <memory>
+
 #include "glmk/device.h"
+#include "sync-hub.hpp"
 
 namespace glmk::addon {
 
@@ -27,8 +30,11 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   Napi::Value SyncNow(const Napi::CallbackInfo& info);
   Napi::Value Topk(const Napi::CallbackInfo& info);
 
+  SyncHub& hub(Napi::Env env);
+
   const glmk_device_api* api_ = nullptr;
   glmk_device* dev_ = nullptr;
+  std::unique_ptr<SyncHub> hub_;  // made on the first read() or sync(), if the device has sync_notify
 };
 
 }  // namespace glmk::addon

@@ -43,6 +43,12 @@ describe.each(cpuIsas)("cpu, GLM_KERNELS_ISA=%s", (isa) => {
   });
 });
 
+it("GLM_KERNELS_SPIN_US=0 (idle threads sleep at once) reproduces the golden digests", () => {
+  const r = runCli(["digests", "--device", "cpu"], { GLM_KERNELS_SPIN_US: "0", GLM_KERNELS_THREADS: "2" });
+  expect([r.status, r.stderr]).toEqual([0, ""]);
+  expect(JSON.parse(r.stdout)).toEqual(golden);
+});
+
 it("the in-process device agrees with the golden digests", async () => {
   expect(await goldenDigests(device("cpu"))).toEqual(golden);
 });

@@ -24,7 +24,7 @@
 extern "C" {
 #endif
 
-#define GLMK_ABI_VERSION 1u
+#define GLMK_ABI_VERSION 2u
 #define GLMK_PLUGIN_ENTRY "glmk_plugin_entry"
 
 #if defined(_WIN32)
@@ -66,6 +66,8 @@ typedef struct glmk_open_options {
   int32_t threads;   /* CPU worker threads (>= 1) */
   uint64_t sim_seed; /* cuda-sim schedule seed */
   const char* isa;   /* CPU: "auto" | "avx512" | "avx2" | "scalar" (highest allowed) */
+  int32_t spin_us;   /* CPU: how long an idle worker or stream thread polls for work before it sleeps */
+  int32_t reserved;
 } glmk_open_options;
 
 typedef struct glmk_device_info {
@@ -91,6 +93,9 @@ typedef struct glmk_topk_args {
   float* values;              /* [rows, k] out */
 } glmk_topk_args;
 
+/* sync_notify's callback: what sync() would have returned (code GLMK_OK and message "" when all went well). */
+typedef void (*glmk_done_fn)(void* user, int code, const char* message);
+
 typedef struct glmk_device_api {
   /* Checked by the loader before anything else. */
   uint32_t abi_version;
@@ -114,6 +119,11 @@ typedef struct glmk_device_api {
   int (*download)(glmk_device* dev, void* dst, const void* src, size_t bytes, glmk_status* st);
   /* Waits for all work enqueued before this call; returns the first execution failure since last sync. */
   int (*sync)(glmk_device* dev, glmk_status* st);
+  /* Optional (NULL: the host waits in sync() on a thread of its own). Returns at once; once all work
+   * enqueued before this call is done, calls done(user, ...) once, from a thread of the device, with what
+   * sync() would return then (and clears that failure, as sync() does). done must not call into the device.
+   * Saves the host a thread that only waits, and one thread wake-up per sync. */
+  int (*sync_notify)(glmk_device* dev, glmk_done_fn done, void* user, glmk_status* st);
 
   /* Ops (optional: NULL means E_UNSUPPORTED on this device). */
   int (*topk)(glmk_device* dev, const glmk_topk_args* args, glmk_status* st);
