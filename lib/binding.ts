@@ -41,6 +41,7 @@ export interface NativeBinding {
   setErrorClass(cls: typeof GlmKernelsError): void;
   pluginDirs(): string[];
   measureBandwidth(megabytes: number, threads: number, repeats: number): { readGBs: number; copyGBs: number };
+  readPass(buffer: ArrayBuffer | ArrayBufferView, threads: number): number;
   NativeDevice: {
     new (kind: string, ordinal: number, threads: number, isa: string, seed: bigint, spinUs: number): NativeDevice;
     probe(kind: string): number;

@@ -9,13 +9,14 @@ for (const f of readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
     rows.push(
       `| ${r.op} | ${r.shape} | ${r.k} | ${rep.device} (${rep.machine}, ${rep.threads} threads, ${rep.isa}) | ${r.ms.toFixed(2)} | ` +
         `${r.gbs.toFixed(1)} | ${(r.fractionOfRead * 100).toFixed(0)}% (read ${(r.readGBs ?? rep.readGBs).toFixed(1)} GB/s) | ` +
+        `${r.fractionOfTypicalRead === undefined ? "-" : `${(r.fractionOfTypicalRead * 100).toFixed(0)}%`} | ` +
         `${r.peer ? `${r.peer}: ${r.peerMs.toFixed(2)} ms` : "-"} | ${r.speedup ? `${r.speedup.toFixed(1)}x` : "-"} | ${rep.date.slice(0, 10)} (\`${f}\`) |`,
     );
   }
 }
 const table = [
-  "| op | rows x cols | k | device | ms (p50) | GB/s of scores (p50) | of read bandwidth (paired rounds) | peer (same run, p50) | speed-up | date (file) |",
-  "|---|---|---|---|---|---|---|---|---|---|",
+  "| op | rows x cols | k | device | ms (p50) | GB/s of scores (p50) | of read bandwidth (paired rounds) | of the median read (same rounds) | peer (same run, p50) | speed-up | date (file) |",
+  "|---|---|---|---|---|---|---|---|---|---|---|",
   ...rows,
 ].join("\n");
 const readme = readFileSync("README.md", "utf8");

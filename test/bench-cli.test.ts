@@ -12,13 +12,14 @@ describe("glm-kernels bench topk", () => {
   it("writes a report with the paired bandwidth fraction and the peer", () => {
     const json = join(dir, "r.json");
     const r = runCli(["bench", "topk", "--device", "cpu", "--shapes", "4x16384", "--time", "100", "--json", json]);
-    expect(r.stderr).toContain("rounds of (read bandwidth");
+    expect(r.stderr).toContain("rounds of (3 read passes over 128 MiB");
     expect(r.status).toBe(0);
     const rep = JSON.parse(readFileSync(json, "utf8"));
     expect(rep.rows.length).toBe(1);
     const row = rep.rows[0];
     expect([row.op, row.shape, row.k, row.pairedRounds]).toEqual(["topk", "4x16384", 2048, 15]);
-    for (const v of [row.ms, row.gbs, row.readGBs, row.fractionOfRead]) expect(v).toBeGreaterThan(0);
+    for (const v of [row.ms, row.gbs, row.readGBs, row.fractionOfRead, row.fractionOfTypicalRead]) expect(v).toBeGreaterThan(0);
+    expect(row.fractionOfRead).toBeLessThanOrEqual(row.fractionOfTypicalRead);
     expect(row.gbs).toBeCloseTo((4 * 16384 * 4) / (row.ms / 1e3) / 1e9, 6);
     if (row.peer !== null) expect(row.speedup).toBeCloseTo(row.peerMs / row.ms, 6);
     expect(r.stdout).toMatch(/^topk \| 4x16384 +\| 2048 \|/m);

@@ -34,6 +34,7 @@ void throw_error(Napi::Env env, int code, const std::string& message) {
 }
 
 Napi::Value MeasureBandwidth(const Napi::CallbackInfo& info);
+Napi::Value ReadPass(const Napi::CallbackInfo& info);
 
 namespace {
 
@@ -61,6 +62,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setErrorClass", Napi::Function::New(env, SetErrorClass));
   exports.Set("pluginDirs", Napi::Function::New(env, PluginDirs));
   exports.Set("measureBandwidth", Napi::Function::New(env, MeasureBandwidth));
+  exports.Set("readPass", Napi::Function::New(env, ReadPass));
   DeviceWrap::Init(env, exports);
   return exports;
 }
