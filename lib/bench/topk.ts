@@ -1,6 +1,6 @@
 // Top-k throughput beside onnxruntime-node's TopK (the CPU peer), cold inputs, plus the machine's memory
 // bandwidth measured in the same run. Inputs rotate through > 128 MiB of copies so that no call finds its
-// input in the 32 MB L3 (SPEC: benchmark cold).
+// input in the L3 (32-48 MB here; SPEC: benchmark cold).
 import { Bench } from "tinybench";
 import { native } from "../binding.js";
 import type { Device } from "../device.js";
