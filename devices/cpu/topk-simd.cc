@@ -157,8 +157,9 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) FilterOut fil
 // key t (-inf for every t at or below -inf's key; the compare takes -0 == +0, as the keys do). Survivors
 // are compressed as raw bits and keyed afterwards, in place: the pass over every score then costs 6
 // vector uops a step instead of 17 (AVX-512 has two vector ports; the keying was the bottleneck).
-// Falls back to the key domain for a t above +inf's key (only NaN survives) and when MXCSR.DAZ is set
-// (the compare would take subnormals as zero).
+// Falls back to the key domain for a t above +inf's key (only NaN survives) and when MXCSR.DAZ is set: the
+// compare would then take every subnormal as zero. That only ever keeps more than it should (results stay
+// exact: test/daz.test.ts), but a threshold among subnormals would keep all of them and every zero too.
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) FilterOut filter_avx512(
     const void* w, int dtype, int64_t begin, int64_t end, uint32_t t, uint32_t* keys, int32_t* idx) {
   constexpr uint32_t kKeyNegInf = 0x00800000u, kKeyPosInf = 0xFF800000u;
