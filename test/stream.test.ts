@@ -76,14 +76,29 @@ describe("process lifetime with promises in flight", () => {
     expect([r.status, r.signal, r.stderr, r.stdout.trim()]).toEqual([0, null, "", "exiting"]);
   });
 
-  it("terminating a worker thread with a sync pending leaves the main thread working", () => {
+  it("worker threads terminated in the middle of top-k, read() and sync() leave the process working", () => {
+    // Each worker opens its own CPU device and runs top-k in a loop; it is terminated at a different point
+    // of that loop each time. (This once ran a queued top-k on freed scratch during the device's close,
+    // and threw from a promise settled while the worker's env was shutting down: both aborted the process.)
     const r = runNode(`
       import { Worker } from "node:worker_threads";
       import { defaultDevice, topk } from "glm-kernels";
-      const src = ${JSON.stringify(BIG)} + "\\nawait dev.sync(); postMessage('done');";
-      for (let i = 0; i < 4; i++) {
-        const w = new Worker(src.replace("postMessage", "(await import('node:worker_threads')).parentPort.postMessage"), { eval: true, type: "module" });
-        await new Promise((res) => setTimeout(res, 5 * i));
+      const src = \`
+        import { parentPort } from "node:worker_threads";
+        import { defaultDevice, topk } from "glm-kernels";
+        const dev = defaultDevice();
+        const x = dev.tensor(new Float32Array(16 * 32768).map((_, i) => (i * 7919) % 1001), [16, 32768]);
+        parentPort.postMessage("up");
+        for (let i = 0; ; i++) {
+          const r = topk(x, 2048);
+          const p = r.indices.read();
+          if (i % 3 === 0) await dev.sync(); else await p;
+          r.indices.dispose(); r.values.dispose();
+        }\`;
+      for (let i = 0; i < 16; i++) {
+        const w = new Worker(src, { eval: true, type: "module" });
+        await new Promise((res) => w.once("message", res));
+        await new Promise((res) => setTimeout(res, (i * 7) % 23));
         await w.terminate();
       }
       const dev = defaultDevice();

@@ -20,9 +20,12 @@
 struct glmk_device {
   int threads;
   glmk::cpu::Isa isa;
-  glmk::cpu::BlockCache blocks{size_t{256} << 20};  // declared before the stream: outlives its last free
-  glmk::cpu::Stream stream;
+  // NOTE: members die in reverse order, and the stream's destructor drains its queue, so whatever a queued
+  // task touches is declared before the stream (a device closed with a top-k still queued, as when a worker
+  // thread is terminated, ran that top-k on freed scratch).
+  glmk::cpu::BlockCache blocks{size_t{256} << 20};   // outlives the stream's last free
   std::vector<glmk::cpu::TopkScratch> topk_scratch;  // touched only on the stream thread
+  glmk::cpu::Stream stream;
   glmk_device(int t, glmk::cpu::Isa i, int spin_us) : threads(t), isa(i), stream(t, spin_us) {}
 };
 
