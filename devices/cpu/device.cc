@@ -53,7 +53,8 @@ int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
   if (o->threads < 1 || o->threads > 1024)
     return fail(st, GLMK_E_ARG, "Expected threads between 1 and 1024 but received %d", o->threads);
   if (o->spin_us < 0 || o->spin_us > kMaxSpinUs)
-    return fail(st, GLMK_E_ARG, "Expected GLM_KERNELS_SPIN_US between 0 and %d but received %d", kMaxSpinUs, o->spin_us);
+    return fail(st, GLMK_E_ARG, "Expected GLM_KERNELS_SPIN_US between 0 and %d but received %d", kMaxSpinUs,
+                o->spin_us);
   Isa want;
   if (!isa_parse(o->isa, &want))
     return fail(st, GLMK_E_ARG, "Expected GLM_KERNELS_ISA auto, avx512, avx2 or scalar but received %s", o->isa);

@@ -80,7 +80,9 @@ void Pool::parallel_for(int64_t n, const std::function<void(int64_t, int)>& f) {
   n_ = 0;
 }
 
-Stream::Stream(int threads, int spin_us) : pool_(threads, spin_us), spin_us_(spin_us) { thread_ = std::thread([this] { main(); }); }
+Stream::Stream(int threads, int spin_us) : pool_(threads, spin_us), spin_us_(spin_us) {
+  thread_ = std::thread([this] { main(); });
+}
 
 Stream::~Stream() {
   {
