@@ -97,8 +97,7 @@ void Stream::enqueue(const char* op, Task task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(Item{op, std::move(task)});
-    enqueued_++;
-    posted_.store(enqueued_, std::memory_order_release);
+    enqueued_.fetch_add(1, std::memory_order_release);
   }
   has_work_.notify_one();
 }
@@ -107,7 +106,7 @@ void Stream::main() {
   uint64_t taken = 0;
   for (;;) {
     Item item;
-    spin_until(spin_us_, [&] { return posted_.load(std::memory_order_acquire) != taken; });
+    spin_until(spin_us_, [&] { return enqueued_.load(std::memory_order_acquire) != taken; });
     {
       std::unique_lock<std::mutex> lock(mu_);
       has_work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
@@ -147,7 +146,7 @@ int Stream::take_failure(std::string* message) {
 
 int Stream::sync(glmk_status* st) {
   std::unique_lock<std::mutex> lock(mu_);
-  uint64_t ticket = enqueued_;
+  const uint64_t ticket = enqueued_.load(std::memory_order_relaxed);
   progress_.wait(lock, [&] { return completed_ >= ticket; });
   std::string msg;
   const int code = take_failure(&msg);

@@ -74,8 +74,8 @@ class Stream {
   std::mutex mu_;
   std::condition_variable has_work_, progress_;
   std::deque<Item> queue_;
-  std::atomic<uint64_t> posted_{0};  // tasks enqueued (read without mu_ by the spinning stream thread)
-  uint64_t enqueued_ = 0, completed_ = 0;
+  std::atomic<uint64_t> enqueued_{0};  // changed under mu_; read without it by the polling stream thread
+  uint64_t completed_ = 0;
   bool stop_ = false;
   int err_code_ = GLMK_OK;
   std::string err_message_;
