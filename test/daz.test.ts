@@ -6,7 +6,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { device } from "./helpers/devices.js";
+import { cpuIsaPaths } from "./helpers/devices.js";
 import { runNode } from "./helpers/child.js";
 import { topkRef } from "./reference/topk-ref.js";
 
@@ -32,11 +32,6 @@ function makeBits(dtype: "f32" | "bf16" | "f16"): Uint32Array | Uint16Array {
   return out;
 }
 
-const isas = (() => {
-  const isa = device("cpu").info().isa;
-  return isa === "avx512" ? ["scalar", "avx2", "avx512"] : isa === "avx2" ? ["scalar", "avx2"] : ["scalar"];
-})();
-
 describe("cpu top-k in a process with MXCSR.DAZ and FTZ set", () => {
   const dir = mkdtempSync(join(tmpdir(), "glmk-daz-"));
   const lib = join(dir, "libdaz.so");
@@ -46,7 +41,7 @@ describe("cpu top-k in a process with MXCSR.DAZ and FTZ set", () => {
   );
   execFileSync("cc", ["-shared", "-fPIC", "-msse", "-o", lib, join(dir, "daz.c")]);
 
-  it.each(isas.flatMap((isa) => (["f32", "bf16", "f16"] as const).map((dtype) => [isa, dtype] as const)))(
+  it.each(cpuIsaPaths().flatMap((isa) => (["f32", "bf16", "f16"] as const).map((dtype) => [isa, dtype] as const)))(
     "GLM_KERNELS_ISA=%s, %s subnormals",
     (isa, dtype) => {
       const bits = makeBits(dtype);

@@ -3,7 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { GOLDEN_CASES, makeInput } from "../../dist/esm/verify/cases.js";
 import { digestOf, goldenDigests, verifyTopk } from "../../dist/esm/verify/checks.js";
-import { TEST_DEVICES, device } from "../helpers/devices.js";
+import { TEST_DEVICES, cpuIsaPaths, device } from "../helpers/devices.js";
 import { runCli } from "../helpers/child.js";
 import { topkRef } from "../reference/topk-ref.js";
 
@@ -29,12 +29,7 @@ describe.each(TEST_DEVICES)("determinism on %s", (name) => {
 });
 
 // Child processes: every thread count and every ISA path this CPU can run gives the golden digests.
-const cpuIsas = (() => {
-  const isa = device("cpu").info().isa;
-  return isa === "avx512" ? ["scalar", "avx2", "avx512"] : isa === "avx2" ? ["scalar", "avx2"] : ["scalar"];
-})();
-
-describe.each(cpuIsas)("cpu, GLM_KERNELS_ISA=%s", (isa) => {
+describe.each(cpuIsaPaths())("cpu, GLM_KERNELS_ISA=%s", (isa) => {
   it.each(["1", "2", "3"])("GLM_KERNELS_THREADS=%s reproduces the golden digests", async (threads) => {
     const r = runCli(["digests", "--device", "cpu"], { GLM_KERNELS_ISA: isa, GLM_KERNELS_THREADS: threads });
     expect(r.stderr).toBe("");

@@ -14,3 +14,9 @@ export const TEST_DEVICES = process.env.GLM_KERNELS_TEST_DEVICES
 export function device(name: string): Device {
   return openDevice(name);
 }
+
+/** Every CPU ISA path this machine can run (GLM_KERNELS_ISA values), lowest first. */
+export function cpuIsaPaths(): string[] {
+  const isa = device("cpu").info().isa;
+  return isa === "avx512" ? ["scalar", "avx2", "avx512"] : isa === "avx2" ? ["scalar", "avx2"] : ["scalar"];
+}
