@@ -48,9 +48,10 @@ template <class DigitAt>
 uint32_t count_buckets(Isa isa, size_t n, size_t kk, Digit dg, DigitAt digit_at, uint32_t* pos, uint32_t* last,
                        uint32_t base, std::vector<OrderSpan>& spans, LinePrefetcher& pf) {
   std::memset(pos, 0, sizeof(uint32_t) * dg.buckets);
+  PrefetchTicker pt(pf);
   for (size_t j = 0; j < n; j++) {
     pos[digit_at(j)]++;
-    pf.tick();
+    pt.tick();
   }
   return topk_bucket_starts(isa, pos, dg.buckets, kk, last, dg.shift > 0 ? kInsertionMax : UINT32_MAX, base, spans);
 }
@@ -58,9 +59,10 @@ uint32_t count_buckets(Isa isa, size_t n, size_t kk, Digit dg, DigitAt digit_at,
 // Scatters (stably) n items that all fall in buckets laid out by count_buckets to out.
 template <class DigitAt, class ItemAt>
 void scatter_buckets(size_t n, DigitAt digit_at, ItemAt item_at, uint32_t* pos, uint64_t* out, LinePrefetcher& pf) {
+  PrefetchTicker pt(pf);
   for (size_t j = 0; j < n; j++) {
     out[pos[digit_at(j)]++] = item_at(j);
-    pf.tick();
+    pt.tick();
   }
 }
 
@@ -89,6 +91,7 @@ void split_span(Isa isa, uint64_t* a, uint64_t* tmp, OrderSpan sp, std::vector<O
 // compare-exchange mispredicted about a third of the time and doubled the cost of ordering.
 void insertion_sort(uint64_t* a, size_t n, LinePrefetcher& pf) {
   if (n < 2) return;
+  PrefetchTicker pt(pf);
   uint64_t prev = a[0];  // a[j - 1]
   uint64_t prev2 = 0;    // a[j - 2] (0 is no greater than any item)
   for (size_t j = 1; j < n; j++) {
@@ -104,7 +107,7 @@ void insertion_sort(uint64_t* a, size_t n, LinePrefetcher& pf) {
     }
     prev2 = std::max(prev2, lo);  // what a[j - 1] holds now
     prev = hi;
-    pf.tick();
+    pt.tick();
   }
 }
 

@@ -285,6 +285,7 @@ __attribute__((target("avx512f"))) uint32_t bucket_starts_avx512(uint32_t* pos, 
 // One compare-exchange step on the pairs (0,1), (2,3), ... of a[0..n): min to the left.
 __attribute__((target("avx512f"))) inline void exchange_pairs(uint64_t* a, size_t n, LinePrefetcher& pf) {
   const __m512i pad = _mm512_set1_epi64(-1);  // past the end: the largest item, stays right
+  PrefetchTicker pt(pf);
   size_t j = 0;
   for (; j < n; j += 8) {
     const __mmask8 live = n - j >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << (n - j)) - 1);
@@ -292,7 +293,7 @@ __attribute__((target("avx512f"))) inline void exchange_pairs(uint64_t* a, size_
     const __m512i w = _mm512_permutex_epi64(v, 0xB1);  // swap neighbours: 1 0 3 2 in each half
     const __m512i r = _mm512_mask_blend_epi64(0xAA, _mm512_min_epu64(v, w), _mm512_max_epu64(v, w));
     _mm512_mask_storeu_epi64(a + j, live, r);
-    pf.tick();
+    pt.tick();
   }
 }
 
