@@ -48,7 +48,7 @@ template <class DigitAt>
 uint32_t count_buckets(Isa isa, size_t n, size_t kk, Digit dg, DigitAt digit_at, uint32_t* pos, uint32_t* last,
                        uint32_t base, std::vector<OrderSpan>& spans, LinePrefetcher& pf) {
   std::memset(pos, 0, sizeof(uint32_t) * dg.buckets);
-  PrefetchTicker pt(pf);
+  PrefetchTicker pt(pf, 6);  // (periods: see PrefetchTicker)
   for (size_t j = 0; j < n; j++) {
     pos[digit_at(j)]++;
     pt.tick();
@@ -59,7 +59,7 @@ uint32_t count_buckets(Isa isa, size_t n, size_t kk, Digit dg, DigitAt digit_at,
 // Scatters (stably) n items that all fall in buckets laid out by count_buckets to out.
 template <class DigitAt, class ItemAt>
 void scatter_buckets(size_t n, DigitAt digit_at, ItemAt item_at, uint32_t* pos, uint64_t* out, LinePrefetcher& pf) {
-  PrefetchTicker pt(pf);
+  PrefetchTicker pt(pf, 3);
   for (size_t j = 0; j < n; j++) {
     out[pos[digit_at(j)]++] = item_at(j);
     pt.tick();
@@ -91,7 +91,7 @@ void split_span(Isa isa, uint64_t* a, uint64_t* tmp, OrderSpan sp, std::vector<O
 // compare-exchange mispredicted about a third of the time and doubled the cost of ordering.
 void insertion_sort(uint64_t* a, size_t n, LinePrefetcher& pf) {
   if (n < 2) return;
-  PrefetchTicker pt(pf);
+  PrefetchTicker pt(pf, 3);
   uint64_t prev = a[0];  // a[j - 1]
   uint64_t prev2 = 0;    // a[j - 2] (0 is no greater than any item)
   for (size_t j = 1; j < n; j++) {

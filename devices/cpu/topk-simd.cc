@@ -285,7 +285,7 @@ __attribute__((target("avx512f"))) uint32_t bucket_starts_avx512(uint32_t* pos, 
 // One compare-exchange step on the pairs (0,1), (2,3), ... of a[0..n): min to the left.
 __attribute__((target("avx512f"))) inline void exchange_pairs(uint64_t* a, size_t n, LinePrefetcher& pf) {
   const __m512i pad = _mm512_set1_epi64(-1);  // past the end: the largest item, stays right
-  PrefetchTicker pt(pf);
+  PrefetchTicker pt(pf, 2);
   size_t j = 0;
   for (; j < n; j += 8) {
     const __mmask8 live = n - j >= 8 ? static_cast<__mmask8>(0xFF) : static_cast<__mmask8>((1u << (n - j)) - 1);
