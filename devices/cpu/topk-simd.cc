@@ -345,7 +345,9 @@ __attribute__((target("avx512f"))) size_t compact_avx512(uint32_t* keys, int32_t
 // the stores when the rows are 64-byte aligned (the outputs are not read again here: no read for
 // ownership, no cache pollution).
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) size_t write_avx512(
-    const uint64_t* items, size_t c, const void* w, int dtype, int32_t* out_idx, float* out_val) {
+    const uint64_t* items, size_t c, const void* w, int dtype, int32_t* out_idx, float* out_val,
+    LinePrefetcher& pf) {
+  PrefetchTicker pt(pf, 1);
   const __m512i lo_sel = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   const __m512i hi_sel = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
   const __m512i flip = _mm512_set1_epi32(static_cast<int32_t>(0x80000000u)), abs = _mm512_set1_epi32(0x7FFFFFFF);
@@ -370,6 +372,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) size_t write_avx51
       for (int l = 0; l < 16; l++)
         if (zero >> l & 1) v[l] = score_bits(w, dtype, ix[l]);
     }
+    pt.tick();
     if (stream) {
       _mm512_stream_si512(reinterpret_cast<__m512i*>(out_idx + j), idx);
       _mm512_stream_si512(reinterpret_cast<__m512i*>(out_val + j), _mm512_load_si512(v));
@@ -399,10 +402,10 @@ void write_scalar(const uint64_t* items, size_t from, size_t c, const void* w, i
 }  // namespace
 
 void topk_write(Isa isa, const uint64_t* items, size_t c, const void* window, int dtype, int32_t* out_idx,
-                float* out_val) {
+                float* out_val, LinePrefetcher& pf) {
   size_t done = 0;
 #if defined(__x86_64__)
-  if (isa == Isa::avx512) done = write_avx512(items, c, window, dtype, out_idx, out_val);
+  if (isa == Isa::avx512) done = write_avx512(items, c, window, dtype, out_idx, out_val, pf);
 #endif
   write_scalar(items, done, c, window, dtype, out_idx, out_val);
 }

@@ -130,7 +130,7 @@ void select_and_write(Isa isa, const RowJob& job, int dtype, int64_t k, TopkScra
                       uint32_t kmin, uint32_t kmax) {
   const size_t c = static_cast<size_t>(std::min<int64_t>(k, job.n));
   const uint64_t* items = top_items(isa, s.keys.data(), s.idx.data(), m, c, kmin, kmax, s);
-  topk_write(isa, items, c, job.window, dtype, job.out_idx, job.out_val);
+  topk_write(isa, items, c, job.window, dtype, job.out_idx, job.out_val, s.next_row);
   write_padding(job.out_idx, job.out_val, static_cast<int64_t>(c), k);
 }
 

@@ -89,6 +89,8 @@ class LinePrefetcher {
 // loop (a tick every 1.4 ns) stalls the most per prefetch and takes one per 6 ticks; the vector
 // compare-exchange passes (a tick per 8 items, 2 ns) stall the least and take one per 2 (in-process A/B,
 // 512x32768: about 1.7% faster than 3 everywhere over 7 runs, 0.971 to 1.004; 128K-score rows unchanged).
+// The output writes (a tick per 16 outputs) take one per tick: 512x32768 about 1% faster (5 runs, 0.981
+// to 0.996). Lower rates everywhere (20/12/6) were 3% slower, higher ones (6/2/1) 4-5% slower.
 class PrefetchTicker {
  public:
   PrefetchTicker(LinePrefetcher& home, unsigned period) : home_(home), pf_(home) { pf_.set_period(period); }
@@ -123,9 +125,10 @@ inline uint64_t item_of(uint32_t key, int32_t index) {
 const uint64_t* top_items(Isa isa, uint32_t* keys, int32_t* idx, size_t m, size_t kk, uint32_t kmin,
                           uint32_t kmax, TopkScratch& s);
 
-// Writes the outputs of items[0..c) (see item_of): indices, and values widened to f32 (NaN canonical).
+// Writes the outputs of items[0..c) (see item_of): indices, and values widened to f32 (NaN canonical);
+// ticks pf (the next row's prefetch) as it goes.
 void topk_write(Isa isa, const uint64_t* items, size_t c, const void* window, int dtype, int32_t* out_idx,
-                float* out_val);
+                float* out_val, LinePrefetcher& pf);
 
 // keys[i] = key of score i, i < n, with their min and max (the filter with t = 0, less the indices).
 void topk_key_all(Isa isa, const void* scores, int dtype, size_t n, uint32_t* keys, uint32_t* kmin, uint32_t* kmax);
