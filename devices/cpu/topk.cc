@@ -9,7 +9,7 @@
 //   3. order (topk-order.cc): bucket the survivors on kmax - key, keep the buckets up to the one holding
 //      the k-th key, and sort those into (~key << 32 | index) order;
 //   4. write the first k (topk-simd.cc: values come back from the keys).
-// Rows run in groups per worker; while a row is ordered, the next one is prefetched toward L2.
+// Rows run in groups per worker; while a row is filtered and ordered, the next one is prefetched toward L2.
 // NOTE: the threshold only decides how much work step 3 does, never the result: every score of the
 // true top k is >= t whenever at least k survive. So the output depends only on the row's scores.
 // Long rows with few rows split step 2 into fixed chunks whose survivor lists are concatenated in order:
@@ -84,8 +84,7 @@ uint32_t sample_threshold(Isa isa, const void* w, int dtype, int64_t n, int64_t 
     uint32_t pick[kPick];
     for (size_t q = 0; q < kPick; q++) pick[q] = keys[q * left / kPick];
     const size_t j = std::min(kPick - 1, static_cast<size_t>(1.5 * kPick * need / left));
-    std::nth_element(pick, pick + (kPick - 1 - j), pick + kPick);
-    const uint32_t pivot = pick[kPick - 1 - j];
+    const uint32_t pivot = topk_kth_largest(isa, pick, kPick, j);
     const size_t c = topk_count_at_least(isa, keys, left, pivot);
     if (c >= need) {
       left = topk_compact(isa, keys, nullptr, left, pivot);
@@ -152,15 +151,15 @@ void row_whole(Isa isa, const RowJob& job, int dtype, int64_t k, TopkScratch& s,
   int64_t kk = std::min<int64_t>(k, job.n);
   ensure(s, job.n);
   const uint32_t t = sample_threshold(isa, job.window, dtype, job.n, kk, s.sample);
-  FilterOut f = topk_filter(isa, job.window, dtype, 0, job.n, t, s.keys.data(), s.idx.data());
-  if (static_cast<int64_t>(f.m) < kk)  // the sample was unlucky: keep everything
-    f = topk_filter(isa, job.window, dtype, 0, job.n, 0, s.keys.data(), s.idx.data());
   if (next) {  // the next row's sample blocks first, then the row from its start
     const size_t es = dtype_size(dtype);
     const SamplePlan sp = sample_plan(next->n, std::min<int64_t>(k, next->n));
     s.next_row.reset(next->window, static_cast<size_t>(next->n) * es, static_cast<size_t>(sp.blocks),
                      static_cast<size_t>(sp.stride) * es);
   }
+  FilterOut f = topk_filter(isa, job.window, dtype, 0, job.n, t, s.keys.data(), s.idx.data(), s.next_row);
+  if (static_cast<int64_t>(f.m) < kk)  // the sample was unlucky: keep everything
+    f = topk_filter(isa, job.window, dtype, 0, job.n, 0, s.keys.data(), s.idx.data(), s.next_row);
   select_and_write(isa, job, dtype, k, s, f.m, f.kmin, f.kmax);
   s.next_row.reset();
 }
@@ -180,7 +179,8 @@ void row_split(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k, std
       int64_t b = c * kChunk, e = std::min(job.n, b + kChunk);
       uint32_t* keys = s.keys.data() + c * kStride;
       int32_t* idx = s.idx.data() + c * kStride;
-      parts[c] = topk_filter(isa, job.window, dtype, b, e, t, keys, idx);
+      LinePrefetcher none;
+      parts[c] = topk_filter(isa, job.window, dtype, b, e, t, keys, idx, none);
     });
     FilterOut all{0};
     for (int64_t c = 0; c < chunks; c++) {
