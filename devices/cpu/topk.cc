@@ -9,7 +9,8 @@
 //   3. order (topk-order.cc): bucket the survivors on kmax - key, keep the buckets up to the one holding
 //      the k-th key, and sort those into (~key << 32 | index) order;
 //   4. write the first k (topk-simd.cc: values come back from the keys).
-// Rows run in groups per worker; while a row is filtered and ordered, the next one is prefetched toward L2.
+// Workers claim runs of rows; while a row is filtered and ordered, the worker's next row is prefetched
+// toward L2.
 // NOTE: the threshold only decides how much work step 3 does, never the result: every score of the
 // true top k is >= t whenever at least k survive. So the output depends only on the row's scores.
 // Long rows with few rows split step 2 into fixed chunks whose survivor lists are concatenated in order:
@@ -17,6 +18,7 @@
 #include "topk.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -232,11 +234,32 @@ int topk_execute(Pool& pool, Isa isa, std::vector<TopkScratch>& scratch, const g
       else row_whole(isa, jobs[r], a.dtype, k, scratch[0], nullptr);
     }
   } else {
-    const int64_t run = std::clamp<int64_t>(rows / (threads * 2), 1, 8);
-    pool.parallel_for((rows + run - 1) / run, [&](int64_t item, int w) {
-      const int64_t end = std::min(rows, (item + 1) * run);
-      for (int64_t r = item * run; r < end; r++)
-        row_whole(isa, jobs[r], a.dtype, k, scratch[w], r + 1 < end ? &jobs[r + 1] : nullptr);
+    // Each worker claims runs of consecutive rows from a shared counter, and claims its next run before it
+    // starts the last row of the current one, so that even that row prefetches the row that follows it.
+    // Runs shrink toward the end (a quarter of the rows left per thread, at most 8) so that the workers
+    // finish close together. Which worker does a row never changes its result.
+    std::atomic<int64_t> next_row{0};
+    const int64_t most = std::clamp<int64_t>(rows / (threads * 2), 1, 8);
+    auto claim = [&](int64_t* end) {
+      int64_t b = next_row.load(std::memory_order_relaxed);
+      for (;;) {
+        if (b >= rows) return rows;
+        const int64_t n = std::clamp<int64_t>((rows - b) / (threads * 4), 1, most);
+        if (next_row.compare_exchange_weak(b, b + n, std::memory_order_relaxed)) {
+          *end = b + n;
+          return b;
+        }
+      }
+    };
+    pool.parallel_for(threads, [&](int64_t, int w) {
+      int64_t end = 0, r = claim(&end);
+      while (r < rows) {
+        int64_t next = r + 1, next_end = end;
+        if (next == end) next = claim(&next_end);
+        row_whole(isa, jobs[r], a.dtype, k, scratch[w], next < rows ? &jobs[next] : nullptr);
+        r = next;
+        end = next_end;
+      }
     });
   }
   return ok(st);
