@@ -79,7 +79,7 @@ class LinePrefetcher {
 // 512x32768: about 1.7% faster than 3 everywhere over 7 runs, 0.971 to 1.004; 128K-score rows unchanged).
 // The output writes (a tick per 16 outputs) take one per tick: 512x32768 about 1% faster (5 runs, 0.981
 // to 0.996). Lower rates everywhere (20/12/6) were 3% slower, higher ones (6/2/1) 4-5% slower.
-// The filter (a tick per 16 scores, the row itself already mostly in L2) takes one per 6 ticks, so that
+// The AVX-512 filter (a tick per 16 scores, the row itself mostly in L2) takes one per 6 ticks, so that
 // the next row's fetch starts before ordering and is spread over more of the row's time: 512x32768 about
 // 3% faster (in-process A/B, 6 runs at periods 3 to 8: 0.961 to 0.985; period 2: 0.990, 1.009), 128K-score
 // rows unchanged (0.975 to 1.003).
