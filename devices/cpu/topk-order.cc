@@ -125,8 +125,7 @@ uint32_t cut_key(Isa isa, const uint32_t* keys, size_t m, size_t kk, uint32_t km
     // The secant from (lo, c_lo) to (hi + 1, c_hi) aimed at `want`; every other step halves instead.
     const double span = static_cast<double>(hi) + 1.0 - static_cast<double>(lo);
     double f = i % 2 == 0 ? static_cast<double>(c_lo - want) / static_cast<double>(c_lo - c_hi) : 0.5;
-    uint32_t t = lo + static_cast<uint32_t>(std::clamp(f * span, 1.0, span - 1.0));
-    if (t <= lo || t > hi) t = lo + static_cast<uint32_t>((static_cast<uint64_t>(hi) - lo + 1) / 2);
+    const uint32_t t = lo + static_cast<uint32_t>(std::clamp(f * span, 1.0, span - 1.0));  // in (lo, hi]
     const size_t c = topk_count_at_least(isa, keys, m, t);
     if (c >= kk) {
       lo = t;

@@ -6,8 +6,9 @@
 //      rows: keep all);
 //   2. filter: one vectorized pass keeps (key, index) of every score >= t, in index order;
 //      if fewer than k survive (the sample was unlucky), filter again with t = 0;
-//   3. order (topk-order.cc): bucket the survivors on kmax - key, keep the buckets up to the one holding
-//      the k-th key, and sort those into (~key << 32 | index) order;
+//   3. order (topk-order.cc): cut the survivors to a few more than k (AVX-512), bucket them on
+//      kmax - key, keep the buckets up to the one holding the k-th key, and sort those into
+//      (~key << 32 | index) order;
 //   4. write the first k (topk-simd.cc: values come back from the keys).
 // Workers claim runs of rows; while a row is filtered and ordered, the worker's next row is prefetched
 // toward L2.
