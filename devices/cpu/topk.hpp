@@ -96,8 +96,8 @@ class PrefetchTicker {
 };
 
 // Appends (key, index) of every score in window[begin, end) whose key is >= t, in index order; the AVX-512
-// path ticks pf (the next row's prefetch) as it goes. t = 0 keeps everything. keys and idx need kFilterSlack entries of
-// room past the last survivor (the vector paths store whole vectors).
+// path ticks pf (the next row's prefetch) as it goes. t = 0 keeps everything. keys and idx need
+// kFilterSlack entries of room past the last survivor (the vector paths store whole vectors).
 constexpr size_t kFilterSlack = 16;
 struct FilterOut {
   size_t m;                    // survivors appended
