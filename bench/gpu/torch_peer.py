@@ -18,6 +18,7 @@ import time
 import torch
 
 I32, I64, U32, U64, P = C.c_int32, C.c_int64, C.c_uint32, C.c_uint64, C.c_void_p
+ABI_VERSION = 2  # GLMK_ABI_VERSION in native/include/glmk/device.h: these structs mirror that header
 
 
 class Status(C.Structure):
@@ -25,7 +26,8 @@ class Status(C.Structure):
 
 
 class OpenOptions(C.Structure):
-    _fields_ = [("ordinal", I32), ("threads", I32), ("sim_seed", U64), ("isa", C.c_char_p)]
+    _fields_ = [("ordinal", I32), ("threads", I32), ("sim_seed", U64), ("isa", C.c_char_p), ("spin_us", I32),
+                ("reserved", I32)]
 
 
 class TopkArgs(C.Structure):
@@ -48,6 +50,7 @@ class Api(C.Structure):
         ("upload", C.CFUNCTYPE(C.c_int, P, P, P, C.c_size_t, S)),
         ("download", C.CFUNCTYPE(C.c_int, P, P, P, C.c_size_t, S)),
         ("sync", C.CFUNCTYPE(C.c_int, P, S)),
+        ("sync_notify", P),
         ("topk", C.CFUNCTYPE(C.c_int, P, C.POINTER(TopkArgs), S)),
     ]
 
@@ -60,10 +63,13 @@ class Glmk:
         lib = C.CDLL(path)
         lib.glmk_plugin_entry.restype = C.POINTER(Api)
         lib.glmk_plugin_entry.argtypes = [U32]
-        self.api = lib.glmk_plugin_entry(1).contents
+        api = lib.glmk_plugin_entry(ABI_VERSION)
+        if not api or api.contents.abi_version != ABI_VERSION or api.contents.struct_size < C.sizeof(Api):
+            raise RuntimeError(f"{path}: not a glm-kernels plugin of ABI {ABI_VERSION} (native/include/glmk/device.h)")
+        self.api = api.contents
         self.st = Status()
         self.dev = P()
-        self.check(self.api.open(C.byref(OpenOptions(0, 1, 1, b"auto")), C.byref(self.dev), C.byref(self.st)))
+        self.check(self.api.open(C.byref(OpenOptions(0, 1, 1, b"auto", 0, 0)), C.byref(self.dev), C.byref(self.st)))
 
     def check(self, rc):
         if rc != 0:

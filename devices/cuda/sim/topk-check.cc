@@ -191,6 +191,6 @@ int main(int argc, char** argv) {
     ok = ok && reported && dev.api->sync(dev.d, &dev.st) == GLMK_OK;
     dev.api->close(dev.d);
   }
-  std::printf("%s\n", ok ? "topk under cuda-sim passed" : "topk under cuda-sim FAILED");
+  std::printf("topk on %s %s\n", glmk_plugin_entry(GLMK_ABI_VERSION)->kind, ok ? "passed" : "FAILED");
   return ok ? 0 : 1;
 }
