@@ -16,12 +16,18 @@ export interface NativeInfo {
 
 export interface NativeDevice {
   info(): NativeInfo;
+  /** Also reports the bytes to V8 as external memory. */
   alloc(bytes: number): bigint;
-  free(ptr: bigint): void;
-  upload(ptr: bigint, data: ArrayBufferView): void;
-  read(ptr: bigint, bytes: number): Promise<ArrayBuffer>;
+  /** bytes: as given to alloc. */
+  free(ptr: bigint, bytes: number): void;
+  /** A promise when the device reads the source later, in stream order (sizes above deferFrom). */
+  upload(ptr: bigint, data: ArrayBufferView, deferFrom: number): Promise<ArrayBuffer> | undefined;
+  /** An ArrayBuffer at once when the device already got there. */
+  read(ptr: bigint, bytes: number): Promise<ArrayBuffer> | ArrayBuffer;
   readSync(ptr: bigint, bytes: number): ArrayBuffer;
-  sync(): Promise<ArrayBuffer>;
+  sync(): Promise<ArrayBuffer> | ArrayBuffer;
+  memory(): { liveBytes?: number; cachedBytes?: number };
+  emptyCache(): void;
   syncNow(): void;
   topk(
     scores: bigint,

@@ -2,7 +2,7 @@ import { native, type NativeDevice, type NativeInfo } from "./binding.js";
 import { resolveDType, DTYPE_BYTES, type DType } from "./dtype.js";
 import { envDevice, envIsa, envSimSeed, envSpinUs, envThreads } from "./env.js";
 import { GlmKernelsError, describe } from "./errors.js";
-import { Tensor } from "./tensor.js";
+import { Tensor, nextTurn, type LiveCount } from "./tensor.js";
 import { checkShape } from "./validate.js";
 
 export type DeviceKind = "cpu" | "cuda" | "cuda-sim" | "ascend";
@@ -21,6 +21,23 @@ export interface DeviceInfo {
   build: { abi: number; compiler: string; package: string };
 }
 
+/** Device.memory(): like tfjs's tf.memory(). */
+export interface MemoryInfo {
+  /** Tensors of this device neither disposed nor collected yet. */
+  liveTensors: number;
+  /** Their bytes (shape x dtype size). */
+  liveBytes: number;
+  /** Freed device memory the device keeps for reuse (CPU: up to 64 MiB, returned after 1 s idle). */
+  cachedBytes: number;
+}
+
+/**
+ * Uploads of more than this many bytes leave the calling thread: the device copies the source in stream order
+ * (dev.tensor() returns at once; `await dev.upload()` resolves once the copy is done). Smaller ones are
+ * copied during the call.
+ */
+export const UPLOAD_DEFER_BYTES = 1 << 20;
+
 /** An in-order stream on one device (SPEC 2). */
 export class Device {
   readonly name: string;
@@ -28,6 +45,7 @@ export class Device {
   readonly ordinal: number;
   /** @internal */
   readonly native: NativeDevice;
+  readonly #live: LiveCount = { tensors: 0, bytes: 0 };
 
   /** @internal Use openDevice(). */
   constructor(kind: DeviceKind, ordinal: number) {
@@ -51,8 +69,34 @@ export class Device {
     };
   }
 
-  /** Copies host data onto the device. dtype is inferred from the array type unless given. */
+  /**
+   * Copies host data onto the device; dtype is inferred from the array type unless given. Up to
+   * UPLOAD_DEFER_BYTES (1 MiB) the data are copied before this returns. Bigger sources are copied by the
+   * device in stream order, so that the call returns at once: keep the source unchanged until the copy is
+   * done (`await dev.upload()` instead, or any later `await t.read()` / `await dev.sync()`); a write to it
+   * before then may or may not show up in the tensor. The source is kept alive until the copy is done.
+   */
   tensor(data: ArrayBufferView, shape: readonly number[], dtype?: DType): Tensor {
+    const t = this.#make(data, shape, dtype);
+    this.#upload(t, data)?.catch(() => {
+      // a failed copy is reported by the next read() / sync(), as any other stream failure
+    });
+    return t;
+  }
+
+  /** Like tensor(), resolving once the copy is done: the source may be changed or reused from then on. */
+  async upload(data: ArrayBufferView, shape: readonly number[], dtype?: DType): Promise<Tensor> {
+    const t = this.#make(data, shape, dtype);
+    try {
+      await this.#upload(t, data);
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
+    return t;
+  }
+
+  #make(data: ArrayBufferView, shape: readonly number[], dtype?: DType): Tensor {
     const dt = resolveDType(data, dtype);
     checkShape(shape, "shape");
     const size = shape.reduce((a, b) => a * b, 1);
@@ -62,19 +106,38 @@ export class Device {
         "E_SHAPE",
         `Expected data of ${size} elements for shape [${shape.join(", ")}] but received ${describe(data)}`,
       );
-    const t = new Tensor(this, this.native, shape, dt);
-    this.native.upload(t.ptr(), data);
-    return t;
+    return new Tensor(this, this.native, this.#live, shape, dt);
+  }
+
+  #upload(t: Tensor, data: ArrayBufferView): Promise<ArrayBuffer> | undefined {
+    try {
+      return this.native.upload(t.ptr(), data, UPLOAD_DEFER_BYTES);
+    } catch (e) {
+      t.dispose();
+      throw e;
+    }
   }
 
   /** @internal An uninitialized tensor (op outputs). */
   empty(shape: readonly number[], dtype: DType): Tensor {
-    return new Tensor(this, this.native, shape, dtype);
+    return new Tensor(this, this.native, this.#live, shape, dtype);
   }
 
   /** Resolves when all work enqueued so far is done; rejects with the first failure since the last sync. */
   async sync(): Promise<void> {
-    await this.native.sync();
+    const r = this.native.sync();
+    await (r instanceof ArrayBuffer ? nextTurn(r) : r);
+  }
+
+  /** What this device holds now: live tensors and their bytes, and the device's cache of freed memory. */
+  memory(): MemoryInfo {
+    const m = this.native.memory();
+    return { liveTensors: this.#live.tensors, liveBytes: this.#live.bytes, cachedBytes: m.cachedBytes ?? 0 };
+  }
+
+  /** Returns the device's cached free memory to the system now (the CPU device also trims glibc's heap). */
+  emptyCache(): void {
+    this.native.emptyCache();
   }
 
   toString(): string {

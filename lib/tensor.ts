@@ -3,19 +3,37 @@ import { DTYPE_BYTES, HOST_ARRAY, type DType, type HostArray } from "./dtype.js"
 import { GlmKernelsError } from "./errors.js";
 import type { NativeDevice } from "./binding.js";
 
+/** @internal What a device's tensors hold, counted on the JS thread (Device.memory()). */
+export interface LiveCount {
+  tensors: number;
+  bytes: number;
+}
+
 interface Held {
   nd: NativeDevice;
   ptr: bigint;
+  bytes: number;
+  live: LiveCount;
 }
 
 // Backstop for tensors that were never disposed: their memory is freed (stream-ordered) once collected.
-const registry = new FinalizationRegistry<Held>(({ nd, ptr }) => {
+// The addon reports every tensor's bytes to V8 as external memory, so collection keeps pace with them.
+const registry = new FinalizationRegistry<Held>(release);
+
+function release({ nd, ptr, bytes, live }: Held): void {
+  live.tensors--;
+  live.bytes -= bytes;
   try {
-    nd.free(ptr);
+    nd.free(ptr, bytes);
   } catch {
     // the device is gone with the process; nothing to free
   }
-});
+}
+
+/** Settles with `value` on the next turn of the event loop, so that loops of awaited reads still yield. */
+export function nextTurn<T>(value: T): Promise<T> {
+  return new Promise((resolve) => setImmediate(resolve, value));
+}
 
 /** A typed, shaped buffer in one device's memory. */
 export class Tensor {
@@ -26,17 +44,21 @@ export class Tensor {
   readonly byteLength: number;
   #ptr: bigint | null;
   #nd: NativeDevice;
+  #live: LiveCount;
 
   /** @internal Use device.tensor() (or an op) to make one. */
-  constructor(device: Device, nd: NativeDevice, shape: readonly number[], dtype: DType) {
+  constructor(device: Device, nd: NativeDevice, live: LiveCount, shape: readonly number[], dtype: DType) {
     this.device = device;
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
     this.size = shape.reduce((a, b) => a * b, 1);
     this.byteLength = this.size * DTYPE_BYTES[dtype];
     this.#nd = nd;
+    this.#live = live;
     this.#ptr = nd.alloc(this.byteLength);
-    registry.register(this, { nd, ptr: this.#ptr }, this);
+    live.tensors++;
+    live.bytes += this.byteLength;
+    registry.register(this, { nd, ptr: this.#ptr, bytes: this.byteLength, live }, this);
   }
 
   get disposed(): boolean {
@@ -52,7 +74,8 @@ export class Tensor {
 
   /** Host copy (bf16/f16 as Uint16Array bits, f8e4m3 as Uint8Array), after all enqueued work. */
   async read(): Promise<HostArray> {
-    const buf = await this.#nd.read(this.ptr("read()"), this.byteLength);
+    const r = this.#nd.read(this.ptr("read()"), this.byteLength);
+    const buf = r instanceof ArrayBuffer ? await nextTurn(r) : await r;
     return new HOST_ARRAY[this.dtype](buf) as HostArray;
   }
 
@@ -67,7 +90,7 @@ export class Tensor {
     registry.unregister(this);
     const ptr = this.#ptr;
     this.#ptr = null;
-    this.#nd.free(ptr);
+    release({ nd: this.#nd, ptr, bytes: this.byteLength, live: this.#live });
   }
 
   [Symbol.dispose](): void {

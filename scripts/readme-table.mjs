@@ -1,10 +1,19 @@
-// Regenerates the README's results table from bench/results/*.json (written by `glm-kernels bench --json`).
-import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+// Regenerates the README's results table from bench/results/*.json (written by `glm-kernels bench --json`),
+// and the chart beside each report (bench/results/X.svg from X.json) with the CLI's own code in dist/.
+import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+
+const chartJs = new URL("../dist/esm/bench/chart.js", import.meta.url);
+if (!existsSync(chartJs)) {
+  console.error(`readme-table: ${chartJs.pathname} is missing: run \`npm run build:ts\` first (it draws the charts)`);
+  process.exit(1);
+}
+const { topkChartSvg } = await import(chartJs.href);
 
 const dir = "bench/results";
 const rows = [];
 for (const f of readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
   const rep = JSON.parse(readFileSync(`${dir}/${f}`, "utf8"));
+  writeFileSync(`${dir}/${f.replace(/\.json$/, ".svg")}`, topkChartSvg(rep));
   for (const r of rep.rows) {
     rows.push(
       `| ${r.op} | ${r.shape} | ${r.k} | ${rep.device} (${rep.machine}, ${rep.threads} threads, ${rep.isa}) | ${r.ms.toFixed(2)} | ` +

@@ -24,7 +24,7 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
 
   it("the CUDA top-k matches a C++ reference through the device ABI (no Node), 3 seeds", () => {
     const r = spawnSync(join(BUILD, "topk-sim-check"), ["3"], { encoding: "utf8" });
-    expect(r.stdout).toMatch(/topk under cuda-sim passed/);
+    expect(r.stdout).toMatch(/topk on cuda-sim passed/);
     expect(r.status, r.stdout).toBe(0);
   });
 

@@ -98,7 +98,7 @@ describe("bad input never crashes the process", () => {
     );
     expect(r.stderr).toBe("");
     const lines = r.stdout.trim().split("\n");
-    expect(lines[0]).toMatch(/^ascend E_PLUGIN .*speaks device ABI 99 but this addon needs ABI 2/);
+    expect(lines[0]).toMatch(/^ascend E_PLUGIN .*speaks device ABI 99 but this addon needs ABI 3/);
     expect(lines[1]).toMatch(/^cuda E_PLUGIN .*does not export glmk_plugin_entry/);
     expect(lines[2]).toBe("auto cpu");
   });

@@ -65,7 +65,7 @@ describe("tensors", () => {
     expect(i.kind).toBe("cpu");
     expect(i.threads).toBeGreaterThan(0);
     expect(i.capabilities).toContain("topk");
-    expect(i.build.abi).toBe(2);
+    expect(i.build.abi).toBe(3);
     const l = listDevices();
     expect(l.map((d) => d.kind)).toEqual(["cpu", "cuda", "cuda-sim", "ascend"]);
     expect(l[0]).toMatchObject({ kind: "cpu", available: true, count: 1 });

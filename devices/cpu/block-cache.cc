@@ -1,6 +1,11 @@
 #include "block-cache.hpp"
 
 #include <cstdlib>
+#include <vector>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -24,11 +29,15 @@ void* BlockCache::alloc(size_t bytes) {
       idle_bytes_ -= size;
       idle_.erase(it);
       live_[p] = size;
+      live_bytes_ += size;
       return p;
     }
   }
   void* p = size >= kHugePage ? alloc_huge(size) : std::aligned_alloc(64, size);
-  if (p) live_[p] = size;
+  if (p) {
+    live_[p] = size;
+    live_bytes_ += size;
+  }
   return p;
 }
 
@@ -51,12 +60,38 @@ void BlockCache::free(void* p) {
   if (it == live_.end()) return;  // not ours: never free what we did not allocate
   size_t size = it->second;
   live_.erase(it);
+  live_bytes_ -= size;
   if (size >= kMinCached && idle_bytes_ + size <= capacity_) {
     idle_.emplace(size, p);
     idle_bytes_ += size;
   } else {
     std::free(p);
   }
+}
+
+
+void BlockCache::empty() {
+  std::vector<void*> blocks;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& kv : idle_) blocks.push_back(kv.second);
+    idle_.clear();
+    idle_bytes_ = 0;
+  }
+  for (void* p : blocks) std::free(p);
+#if defined(__GLIBC__)
+  malloc_trim(0);  // glibc keeps freed small blocks (and the top of its heaps) otherwise
+#endif
+}
+
+size_t BlockCache::live_bytes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return live_bytes_;
+}
+
+size_t BlockCache::cached_bytes() {
+  std::lock_guard<std::mutex> lock(mu_);
+  return idle_bytes_;
 }
 
 }  // namespace glmk::cpu

@@ -1,6 +1,6 @@
 // Freed host blocks kept for reuse, so that op outputs of a recurring shape do not fault fresh pages on
 // every call (glibc hands big blocks back to the kernel on free). Bounded; thread-safe (alloc runs on the
-// JS thread, free on the stream thread).
+// JS thread, free on the stream thread). The device empties it once it has been idle for a while.
 #pragma once
 #include <cstddef>
 #include <map>
@@ -22,6 +22,10 @@ class BlockCache {
   void* alloc(size_t bytes);
   // Keeps p for reuse while the cache holds less than its capacity, else frees it.
   void free(void* p);
+  // Returns every cached block to the system, then asks glibc to hand its free heap back too.
+  void empty();
+  size_t live_bytes();
+  size_t cached_bytes();
 
  private:
   static void* alloc_huge(size_t size);
@@ -29,6 +33,7 @@ class BlockCache {
   std::unordered_map<void*, size_t> live_;  // block -> its size
   std::multimap<size_t, void*> idle_;       // size -> cached block
   size_t idle_bytes_ = 0;
+  size_t live_bytes_ = 0;
   const size_t capacity_;
 };
 

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -23,14 +24,32 @@ struct glmk_device {
   // NOTE: members die in reverse order, and the stream's destructor drains its queue, so whatever a queued
   // task touches is declared before the stream (a device closed with a top-k still queued, as when a worker
   // thread is terminated, ran that top-k on freed scratch).
-  glmk::cpu::BlockCache blocks{size_t{256} << 20};   // outlives the stream's last free
-  std::vector<glmk::cpu::TopkScratch> topk_scratch;  // touched only on the stream thread
+  glmk::cpu::BlockCache blocks{size_t{64} << 20};    // outlives the stream's last free
+  std::vector<glmk::cpu::TopkScratch> topk_scratch;  // touched only by the task that runs (one at a time)
+  glmk::cpu::Pool inline_pool{1, 0};                 // no threads: for small ops run inline
   glmk::cpu::Stream stream;
-  glmk_device(int t, glmk::cpu::Isa i, int spin_us) : threads(t), isa(i), stream(t, spin_us) {}
+  glmk_device(int t, glmk::cpu::Isa i, int spin_us) : threads(t), isa(i), stream(t, spin_us) {
+    // NOTE: the cache saves page faults between back-to-back calls; after a second with no work it goes
+    // back to the system, so that an idle process (or one whose tensors were collected) does not sit on it.
+    stream.on_idle(std::chrono::milliseconds(1000), [this] { blocks.empty(); });
+  }
 };
 
 namespace glmk::cpu {
 namespace {
+
+// Copies up to this size run on the calling thread when the stream is idle (1 MiB: about 0.1 ms).
+constexpr size_t kInlineCopyBytes = size_t{1} << 20;
+// A top-k this small (scores bytes, rows) runs on the calling thread when the stream is idle: about 50 us
+// of work or less on one core, much less than the two thread hand-offs it saves under load.
+constexpr size_t kInlineTopkBytes = size_t{640} << 10;
+constexpr int64_t kInlineTopkRows = 4;
+
+// Runs `task` inline when the stream is idle and `small`, else enqueues it.
+void submit(glmk_device* d, const char* op, bool small, Stream::Task task) {
+  if (small && d->stream.run_inline(op, task)) return;
+  d->stream.enqueue(op, std::move(task));
+}
 
 std::string cpu_model() {
   std::ifstream f("/proc/cpuinfo");
@@ -92,7 +111,7 @@ int alloc(glmk_device* d, size_t bytes, void** out, glmk_status* st) {
 }
 
 int free_(glmk_device* d, void* p, glmk_status* st) {
-  d->stream.enqueue("free", [d, p](glmk_status* s) {
+  submit(d, "free", true, [d, p](glmk_status* s) {
     d->blocks.free(p);
     return ok(s);
   });
@@ -100,6 +119,11 @@ int free_(glmk_device* d, void* p, glmk_status* st) {
 }
 
 int upload(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_status* st) {
+  if (bytes <= kInlineCopyBytes && d->stream.run_inline("upload", [dst, src, bytes](glmk_status* s) {
+        std::memcpy(dst, src, bytes);
+        return ok(s);
+      }))
+    return ok(st);
   std::shared_ptr<char[]> staged;
   try {
     staged.reset(new char[bytes ? bytes : 1]);
@@ -114,8 +138,18 @@ int upload(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_status
   return ok(st);
 }
 
+int upload_deferred(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_done_fn release, void* user,
+                    glmk_status* st) {
+  d->stream.enqueue("upload", [dst, src, bytes, release, user](glmk_status* s) {
+    std::memcpy(dst, src, bytes);
+    release(user, GLMK_OK, "");
+    return ok(s);
+  });
+  return ok(st);
+}
+
 int download(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_status* st) {
-  d->stream.enqueue("download", [dst, src, bytes](glmk_status* s) {
+  submit(d, "download", bytes <= kInlineCopyBytes, [dst, src, bytes](glmk_status* s) {
     std::memcpy(dst, src, bytes);
     return ok(s);
   });
@@ -123,6 +157,24 @@ int download(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_stat
 }
 
 int sync(glmk_device* d, glmk_status* st) { return d->stream.sync(st); }
+
+int sync_poll(glmk_device* d, int32_t* done, glmk_status* st) {
+  bool idle = false;
+  const int rc = d->stream.poll(&idle, st);
+  *done = idle ? 1 : 0;
+  return rc;
+}
+
+int memory_stats(glmk_device* d, glmk_memory_stats* out, glmk_status* st) {
+  out->live_bytes = d->blocks.live_bytes();
+  out->cached_bytes = d->blocks.cached_bytes();
+  return ok(st);
+}
+
+int empty_cache(glmk_device* d, glmk_status* st) {
+  d->blocks.empty();
+  return ok(st);
+}
 
 int sync_notify(glmk_device* d, glmk_done_fn done, void* user, glmk_status* st) {
   d->stream.notify([done, user](int code, const char* message) { done(user, code, message); });
@@ -139,6 +191,12 @@ int topk(glmk_device* d, const glmk_topk_args* a, glmk_status* st) {
     return fail(st, GLMK_E_ARG, "topk: Expected k between 1 and %lld but received %lld",
                 static_cast<long long>(a->cols), static_cast<long long>(a->k));
   glmk_topk_args args = *a;
+  const size_t bytes = static_cast<size_t>(a->rows) * static_cast<size_t>(a->cols) * (a->dtype == GLMK_F32 ? 4 : 2);
+  if (a->rows <= kInlineTopkRows && bytes <= kInlineTopkBytes &&
+      d->stream.run_inline("topk", [d, &args](glmk_status* s) {
+        return topk_execute(d->inline_pool, d->isa, d->topk_scratch, args, s);
+      }))
+    return ok(st);
   d->stream.enqueue("topk", [d, args](glmk_status* s) {
     return topk_execute(d->stream.pool(), d->isa, d->topk_scratch, args, s);
   });
@@ -160,6 +218,10 @@ const glmk_device_api kApi = {
     /* .sync = */ sync,
     /* .sync_notify = */ sync_notify,
     /* .topk = */ topk,
+    /* .memory_stats = */ memory_stats,
+    /* .empty_cache = */ empty_cache,
+    /* .upload_deferred = */ upload_deferred,
+    /* .sync_poll = */ sync_poll,
 };
 
 }  // namespace

@@ -97,24 +97,34 @@ void Stream::enqueue(const char* op, Task task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     queue_.push_back(Item{op, std::move(task)});
-    enqueued_.fetch_add(1, std::memory_order_release);
+    enqueued_.fetch_add(1, std::memory_order_relaxed);
+    queued_.fetch_add(1, std::memory_order_release);
   }
   has_work_.notify_one();
 }
 
 void Stream::main() {
   uint64_t taken = 0;
+  bool idle_done = true;  // no task since the idle hook last ran (or ever)
   for (;;) {
     Item item;
-    spin_until(spin_us_, [&] { return enqueued_.load(std::memory_order_acquire) != taken; });
+    spin_until(spin_us_, [&] { return queued_.load(std::memory_order_acquire) != taken; });
     {
       std::unique_lock<std::mutex> lock(mu_);
-      has_work_.wait(lock, [&] { return stop_ || !queue_.empty(); });
+      auto ready = [&] { return stop_ || !queue_.empty(); };
+      if (!idle_done && idle_fn_ && !ready() && !has_work_.wait_for(lock, idle_after_, ready)) {
+        idle_done = true;
+        lock.unlock();
+        idle_fn_();  // (no task runs meanwhile: this is the stream thread)
+        continue;
+      }
+      has_work_.wait(lock, ready);
       if (queue_.empty()) return;  // stop_ and drained
       item = std::move(queue_.front());
       queue_.pop_front();
       taken++;
     }
+    idle_done = false;
     glmk_status st{};
     int rc;
     try {
@@ -124,16 +134,53 @@ void Stream::main() {
     } catch (const std::exception& e) {
       rc = fail(&st, GLMK_E_DEVICE, "%s", e.what());
     }
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (rc != GLMK_OK && err_code_ == GLMK_OK) {
-        err_code_ = rc;
-        err_message_ = std::string(item.op) + ": " + st.message;
-      }
-      completed_++;
-    }
+    record(item.op, rc, st);
     progress_.notify_all();
   }
+}
+
+void Stream::record(const char* op, int rc, const glmk_status& st) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (rc != GLMK_OK && err_code_ == GLMK_OK) {
+    err_code_ = rc;
+    err_message_ = std::string(op) + ": " + st.message;
+  }
+  completed_++;
+}
+
+bool Stream::run_inline(const char* op, const Task& task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (completed_ != enqueued_.load(std::memory_order_relaxed)) return false;
+    enqueued_.fetch_add(1, std::memory_order_relaxed);  // counted as a task, so sync() tickets stay right
+  }
+  glmk_status st{};
+  int rc;
+  try {
+    rc = task(&st);
+  } catch (const std::bad_alloc&) {
+    rc = fail(&st, GLMK_E_OOM, "out of host memory");
+  } catch (const std::exception& e) {
+    rc = fail(&st, GLMK_E_DEVICE, "%s", e.what());
+  }
+  record(op, rc, st);
+  return true;
+}
+
+int Stream::poll(bool* done, glmk_status* st) {
+  std::unique_lock<std::mutex> lock(mu_);
+  *done = completed_ == enqueued_.load(std::memory_order_relaxed);
+  if (!*done) return ok(st);
+  std::string msg;
+  const int code = take_failure(&msg);
+  lock.unlock();
+  return code == GLMK_OK ? ok(st) : fail(st, code, "%s", msg.c_str());
+}
+
+void Stream::on_idle(std::chrono::milliseconds after, std::function<void()> fn) {
+  std::lock_guard<std::mutex> lock(mu_);
+  idle_after_ = after;
+  idle_fn_ = std::move(fn);
 }
 
 int Stream::take_failure(std::string* message) {

@@ -5,6 +5,7 @@
 // same way whatever the pool size, and each writes only its own outputs, so results never depend on it.
 #pragma once
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -61,6 +62,17 @@ class Stream {
   // sync() without waiting: once every task enqueued before the call is done, calls done(code, message)
   // on the stream thread with what sync() would return then (and clears that failure).
   void notify(std::function<void(int, const char*)> done);
+  // The thread that enqueues (the host's JS thread: the only one that does) runs `task` itself, now, when
+  // nothing is queued or running, recording a failure as the stream would; returns false (and does not run
+  // it) otherwise. In-order all the same: nothing else can start while the one producer is busy here.
+  // NOTE: for small work only. Handing a 20 us op to the stream thread and its result back costs two thread
+  // wake-ups, each a scheduler time slice (ms) when the cores are oversubscribed.
+  bool run_inline(const char* op, const Task& task);
+  // sync() if nothing is queued or running (sets *done and returns what sync() would); else *done = false.
+  int poll(bool* done, glmk_status* st);
+  // Calls fn on the stream thread once the stream has been idle for `after` (again after every later
+  // task, never while work is queued). Set before the first enqueue.
+  void on_idle(std::chrono::milliseconds after, std::function<void()> fn);
   Pool& pool() { return pool_; }
 
  private:
@@ -69,17 +81,21 @@ class Stream {
     Task task;
   };
   void main();
+  void record(const char* op, int rc, const glmk_status& st);
   int take_failure(std::string* message);  // (mu_ held)
   Pool pool_;
   std::mutex mu_;
   std::condition_variable has_work_, progress_;
   std::deque<Item> queue_;
-  std::atomic<uint64_t> enqueued_{0};  // changed under mu_; read without it by the polling stream thread
+  std::atomic<uint64_t> enqueued_{0};  // tasks enqueued or run inline (sync tickets); changed under mu_
+  std::atomic<uint64_t> queued_{0};    // tasks pushed to queue_; read without mu_ by the polling stream thread
   uint64_t completed_ = 0;
   bool stop_ = false;
   int err_code_ = GLMK_OK;
   std::string err_message_;
   const int spin_us_;
+  std::chrono::milliseconds idle_after_{0};
+  std::function<void()> idle_fn_;
   std::thread thread_;  // last: started once every other member exists
 };
 

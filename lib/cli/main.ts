@@ -13,7 +13,8 @@ const HELP = `usage: glm-kernels <command> [options]
   verify [--device D] [--repeats N]
                              determinism checks on the device, one line per check with its digest
   bench [topk] [--device D] [--json F] [--time MS] [--shapes RxC,...]
-                             tinybench throughput (progress on stderr, table on stdout)
+                             tinybench throughput (progress on stderr, table on stdout;
+                             --json F also writes the chart to F with .svg for .json)
 environment: GLM_KERNELS_DEVICE, GLM_KERNELS_THREADS, GLM_KERNELS_ISA, GLM_KERNELS_SPIN_US, GLM_KERNELS_SIM_SEED, GLM_KERNELS_PLUGIN_PATH`;
 
 function parseArgs(argv: string[]): { cmd: string; pos: string[]; flags: Map<string, string> } {
@@ -113,6 +114,8 @@ async function bench(pos: string[], flags: Map<string, string>): Promise<number>
   if (json) {
     mkdirSync(dirname(json), { recursive: true });
     writeFileSync(json, JSON.stringify(rep, null, 2) + "\n");
+    const { topkChartSvg } = await import("../bench/chart.js");
+    writeFileSync(json.replace(/(\.json)?$/, ".svg"), topkChartSvg(rep));
   }
   return 0;
 }

@@ -84,7 +84,9 @@ void DeviceWrap::Init(Napi::Env env, Napi::Object exports) {
                           InstanceMethod("alloc", &DeviceWrap::Alloc), InstanceMethod("free", &DeviceWrap::Free),
                           InstanceMethod("upload", &DeviceWrap::Upload), InstanceMethod("read", &DeviceWrap::Read),
                           InstanceMethod("readSync", &DeviceWrap::ReadSync), InstanceMethod("sync", &DeviceWrap::Sync),
-                          InstanceMethod("syncNow", &DeviceWrap::SyncNow), InstanceMethod("topk", &DeviceWrap::Topk)});
+                          InstanceMethod("syncNow", &DeviceWrap::SyncNow), InstanceMethod("topk", &DeviceWrap::Topk),
+                          InstanceMethod("memory", &DeviceWrap::Memory),
+                          InstanceMethod("emptyCache", &DeviceWrap::EmptyCache)});
   exports.Set("NativeDevice", cls);
 }
 
@@ -143,29 +145,48 @@ Napi::Value DeviceWrap::Info(const Napi::CallbackInfo& info) {
   return o;
 }
 
+// alloc(bytes) -> ptr. The bytes are reported to V8 as external memory (until free), so that tensors left
+// to the garbage collector are collected as their native memory grows, not only as the JS heap does.
 Napi::Value DeviceWrap::Alloc(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   void* p = nullptr;
   glmk_status st{};
-  check(info.Env(), api_->alloc(dev_, static_cast<size_t>(to_i64(info[0])), &p, &st), st);
-  return Napi::BigInt::New(info.Env(), static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)));
+  const int64_t bytes = to_i64(info[0]);
+  check(env, api_->alloc(dev_, static_cast<size_t>(bytes), &p, &st), st);
+  Napi::MemoryManagement::AdjustExternalMemory(env, bytes);
+  return Napi::BigInt::New(env, static_cast<uint64_t>(reinterpret_cast<uintptr_t>(p)));
 }
 
+// free(ptr, bytes): bytes as given to alloc.
 Napi::Value DeviceWrap::Free(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   glmk_status st{};
-  check(info.Env(), api_->free(dev_, to_ptr(info[0]), &st), st);
-  return info.Env().Undefined();
+  check(env, api_->free(dev_, to_ptr(info[0]), &st), st);
+  Napi::MemoryManagement::AdjustExternalMemory(env, -to_i64(info[1]));
+  return env.Undefined();
 }
 
-// upload(ptr, typedArray)
+// upload(ptr, typedArray, deferFrom) -> undefined, or a Promise once the device reads the source in stream
+// order (sizes above deferFrom bytes, on devices with upload_deferred): the source's ArrayBuffer is kept
+// alive until the copy is done, and the promise settles then.
 Napi::Value DeviceWrap::Upload(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
   auto ta = info[1].As<Napi::TypedArray>();
   auto* src = static_cast<const char*>(ta.ArrayBuffer().Data()) + ta.ByteOffset();
+  const size_t bytes = ta.ByteLength();
+  void* dst = to_ptr(info[0]);
   glmk_status st{};
-  check(info.Env(), api_->upload(dev_, to_ptr(info[0]), src, ta.ByteLength(), &st), st);
-  return info.Env().Undefined();
+  if (api_->upload_deferred && bytes > static_cast<size_t>(to_i64(info[2]))) {
+    return hub(env).Start(env, info.This().As<Napi::Object>(), ta.ArrayBuffer(),
+                          [&](glmk_done_fn release, void* user, glmk_status* s) {
+                            return api_->upload_deferred(dev_, dst, src, bytes, release, user, s);
+                          });
+  }
+  check(env, api_->upload(dev_, dst, src, bytes, &st), st);
+  return env.Undefined();
 }
 
-// read(ptr, bytes) -> Promise<ArrayBuffer>
+// read(ptr, bytes) -> ArrayBuffer when the device already got there (sync_poll), else Promise<ArrayBuffer>.
 Napi::Value DeviceWrap::Read(const Napi::CallbackInfo& info) {
   if (api_->sync_notify) {
     Napi::Env env = info.Env();
@@ -177,13 +198,53 @@ Napi::Value DeviceWrap::Read(const Napi::CallbackInfo& info) {
       d.Reject(make_error(env, st.code, st.message));
       return d.Promise();
     }
-    return hub(env).Start(env, api_, dev_, info.This().As<Napi::Object>(), buf);
+    if (Napi::Value now = poll(env, buf); !now.IsEmpty()) return now;
+    return hub(env).Start(env, info.This().As<Napi::Object>(), buf, notify_arm());
   }
   auto* w = new ReadWorker(info.Env(), info.This().As<Napi::Object>(), api_, dev_, to_ptr(info[0]),
                            static_cast<size_t>(to_i64(info[1])));
   auto promise = w->Promise();
   w->Queue();
   return promise;
+}
+
+// What read() and sync() return when the device is already done: `buf` (or a rejected promise with the
+// pending failure); an empty value when it is still busy or cannot tell (no sync_poll).
+Napi::Value DeviceWrap::poll(Napi::Env env, Napi::ArrayBuffer buf) {
+  if (!api_->sync_poll) return Napi::Value();
+  int32_t done = 0;
+  glmk_status st{};
+  const int rc = api_->sync_poll(dev_, &done, &st);
+  if (!done && rc == GLMK_OK) return Napi::Value();
+  if (rc != GLMK_OK) {
+    auto d = Napi::Promise::Deferred::New(env);
+    d.Reject(make_error(env, rc, st.message));
+    return d.Promise();
+  }
+  return buf;
+}
+
+SyncHub::Arm DeviceWrap::notify_arm() {
+  return [this](glmk_done_fn done, void* user, glmk_status* st) { return api_->sync_notify(dev_, done, user, st); };
+}
+
+// memory() -> { liveBytes, cachedBytes } as the device counts them ({} without memory_stats).
+Napi::Value DeviceWrap::Memory(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto o = Napi::Object::New(env);
+  if (!api_->memory_stats) return o;
+  glmk_memory_stats m{};
+  glmk_status st{};
+  check(env, api_->memory_stats(dev_, &m, &st), st);
+  o.Set("liveBytes", Napi::Number::New(env, static_cast<double>(m.live_bytes)));
+  o.Set("cachedBytes", Napi::Number::New(env, static_cast<double>(m.cached_bytes)));
+  return o;
+}
+
+Napi::Value DeviceWrap::EmptyCache(const Napi::CallbackInfo& info) {
+  glmk_status st{};
+  if (api_->empty_cache) check(info.Env(), api_->empty_cache(dev_, &st), st);
+  return info.Env().Undefined();
 }
 
 Napi::Value DeviceWrap::ReadSync(const Napi::CallbackInfo& info) {
@@ -196,8 +257,11 @@ Napi::Value DeviceWrap::ReadSync(const Napi::CallbackInfo& info) {
   return buf;
 }
 
+// sync() -> Promise, or an empty ArrayBuffer when the device is already done (sync_poll).
 Napi::Value DeviceWrap::Sync(const Napi::CallbackInfo& info) {
-  if (api_->sync_notify) return hub(info.Env()).Start(info.Env(), api_, dev_, info.This().As<Napi::Object>(), {});
+  Napi::Env env = info.Env();
+  if (Napi::Value now = poll(env, Napi::ArrayBuffer::New(env, 0)); !now.IsEmpty()) return now;
+  if (api_->sync_notify) return hub(env).Start(env, info.This().As<Napi::Object>(), {}, notify_arm());
   auto* w = new ReadWorker(info.Env(), info.This().As<Napi::Object>(), api_, dev_, nullptr, 0);
   auto promise = w->Promise();
   w->Queue();

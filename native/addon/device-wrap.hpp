@@ -29,6 +29,10 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   Napi::Value Sync(const Napi::CallbackInfo& info);
   Napi::Value SyncNow(const Napi::CallbackInfo& info);
   Napi::Value Topk(const Napi::CallbackInfo& info);
+  Napi::Value Memory(const Napi::CallbackInfo& info);
+  Napi::Value EmptyCache(const Napi::CallbackInfo& info);
+  Napi::Value poll(Napi::Env env, Napi::ArrayBuffer buf);
+  SyncHub::Arm notify_arm();
 
   SyncHub& hub(Napi::Env env);
 

@@ -100,8 +100,7 @@ SyncHub::~SyncHub() {
   }
 }
 
-Napi::Promise SyncHub::Start(Napi::Env env, const glmk_device_api* api, glmk_device* dev, Napi::Object owner,
-                             Napi::ArrayBuffer buffer) {
+Napi::Promise SyncHub::Start(Napi::Env env, Napi::Object owner, Napi::ArrayBuffer buffer, const Arm& arm) {
   State& s = *state_;
   const uint64_t id = s.next_id++;
   Pending p{Napi::Promise::Deferred::New(env), Napi::Persistent(owner), {}};
@@ -111,7 +110,7 @@ Napi::Promise SyncHub::Start(Napi::Env env, const glmk_device_api* api, glmk_dev
   glmk_status st{};
   if (s.pending.empty()) s.fn.Ref(env);
   auto& slot = s.pending.emplace(id, std::move(p)).first->second;
-  if (api->sync_notify(dev, on_done, token.get(), &st) != GLMK_OK) {
+  if (arm(on_done, token.get(), &st) != GLMK_OK) {
     slot.deferred.Reject(make_error(env, st.code, st.message));
     s.pending.erase(id);
     if (s.pending.empty()) s.fn.Unref(env);

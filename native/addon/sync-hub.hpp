@@ -7,6 +7,7 @@
 #pragma once
 #include <napi.h>
 
+#include <functional>
 #include <memory>
 
 #include "glmk/device.h"
@@ -19,11 +20,12 @@ class SyncHub {
   ~SyncHub();
   SyncHub(const SyncHub&) = delete;
   SyncHub& operator=(const SyncHub&) = delete;
-  // JS thread. A promise that settles once all work enqueued so far is done: it resolves with `buffer` (or
-  // an empty ArrayBuffer when buffer is empty), or rejects with what sync() would have returned. `owner`
-  // is kept alive until then, and so is `buffer` (a download into it may be in flight).
-  Napi::Promise Start(Napi::Env env, const glmk_device_api* api, glmk_device* dev, Napi::Object owner,
-                      Napi::ArrayBuffer buffer);
+  // JS thread. `arm(done, user, st)` hands the device a callback (sync_notify, upload_deferred); the
+  // promise settles when the device calls it: it resolves with `buffer` (or an empty ArrayBuffer when
+  // buffer is empty), or rejects with the code and message the device passed. `owner` is kept alive until
+  // then, and so is `buffer` (a download into it, or an upload from it, may be in flight).
+  using Arm = std::function<int(glmk_done_fn done, void* user, glmk_status* st)>;
+  Napi::Promise Start(Napi::Env env, Napi::Object owner, Napi::ArrayBuffer buffer, const Arm& arm);
 
   struct State;
 

@@ -24,7 +24,7 @@
 extern "C" {
 #endif
 
-#define GLMK_ABI_VERSION 2u
+#define GLMK_ABI_VERSION 3u
 #define GLMK_PLUGIN_ENTRY "glmk_plugin_entry"
 
 #if defined(_WIN32)
@@ -96,6 +96,12 @@ typedef struct glmk_topk_args {
 /* sync_notify's callback: what sync() would have returned (code GLMK_OK and message "" when all went well). */
 typedef void (*glmk_done_fn)(void* user, int code, const char* message);
 
+/* What a device holds (memory_stats). */
+typedef struct glmk_memory_stats {
+  uint64_t live_bytes;    /* allocated and not yet freed (stream-ordered frees count once they ran) */
+  uint64_t cached_bytes;  /* freed, kept by the device for reuse, not yet returned to the system */
+} glmk_memory_stats;
+
 typedef struct glmk_device_api {
   /* Checked by the loader before anything else. */
   uint32_t abi_version;
@@ -127,6 +133,21 @@ typedef struct glmk_device_api {
 
   /* Ops (optional: NULL means E_UNSUPPORTED on this device). */
   int (*topk)(glmk_device* dev, const glmk_topk_args* args, glmk_status* st);
+
+  /* ABI 3. Memory (optional). */
+  int (*memory_stats)(glmk_device* dev, glmk_memory_stats* out, glmk_status* st);
+  /* Returns every cached block to the system now (blocks still in use stay). */
+  int (*empty_cache)(glmk_device* dev, glmk_status* st);
+  /* Optional. Host -> device like upload, but src is read in stream order instead of during the call (so a
+   * big copy leaves the calling thread): src must stay valid, and should stay unchanged, until the device
+   * calls release(user, code, message) once, from a thread of its own, when it no longer reads src. release
+   * does not take a pending failure (unlike sync_notify's done) and must not call into the device. */
+  int (*upload_deferred)(glmk_device* dev, void* dst, const void* src, size_t bytes, glmk_done_fn release,
+                         void* user, glmk_status* st);
+  /* Optional. sync() without waiting: when nothing enqueued is still queued or running, sets *done = 1 and
+   * returns what sync() would (clearing that failure); otherwise sets *done = 0 and returns GLMK_OK. Lets
+   * the host settle a read() at once when the device already got there. */
+  int (*sync_poll)(glmk_device* dev, int32_t* done, glmk_status* st);
 } glmk_device_api;
 
 typedef const glmk_device_api* (*glmk_plugin_entry_fn)(uint32_t host_abi_version);
