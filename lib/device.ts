@@ -2,7 +2,7 @@ import { native, type NativeDevice, type NativeInfo } from "./binding.js";
 import { resolveDType, DTYPE_BYTES, type DType } from "./dtype.js";
 import { envDevice, envIsa, envSimSeed, envSpinUs, envThreads } from "./env.js";
 import { GlmKernelsError, describe } from "./errors.js";
-import { Tensor, nextTurn, type LiveCount } from "./tensor.js";
+import { Tensor, settleSoon, type LiveCount } from "./tensor.js";
 import { checkShape } from "./validate.js";
 
 export type DeviceKind = "cpu" | "cuda" | "cuda-sim" | "ascend";
@@ -126,7 +126,7 @@ export class Device {
   /** Resolves when all work enqueued so far is done; rejects with the first failure since the last sync. */
   async sync(): Promise<void> {
     const r = this.native.sync();
-    await (r instanceof ArrayBuffer ? nextTurn(r) : r);
+    await (r instanceof ArrayBuffer ? settleSoon(r) : r);
   }
 
   /** What this device holds now: live tensors and their bytes, and the device's cache of freed memory. */

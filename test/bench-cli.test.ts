@@ -23,6 +23,7 @@ describe("glm-kernels bench topk", () => {
     expect(row.gbs).toBeCloseTo((4 * 16384 * 4) / (row.ms / 1e3) / 1e9, 6);
     if (row.peer !== null) expect(row.speedup).toBeCloseTo(row.peerMs / row.ms, 6);
     expect(r.stdout).toMatch(/^topk \| 4x16384 +\| 2048 \|/m);
+    expect(readFileSync(join(dir, "r.svg"), "utf8")).toMatch(/^<svg[^>]* viewBox=/); // the chart beside it
   });
 
   it.each([["32"], ["4x"], ["0x16"], ["4x16,abc"]])("refuses --shapes %s with E_ARG, exit 1", (v) => {
@@ -36,5 +37,37 @@ describe("glm-kernels bench topk", () => {
   it("refuses a --time that is not a positive number", () => {
     const r = runCli(["bench", "topk", "--time", "-5"]);
     expect([r.status, r.stderr.trim()]).toEqual([1, 'glm-kernels: E_ARG: Expected --time to be a positive number of ms but received "-5"']);
+  });
+});
+
+describe("glm-kernels bench latency", () => {
+  const dir = mkdtempSync(join(tmpdir(), "glmk-lat-"));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("reports median and p99 per shape, idle and beside busy processes", () => {
+    const json = join(dir, "lat.json");
+    const r = runCli(["bench", "latency", "--device", "cpu", "--load", "1", "--calls", "40", "--json", json]);
+    expect(r.status, r.stderr).toBe(0);
+    const rep = JSON.parse(readFileSync(json, "utf8"));
+    expect(rep.rows.map((x: { shape: string; load: number }) => `${x.shape}@${x.load}`)).toEqual([
+      "1x4096@0",
+      "1x131072@0",
+      "1x4096@1",
+      "1x131072@1",
+    ]);
+    for (const x of rep.rows) {
+      expect(x.calls).toBe(40);
+      expect(x.medianUs).toBeGreaterThan(0);
+      expect(x.p99Us).toBeGreaterThanOrEqual(x.medianUs);
+    }
+    expect(r.stdout).toMatch(/^\| 1x131072 \| 2048 \| 1 \| 40 \|/m);
+  });
+
+  it("refuses a --load that is not an integer", () => {
+    const r = runCli(["bench", "latency", "--load", "x"]);
+    expect([r.status, r.stderr.trim()]).toEqual([
+      1,
+      'glm-kernels: E_ARG: Expected --load to be an integer between 0 and 1000000 but received "x"',
+    ]);
   });
 });

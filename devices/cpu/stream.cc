@@ -105,26 +105,33 @@ void Stream::enqueue(const char* op, Task task) {
 
 void Stream::main() {
   uint64_t taken = 0;
-  bool idle_done = true;  // no task since the idle hook last ran (or ever)
   for (;;) {
     Item item;
     spin_until(spin_us_, [&] { return queued_.load(std::memory_order_acquire) != taken; });
     {
       std::unique_lock<std::mutex> lock(mu_);
       auto ready = [&] { return stop_ || !queue_.empty(); };
-      if (!idle_done && idle_fn_ && !ready() && !has_work_.wait_for(lock, idle_after_, ready)) {
-        idle_done = true;
-        lock.unlock();
-        idle_fn_();  // (no task runs meanwhile: this is the stream thread)
-        continue;
+      if (!ready() && idle_armed_) {
+        // Idle: wait for work, or until `idle_after_` has passed since the last task (queued or inline)
+        // ended, then run the hook.
+        if (!has_work_.wait_until(lock, last_task_end_ + idle_after_, ready)) {
+          if (std::chrono::steady_clock::now() >= last_task_end_ + idle_after_) {
+            idle_armed_ = false;
+            lock.unlock();
+            idle_fn_();  // (tasks may run inline meanwhile: the hook must be safe with them)
+          }
+          continue;
+        }
       }
-      has_work_.wait(lock, ready);
-      if (queue_.empty()) return;  // stop_ and drained
+      has_work_.wait(lock, [&] { return ready() || idle_armed_; });
+      if (queue_.empty()) {
+        if (stop_) return;  // stop_ and drained
+        continue;           // armed by an inline task: wait idle
+      }
       item = std::move(queue_.front());
       queue_.pop_front();
       taken++;
     }
-    idle_done = false;
     glmk_status st{};
     int rc;
     try {
@@ -146,13 +153,19 @@ void Stream::record(const char* op, int rc, const glmk_status& st) {
     err_message_ = std::string(op) + ": " + st.message;
   }
   completed_++;
+  if (idle_fn_) {
+    idle_armed_ = true;
+    last_task_end_ = std::chrono::steady_clock::now();
+  }
 }
 
 bool Stream::run_inline(const char* op, const Task& task) {
+  bool wake;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (completed_ != enqueued_.load(std::memory_order_relaxed)) return false;
     enqueued_.fetch_add(1, std::memory_order_relaxed);  // counted as a task, so sync() tickets stay right
+    wake = idle_fn_ && !idle_armed_;  // the stream thread sleeps untimed: start its idle clock (once)
   }
   glmk_status st{};
   int rc;
@@ -163,7 +176,8 @@ bool Stream::run_inline(const char* op, const Task& task) {
   } catch (const std::exception& e) {
     rc = fail(&st, GLMK_E_DEVICE, "%s", e.what());
   }
-  record(op, rc, st);
+  record(op, rc, st);  // (arms the idle clock)
+  if (wake) has_work_.notify_one();
   return true;
 }
 

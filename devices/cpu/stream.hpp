@@ -96,6 +96,8 @@ class Stream {
   const int spin_us_;
   std::chrono::milliseconds idle_after_{0};
   std::function<void()> idle_fn_;
+  bool idle_armed_ = false;  // a task ran since the idle hook last did (mu_)
+  std::chrono::steady_clock::time_point last_task_end_;  // (mu_)
   std::thread thread_;  // last: started once every other member exists
 };
 

@@ -32,7 +32,7 @@ namespace glmk::cpu {
 namespace {
 
 constexpr int64_t kChunk = 32768;       // filter work item for split rows
-constexpr int64_t kSampleMin = 8192;    // rows shorter than this keep everything
+constexpr int64_t kSampleMin = 2048;    // rows shorter than this keep everything
 constexpr int64_t kSampleBlocks = 64;  // sampled 16-score blocks per row, at most
 
 // Step 1: sample blocks of 16 consecutive scores (one cache line of f32), evenly spread, so that sampling

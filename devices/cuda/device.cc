@@ -188,6 +188,38 @@ int topk(glmk_device* d, const glmk_topk_args* a, glmk_status* st) {
   return ok(st);
 }
 
+// What the stream-ordered pool holds: in use, and freed but kept (the pool never returns memory on its own:
+// its release threshold is set to keep everything). cuda-sim has no pool: its frees are immediate.
+int memory_stats(glmk_device* d, glmk_memory_stats* out, glmk_status* st) {
+  *out = glmk_memory_stats{};
+#if !defined(GLMK_SIM)
+  cudaMemPool_t pool;
+  cudaError_t e = cudaDeviceGetDefaultMemPool(&pool, d->ordinal);
+  uint64_t reserved = 0, used = 0;
+  if (e == cudaSuccess) e = cudaMemPoolGetAttribute(pool, cudaMemPoolAttrReservedMemCurrent, &reserved);
+  if (e == cudaSuccess) e = cudaMemPoolGetAttribute(pool, cudaMemPoolAttrUsedMemCurrent, &used);
+  if (e != cudaSuccess) return cuda_fail(st, GLMK_E_DEVICE, "memory (cudaMemPoolGetAttribute)", e);
+  out->live_bytes = used;
+  out->cached_bytes = reserved > used ? reserved - used : 0;
+#else
+  (void)d;
+#endif
+  return ok(st);
+}
+
+// Returns the pool's free memory to the driver (blocks whose stream-ordered free has not run yet stay).
+int empty_cache(glmk_device* d, glmk_status* st) {
+#if !defined(GLMK_SIM)
+  cudaMemPool_t pool;
+  cudaError_t e = cudaDeviceGetDefaultMemPool(&pool, d->ordinal);
+  if (e == cudaSuccess) e = cudaMemPoolTrimTo(pool, 0);
+  if (e != cudaSuccess) return cuda_fail(st, GLMK_E_DEVICE, "emptyCache (cudaMemPoolTrimTo)", e);
+#else
+  (void)d;
+#endif
+  return ok(st);
+}
+
 const glmk_device_api kApi = {
     /* .abi_version = */ GLMK_ABI_VERSION,
     /* .struct_size = */ sizeof(glmk_device_api),
@@ -203,6 +235,10 @@ const glmk_device_api kApi = {
     /* .sync = */ sync,
     /* .sync_notify = */ nullptr,
     /* .topk = */ topk,
+    /* .memory_stats = */ memory_stats,
+    /* .empty_cache = */ empty_cache,
+    /* .upload_deferred = */ nullptr,
+    /* .sync_poll = */ nullptr,
 };
 
 }  // namespace

@@ -15,6 +15,9 @@ const HELP = `usage: glm-kernels <command> [options]
   bench [topk] [--device D] [--json F] [--time MS] [--shapes RxC,...]
                              tinybench throughput (progress on stderr, table on stdout;
                              --json F also writes the chart to F with .svg for .json)
+  bench latency [--device D] [--load N] [--calls N] [--json F]
+                             one call's latency (1x4096 k=64, 1x131072 k=2048), median and p99,
+                             idle and beside N busy processes (default 6)
 environment: GLM_KERNELS_DEVICE, GLM_KERNELS_THREADS, GLM_KERNELS_ISA, GLM_KERNELS_SPIN_US, GLM_KERNELS_SIM_SEED, GLM_KERNELS_PLUGIN_PATH`;
 
 function parseArgs(argv: string[]): { cmd: string; pos: string[]; flags: Map<string, string> } {
@@ -102,7 +105,8 @@ function parseShapes(v: string): Array<[number, number]> {
 
 async function bench(pos: string[], flags: Map<string, string>): Promise<number> {
   const op = pos[0] ?? "topk";
-  if (op !== "topk") throw new GlmKernelsError("E_ARG", `Expected an op to benchmark (topk) but received "${op}"`);
+  if (op === "latency") return latency(flags);
+  if (op !== "topk") throw new GlmKernelsError("E_ARG", `Expected a benchmark (topk or latency) but received "${op}"`);
   const dev = pickDevice(flags);
   const time = Number(flags.get("time") ?? 2000);
   if (!(time > 0)) throw new GlmKernelsError("E_ARG", `Expected --time to be a positive number of ms but received "${flags.get("time")}"`);
@@ -116,6 +120,33 @@ async function bench(pos: string[], flags: Map<string, string>): Promise<number>
     writeFileSync(json, JSON.stringify(rep, null, 2) + "\n");
     const { topkChartSvg } = await import("../bench/chart.js");
     writeFileSync(json.replace(/(\.json)?$/, ".svg"), topkChartSvg(rep));
+  }
+  return 0;
+}
+
+function positiveInt(flags: Map<string, string>, name: string, dflt: number, min: number): number {
+  const v = flags.has(name) ? Number(flags.get(name)) : dflt;
+  if (!Number.isInteger(v) || v < min || v > 1_000_000)
+    throw new GlmKernelsError("E_ARG", `Expected --${name} to be an integer between ${min} and 1000000 but received "${flags.get(name)}"`);
+  return v;
+}
+
+async function latency(flags: Map<string, string>): Promise<number> {
+  const dev = pickDevice(flags);
+  const load = positiveInt(flags, "load", 6, 0);
+  const calls = positiveInt(flags, "calls", 2000, 1);
+  const { benchLatency, formatLatency } = await import("../bench/latency.js");
+  const { topk } = await import("../ops/topk.js");
+  const rep = await benchLatency(dev, topk, {
+    loads: load ? [0, load] : [0],
+    calls,
+    log: (s) => process.stderr.write(`${s}\n`),
+  });
+  console.log(formatLatency(rep));
+  const json = flags.get("json");
+  if (json) {
+    mkdirSync(dirname(json), { recursive: true });
+    writeFileSync(json, JSON.stringify(rep, null, 2) + "\n");
   }
   return 0;
 }
