@@ -5,6 +5,7 @@
 #   2. compute-sanitizer memcheck, racecheck and synccheck on that check's smaller cases
 #   3. determinism: `glm-kernels verify --device cuda --repeats 100` (golden digests == the CPU's)
 #   4. torch: bit equality with torch.topk(sorted=True), 100 repeats, and timings side by side
+#   5. memory: dev.memory() / emptyCache() on the pool, and a loop that leaves tensors to the GC
 set -uo pipefail
 source .device/node-env.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
@@ -19,5 +20,7 @@ step "verify --device cuda (100 repeats; digests must equal the CPU's golden fil
   node .device/gpu/pkg/bin/glm-kernels.js verify --device cuda --repeats 100
 step "torch.topk: bit equality, repeats, timings" \
   env PYTHONUNBUFFERED=1 python3 bench/gpu/torch_peer.py .device/gpu/pkg/prebuilds/linux-x64/libglmk-cuda.so
+step "memory: the pool in dev.memory(), emptyCache(), tensors left to the garbage collector" \
+  node bench/gpu/memory-check.mjs .device/gpu/pkg
 echo "== acceptance: $fails step(s) failed"
 exit $((fails > 0))
