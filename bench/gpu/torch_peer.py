@@ -11,6 +11,8 @@ torch allocated (the same CUDA context), and checks:
 Usage: python3 bench/gpu/torch_peer.py path/to/libglmk-cuda.so
 """
 import ctypes as C
+import os
+import re
 import statistics
 import sys
 import time
@@ -18,7 +20,8 @@ import time
 import torch
 
 I32, I64, U32, U64, P = C.c_int32, C.c_int64, C.c_uint32, C.c_uint64, C.c_void_p
-ABI_VERSION = 2  # GLMK_ABI_VERSION in native/include/glmk/device.h: these structs mirror that header
+# The structs below mirror native/include/glmk/device.h (ABI 3); the version is read from that header.
+ABI_VERSION = int(re.search(r"#define GLMK_ABI_VERSION (\d+)u", open(os.path.join(os.path.dirname(__file__), "../../native/include/glmk/device.h")).read()).group(1))
 
 
 class Status(C.Structure):
@@ -52,6 +55,7 @@ class Api(C.Structure):
         ("sync", C.CFUNCTYPE(C.c_int, P, S)),
         ("sync_notify", P),
         ("topk", C.CFUNCTYPE(C.c_int, P, C.POINTER(TopkArgs), S)),
+        ("memory_stats", P), ("empty_cache", P), ("upload_deferred", P), ("sync_poll", P),  # ABI 3, unused here
     ]
 
 
