@@ -5,6 +5,7 @@
       "sources": [
         "native/addon/addon.cc",
         "native/addon/device-wrap.cc",
+        "native/addon/int4-wrap.cc",
         "native/addon/plugin-loader.cc",
         "native/addon/membw.cc",
         "native/addon/sync-hub.cc",
@@ -12,6 +13,7 @@
         "devices/cpu/block-cache.cc",
         "devices/cpu/stream.cc",
         "devices/cpu/isa.cc",
+        "devices/cpu/int4.cc",
         "devices/cpu/topk.cc",
         "devices/cpu/topk-simd.cc",
         "devices/cpu/topk-order.cc"

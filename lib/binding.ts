@@ -27,6 +27,21 @@ export interface NativeDevice {
   readSync(ptr: bigint, bytes: number): ArrayBuffer;
   sync(): Promise<ArrayBuffer> | ArrayBuffer;
   memory(): { liveBytes?: number; cachedBytes?: number };
+  int4(
+    op: "quantize" | "dequantize" | "fakeQuantGrad",
+    w: bigint | null,
+    wDtype: number,
+    levels: number,
+    n: number,
+    k: number,
+    groupSize: number,
+    packed: bigint | null,
+    scales: bigint | null,
+    out: bigint | null,
+    outDtype: number,
+    clip: boolean,
+    grad: bigint | null,
+  ): void;
   emptyCache(): void;
   syncNow(): void;
   topk(

@@ -7,6 +7,8 @@ export {
   type DeviceInfo,
   type DeviceKind,
   type DeviceListing,
+  type MemoryInfo,
+  UPLOAD_DEFER_BYTES,
 } from "./device.js";
 export { Tensor } from "./tensor.js";
 export {
@@ -20,4 +22,5 @@ export {
   f16BitsToF32,
 } from "./dtype.js";
 export { topk, type TopkOptions, type TopkResult } from "./ops/topk.js";
-export { matmul, int4, fp8, moe } from "./not-yet.js";
+export { matmul, fp8, moe } from "./not-yet.js";
+export { int4, type Int4Options, type Int4Weights } from "./int4.js";

@@ -9,13 +9,7 @@ function notYet(name: string): (...args: unknown[]) => never {
 }
 
 export const matmul = notYet("matmul");
-export const int4 = Object.freeze({
-  quantize: notYet("int4.quantize"),
-  dequantize: notYet("int4.dequantize"),
-  fakeQuant: notYet("int4.fakeQuant"),
-  fakeQuantGrad: notYet("int4.fakeQuantGrad"),
-  matmul: notYet("int4.matmul"),
-});
+export const int4Matmul = notYet("int4.matmul");
 export const fp8 = Object.freeze({
   quantize: notYet("fp8.quantize"),
   dequantize: notYet("fp8.dequantize"),

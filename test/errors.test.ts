@@ -36,7 +36,18 @@ for (const a of junk) {
 }
 attempt(() => openDevice("cuda:0"));
 attempt(() => openDevice("ascend"));
-attempt(() => int4.quantize(good));
+attempt(() => int4.matmul(good, good));
+const w32 = dev.tensor(new Float32Array(64).fill(1), [2, 32]);
+for (const a of junk) {
+  attempt(() => int4.quantize(a));
+  attempt(() => int4.quantize(w32, a));
+  attempt(() => int4.quantize(w32, { groupSize: a }));
+  attempt(() => int4.quantize(w32, { levels: a }));
+  attempt(() => int4.dequantize(a));
+  attempt(() => int4.dequantize({ packed: a, scales: a, groupSize: 32, levels: 15, shape: [2, 32] }));
+  attempt(() => int4.fakeQuant(a));
+  for (const b of junk) attempt(() => int4.fakeQuantGrad(w32, a, b));
+}
 const disposed = dev.tensor(new Float32Array(4), [1, 4]); disposed.dispose();
 attempt(() => disposed.readSync());
 await disposed.read().then(() => process.exit(4), (e) => codes.set(e.code, (codes.get(e.code) ?? 0) + 1));

@@ -11,15 +11,6 @@ namespace glmk::addon {
 
 namespace {
 
-void* to_ptr(const Napi::Value& v) {
-  if (v.IsNull() || v.IsUndefined()) return nullptr;
-  bool lossless = true;
-  uint64_t p = v.As<Napi::BigInt>().Uint64Value(&lossless);
-  return reinterpret_cast<void*>(static_cast<uintptr_t>(p));
-}
-
-int64_t to_i64(const Napi::Value& v) { return v.As<Napi::Number>().Int64Value(); }
-
 int resolve(const std::string& kind, const glmk_device_api** api, glmk_status* st) {
   if (kind == "cpu") {
     *api = glmk_cpu_device_api();
@@ -86,7 +77,8 @@ void DeviceWrap::Init(Napi::Env env, Napi::Object exports) {
                           InstanceMethod("readSync", &DeviceWrap::ReadSync), InstanceMethod("sync", &DeviceWrap::Sync),
                           InstanceMethod("syncNow", &DeviceWrap::SyncNow), InstanceMethod("topk", &DeviceWrap::Topk),
                           InstanceMethod("memory", &DeviceWrap::Memory),
-                          InstanceMethod("emptyCache", &DeviceWrap::EmptyCache)});
+                          InstanceMethod("emptyCache", &DeviceWrap::EmptyCache),
+                          InstanceMethod("int4", &DeviceWrap::Int4)});
   exports.Set("NativeDevice", cls);
 }
 

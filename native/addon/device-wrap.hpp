@@ -9,6 +9,16 @@
 
 namespace glmk::addon {
 
+// A device pointer from JS (BigInt; null or undefined: nullptr).
+inline void* to_ptr(const Napi::Value& v) {
+  if (v.IsNull() || v.IsUndefined()) return nullptr;
+  bool lossless = true;
+  uint64_t p = v.As<Napi::BigInt>().Uint64Value(&lossless);
+  return reinterpret_cast<void*>(static_cast<uintptr_t>(p));
+}
+
+inline int64_t to_i64(const Napi::Value& v) { return v.As<Napi::Number>().Int64Value(); }
+
 class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
  public:
   static void Init(Napi::Env env, Napi::Object exports);
@@ -31,6 +41,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   Napi::Value Topk(const Napi::CallbackInfo& info);
   Napi::Value Memory(const Napi::CallbackInfo& info);
   Napi::Value EmptyCache(const Napi::CallbackInfo& info);
+  Napi::Value Int4(const Napi::CallbackInfo& info);  // int4-wrap.cc
   Napi::Value poll(Napi::Env env, Napi::ArrayBuffer buf);
   SyncHub::Arm notify_arm();
 

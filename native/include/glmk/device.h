@@ -93,6 +93,23 @@ typedef struct glmk_topk_args {
   float* values;              /* [rows, k] out */
 } glmk_topk_args;
 
+/* int4 (SPEC 4): symmetric int4 codes in groups of group_size along K (compressed-tensors pack-quantized).
+ * All pointers are device pointers of this device. */
+typedef struct glmk_int4_args {
+  const void* w;       /* quantize, fake_quant_grad: the weights [n, k] of w_dtype (GLMK_F32 | GLMK_BF16) */
+  int32_t w_dtype;
+  int32_t levels;      /* 15: codes -7..7, s = bf16(amax / 7); 16: codes -8..7, s = bf16(amax / 7.5) */
+  int64_t n, k;        /* k a multiple of 8 and of group_size */
+  int64_t group_size;  /* 32, 64 or 128 */
+  int32_t* packed;     /* [n, k / 8]: code q as the nibble q + 8, element i of a word at bits 4i..4i+3 */
+  uint16_t* scales;    /* [n, k / group_size] bf16 */
+  void* out;           /* dequantize: [n, k] of out_dtype (bf16, or f32: the bf16 values widened);
+                        * fake_quant_grad: [n, k] of out_dtype (the gradient's dtype) */
+  int32_t out_dtype;
+  int32_t clip;        /* fake_quant_grad: 0 = grad passes unchanged; 1 = zero where the code was clamped */
+  const void* grad;    /* fake_quant_grad: [n, k] of out_dtype */
+} glmk_int4_args;
+
 /* sync_notify's callback: what sync() would have returned (code GLMK_OK and message "" when all went well). */
 typedef void (*glmk_done_fn)(void* user, int code, const char* message);
 
@@ -148,6 +165,12 @@ typedef struct glmk_device_api {
    * returns what sync() would (clearing that failure); otherwise sets *done = 0 and returns GLMK_OK. Lets
    * the host settle a read() at once when the device already got there. */
   int (*sync_poll)(glmk_device* dev, int32_t* done, glmk_status* st);
+
+  /* ABI 3. int4 (optional ops). quantize: w -> packed, scales; dequantize: packed, scales -> out;
+   * fake_quant_grad: grad -> out (see glmk_int4_args). */
+  int (*int4_quantize)(glmk_device* dev, const glmk_int4_args* args, glmk_status* st);
+  int (*int4_dequantize)(glmk_device* dev, const glmk_int4_args* args, glmk_status* st);
+  int (*int4_fake_quant_grad)(glmk_device* dev, const glmk_int4_args* args, glmk_status* st);
 } glmk_device_api;
 
 typedef const glmk_device_api* (*glmk_plugin_entry_fn)(uint32_t host_abi_version);
