@@ -1,13 +1,13 @@
 // int4.quantize / dequantize / fakeQuant / fakeQuantGrad (SPEC 4) against the plain TypeScript reference,
 // bit for bit: random, adversarial and real-shaped weights, both grids, every group size, bf16 and f32.
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { int4, type Device } from "../dist/esm/index.js";
 import { TEST_DEVICES, device } from "./helpers/devices.js";
-import { runNode } from "./helpers/child.js";
+import { ROOT, runNode } from "./helpers/child.js";
 import { bf16Rne, bf16ToF32, bitsToF32, dequantizeRef, quantizeRef } from "./reference/int4-ref.js";
 
 // A fixed LCG, so that a failure reproduces.
@@ -230,5 +230,21 @@ describe("int4 quantizer determinism across processes (cpu)", () => {
     }
     expect(digests.size).toBe(1);
     expect([...digests][0]).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
+
+// The scales against numpy's f32 division and ml_dtypes' bf16 rounding (test/fixtures/int4-scales.json,
+// made by scripts/fixtures/make-int4-fixtures.py): amax values around bf16 ties, subnormal, huge, random.
+describe.each(QUANT_DEVICES)("int4 scales on %s against numpy + ml_dtypes", (name) => {
+  it("bf16(amax / 7) and bf16(amax / 7.5), every bit", async () => {
+    const fx = JSON.parse(readFileSync(join(ROOT, "test/fixtures/int4-scales.json"), "utf8")) as { amaxBits: number[]; scale15: number[]; scale16: number[] };
+    const n = fx.amaxBits.length;
+    const bits = new Uint32Array(n * 32);
+    fx.amaxBits.forEach((b, r) => (bits[r * 32 + (r % 32)] = b)); // one weight per group carries the amax
+    const w = device(name).tensor(new Float32Array(bits.buffer), [n, 32]);
+    for (const [levels, want] of [[15, fx.scale15], [16, fx.scale16]] as const) {
+      const q = int4.quantize(w, { levels, groupSize: 32 });
+      expect(Array.from((await q.scales.read()) as Uint16Array)).toEqual(want);
+    }
   });
 });
