@@ -5,7 +5,7 @@
       "sources": [
         "native/addon/addon.cc",
         "native/addon/device-wrap.cc",
-        "native/addon/int4-wrap.cc",
+        "native/addon/ops-wrap.cc",
         "native/addon/plugin-loader.cc",
         "native/addon/membw.cc",
         "native/addon/sync-hub.cc",
@@ -14,6 +14,8 @@
         "devices/cpu/stream.cc",
         "devices/cpu/isa.cc",
         "devices/cpu/int4.cc",
+        "devices/cpu/gemm.cc",
+        "devices/cpu/gemm-simd.cc",
         "devices/cpu/topk.cc",
         "devices/cpu/topk-simd.cc",
         "devices/cpu/topk-order.cc"
@@ -26,7 +28,7 @@
       "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_DEPRECATED", "NAPI_CPP_EXCEPTIONS", "NODE_API_SWALLOW_UNTHROWABLE_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-std=gnu++17"],
-      "cflags_cc": ["-std=c++17", "-O3", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-maybe-uninitialized"],
+      "cflags_cc": ["-std=c++17", "-O3", "-ffp-contract=off", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-maybe-uninitialized"],
       "libraries": ["-ldl", "-lpthread"]
     }
   ]

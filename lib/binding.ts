@@ -42,6 +42,19 @@ export interface NativeDevice {
     clip: boolean,
     grad: bigint | null,
   ): void;
+  matmul(
+    x: bigint,
+    xDtype: number,
+    m: number,
+    k: number,
+    w: bigint | null,
+    wDtype: number,
+    n: number,
+    packed: bigint | null,
+    scales: bigint | null,
+    groupSize: number,
+    y: bigint,
+  ): void;
   emptyCache(): void;
   syncNow(): void;
   topk(

@@ -1,5 +1,5 @@
 // The int4 namespace of the public API (SPEC 4).
-import { int4Matmul } from "./not-yet.js";
+import { int4Matmul } from "./ops/matmul.js";
 import { dequantize, fakeQuant, fakeQuantGrad, quantize } from "./ops/int4.js";
 import { load, save } from "./ops/int4-checkpoint.js";
 

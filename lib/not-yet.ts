@@ -8,8 +8,6 @@ function notYet(name: string): (...args: unknown[]) => never {
   };
 }
 
-export const matmul = notYet("matmul");
-export const int4Matmul = notYet("int4.matmul");
 export const fp8 = Object.freeze({
   quantize: notYet("fp8.quantize"),
   dequantize: notYet("fp8.dequantize"),

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { ROOT, runNode } from "./helpers/child.js";
 
 const FUZZ = `
-import { defaultDevice, openDevice, topk, int4, GlmKernelsError, Tensor } from "glm-kernels";
+import { defaultDevice, openDevice, topk, int4, fp8, matmul, GlmKernelsError, Tensor } from "glm-kernels";
 const dev = defaultDevice();
 const good = dev.tensor(new Float32Array([5, 1, 4, 2, 3, 9, 0, 8]), [2, 4]);
 const junk = [undefined, null, 0, -1, 1.5, NaN, Infinity, 2 ** 40, "x", {}, [], [1, -2], () => 1, Symbol("s"),
@@ -37,6 +37,7 @@ for (const a of junk) {
 attempt(() => openDevice("cuda:0"));
 attempt(() => openDevice("ascend"));
 attempt(() => int4.matmul(good, good));
+attempt(() => fp8.quantize(good));
 const w32 = dev.tensor(new Float32Array(64).fill(1), [2, 32]);
 for (const a of junk) {
   attempt(() => int4.quantize(a));
@@ -46,7 +47,11 @@ for (const a of junk) {
   attempt(() => int4.dequantize(a));
   attempt(() => int4.dequantize({ packed: a, scales: a, groupSize: 32, levels: 15, shape: [2, 32] }));
   attempt(() => int4.fakeQuant(a));
-  for (const b of junk) attempt(() => int4.fakeQuantGrad(w32, a, b));
+  for (const b of junk) {
+    attempt(() => int4.fakeQuantGrad(w32, a, b));
+    attempt(() => matmul(a, b));
+    attempt(() => int4.matmul(a, b));
+  }
 }
 const disposed = dev.tensor(new Float32Array(4), [1, 4]); disposed.dispose();
 attempt(() => disposed.readSync());

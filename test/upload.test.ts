@@ -42,7 +42,9 @@ describe.each(TEST_DEVICES)("uploads on %s", (name) => {
 
 // Event-loop delay (perf_hooks.monitorEventLoopDelay, 1 ms resolution) while a 256 MiB upload and a
 // 512 x 32768 top-k run, in a child process of its own. Before issue 17 the upload alone blocked the JS
-// thread for 177 ms.
+// thread for 177 ms. The delay also counts time the OS gives other processes (CI runs other test files,
+// one of them compiling, on the same 2 cores), so the child measures three times and the test takes the
+// quietest: a real block shows in every try, a neighbour's burst rarely in all three.
 describe("the event loop stays free", () => {
   it("during a 256 MiB upload and a 512 x 32768 top-k on cpu", () => {
     const code = `
@@ -52,30 +54,34 @@ describe("the event loop stays free", () => {
       const big = new Float32Array(64 << 20).fill(0.5);
       const scores = new Float32Array(512 * 32768).map((_, i) => Math.sin(i * 0.37));
       const h = monitorEventLoopDelay({ resolution: 1 });
-      const out = {};
       const tick = setInterval(() => {}, 1);
-      await new Promise((r) => setTimeout(r, 50));
-      h.enable();
-      let t0 = performance.now();
-      const t = dev.tensor(big, [64 << 20]);
-      out.tensorCallMs = performance.now() - t0;
-      await dev.sync();
-      const u = await dev.upload(big, [64 << 20]);
-      h.disable();
-      out.uploadMaxMs = h.max / 1e6;
-      h.reset();
-      const s = dev.tensor(scores, [512, 32768]);
-      await dev.sync();
-      h.enable();
-      t0 = performance.now();
-      const r = topk(s, 2048);
-      out.topkCallMs = performance.now() - t0;
-      await r.values.read();
-      h.disable();
-      out.topkMaxMs = h.max / 1e6;
+      const best = { tensorCallMs: Infinity, uploadMaxMs: Infinity, topkCallMs: Infinity, topkMaxMs: Infinity };
+      const keep = (k, v) => (best[k] = Math.min(best[k], v));
+      for (let attempt = 0; attempt < 3; attempt++) {
+        await new Promise((r) => setTimeout(r, 50));
+        h.reset();
+        h.enable();
+        let t0 = performance.now();
+        const t = dev.tensor(big, [64 << 20]);
+        keep("tensorCallMs", performance.now() - t0);
+        await dev.sync();
+        const u = await dev.upload(big, [64 << 20]);
+        h.disable();
+        keep("uploadMaxMs", h.max / 1e6);
+        const s = dev.tensor(scores, [512, 32768]);
+        await dev.sync();
+        h.reset();
+        h.enable();
+        t0 = performance.now();
+        const r = topk(s, 2048);
+        keep("topkCallMs", performance.now() - t0);
+        await r.values.read();
+        h.disable();
+        keep("topkMaxMs", h.max / 1e6);
+        for (const x of [t, u, s, r.indices, r.values]) x.dispose();
+      }
       clearInterval(tick);
-      for (const x of [t, u, s, r.indices, r.values]) x.dispose();
-      console.log(JSON.stringify(out));`;
+      console.log(JSON.stringify(best));`;
     const r = runNode(code);
     expect(r.status, r.stderr).toBe(0);
     const m = JSON.parse(r.stdout.trim());
@@ -83,9 +89,7 @@ describe("the event loop stays free", () => {
     // start can be (2-6 ms measured here, on a 4 MB heap).
     expect(m.tensorCallMs).toBeLessThan(20);
     expect(m.topkCallMs).toBeLessThan(20);
-    // The loop's own delay also counts the time the OS gives other processes (the other test files run
-    // at the same time on 2 cores): bounded well below the 177 ms one synchronous copy took.
-    expect(m.uploadMaxMs).toBeLessThan(40);
-    expect(m.topkMaxMs).toBeLessThan(40);
+    expect(m.uploadMaxMs).toBeLessThan(30);
+    expect(m.topkMaxMs).toBeLessThan(30);
   });
 });

@@ -14,6 +14,7 @@
 
 #include "block-cache.hpp"
 #include "glmk/status.hpp"
+#include "gemm.hpp"
 #include "int4.hpp"
 #include "isa.hpp"
 #include "stream.hpp"
@@ -96,7 +97,7 @@ int info(glmk_device* d, glmk_device_info* out, glmk_status* st) {
   std::snprintf(out->name, sizeof out->name, "%s", cpu_model().c_str());
   std::snprintf(out->isa, sizeof out->isa, "%s", isa_name(d->isa));
   std::snprintf(out->build, sizeof out->build, "g++ %d.%d.%d, C++17", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
-  std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad");
+  std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,matmul,int4.matmul");
   out->memory_bytes = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
   out->threads = d->threads;
   out->ordinal = 0;
@@ -247,6 +248,24 @@ int int4_fake_quant_grad(glmk_device* d, const glmk_int4_args* a, glmk_status* s
   return int4_submit(d, "int4.fakeQuantGrad", a, int4_fake_quant_grad_execute, st);
 }
 
+int matmul(glmk_device* d, const glmk_matmul_args* a, glmk_status* st) {
+  auto dense = [](int t) { return t == GLMK_F32 || t == GLMK_F16 || t == GLMK_BF16; };
+  if (!dense(a->x_dtype))
+    return fail(st, GLMK_E_DTYPE, "matmul: Expected x dtype f32, f16 or bf16 but received dtype %d", a->x_dtype);
+  if (!dense(a->w_dtype) && a->w_dtype != GLMK_W_INT4)
+    return fail(st, GLMK_E_DTYPE, "matmul: Expected w dtype f32, f16, bf16 or int4 but received dtype %d", a->w_dtype);
+  if (a->m < 0 || a->n < 0 || a->k < 0)
+    return fail(st, GLMK_E_SHAPE, "matmul: Expected non-negative M, N, K but received %lld, %lld, %lld",
+                static_cast<long long>(a->m), static_cast<long long>(a->n), static_cast<long long>(a->k));
+  if (a->w_dtype == GLMK_W_INT4 && (a->group_size < 16 || a->group_size % 16 != 0 || a->k % a->group_size != 0))
+    return fail(st, GLMK_E_SHAPE, "int4.matmul: Expected K a multiple of the group size %lld but received %lld",
+                static_cast<long long>(a->group_size), static_cast<long long>(a->k));
+  const glmk_matmul_args args = *a;
+  const char* op = a->w_dtype == GLMK_W_INT4 ? "int4.matmul" : "matmul";
+  d->stream.enqueue(op, [d, args](glmk_status* s) { return matmul_execute(d->stream.pool(), d->isa, args, s); });
+  return ok(st);
+}
+
 const glmk_device_api kApi = {
     /* .abi_version = */ GLMK_ABI_VERSION,
     /* .struct_size = */ sizeof(glmk_device_api),
@@ -269,6 +288,7 @@ const glmk_device_api kApi = {
     /* .int4_quantize = */ int4_quantize,
     /* .int4_dequantize = */ int4_dequantize,
     /* .int4_fake_quant_grad = */ int4_fake_quant_grad,
+    /* .matmul = */ matmul,
 };
 
 }  // namespace

@@ -6,29 +6,12 @@
 #include <cmath>
 #include <cstring>
 
+#include "fp-env.hpp"
 #include "glmk/int4-arith.h"
 #include "glmk/status.hpp"
 
-#if defined(__SSE__)
-#include <xmmintrin.h>
-#endif
-
 namespace glmk::cpu {
 namespace {
-
-// The default floating-point environment (round to nearest even, subnormals kept, exceptions masked) for
-// the life of the object, whatever the calling thread had (a host may run with DAZ/FTZ set): the quantizer's
-// divisions and roundings must not depend on it.
-class DefaultFpEnv {
- public:
-#if defined(__SSE__)
-  DefaultFpEnv() : saved_(_mm_getcsr()) { _mm_setcsr(0x1F80u); }
-  ~DefaultFpEnv() { _mm_setcsr(saved_); }
-
- private:
-  unsigned saved_;
-#endif
-};
 
 float weight(const void* w, int dtype, int64_t i) {
   if (dtype == GLMK_BF16) return glmk_f32_from_bits(glmk_bf16_to_f32_bits(static_cast<const uint16_t*>(w)[i]));

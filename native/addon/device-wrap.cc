@@ -78,7 +78,8 @@ void DeviceWrap::Init(Napi::Env env, Napi::Object exports) {
                           InstanceMethod("syncNow", &DeviceWrap::SyncNow), InstanceMethod("topk", &DeviceWrap::Topk),
                           InstanceMethod("memory", &DeviceWrap::Memory),
                           InstanceMethod("emptyCache", &DeviceWrap::EmptyCache),
-                          InstanceMethod("int4", &DeviceWrap::Int4)});
+                          InstanceMethod("int4", &DeviceWrap::Int4),
+                          InstanceMethod("matmul", &DeviceWrap::Matmul)});
   exports.Set("NativeDevice", cls);
 }
 

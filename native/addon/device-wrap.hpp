@@ -41,7 +41,8 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   Napi::Value Topk(const Napi::CallbackInfo& info);
   Napi::Value Memory(const Napi::CallbackInfo& info);
   Napi::Value EmptyCache(const Napi::CallbackInfo& info);
-  Napi::Value Int4(const Napi::CallbackInfo& info);  // int4-wrap.cc
+  Napi::Value Int4(const Napi::CallbackInfo& info);    // ops-wrap.cc
+  Napi::Value Matmul(const Napi::CallbackInfo& info);  // ops-wrap.cc
   Napi::Value poll(Napi::Env env, Napi::ArrayBuffer buf);
   SyncHub::Arm notify_arm();
 

@@ -110,6 +110,24 @@ typedef struct glmk_int4_args {
   const void* grad;    /* fake_quant_grad: [n, k] of out_dtype */
 } glmk_int4_args;
 
+/* matmul (SPEC 4): y[m, n] = sum over k of x[m, k] * w[n, k], f32 accumulation in one written-down order
+ * (per output: 16 partial sums over k mod 16, each a chain of fma in increasing k, then the fixed tree
+ * ((p0+p8)+(p4+p12))+((p2+p10)+(p6+p14)) + ... (see devices/cpu/gemm.hpp)), output in x's dtype.
+ * w is dense ([n, k] of w_dtype: GLMK_F32 | GLMK_F16 | GLMK_BF16) or int4 (w_dtype GLMK_W_INT4: packed and
+ * scales as in glmk_int4_args, each weight decoded to bf16(q * s) exactly as int4 dequantize gives it). */
+#define GLMK_W_INT4 100
+typedef struct glmk_matmul_args {
+  const void* x;         /* [m, k] of x_dtype (GLMK_F32 | GLMK_F16 | GLMK_BF16) */
+  int32_t x_dtype;
+  int32_t w_dtype;       /* GLMK_F32 | GLMK_F16 | GLMK_BF16 | GLMK_W_INT4 */
+  int64_t m, n, k;
+  const void* w;         /* dense weights */
+  const int32_t* packed; /* int4: [n, k / 8] */
+  const uint16_t* scales;/* int4: [n, k / group_size] bf16 */
+  int64_t group_size;
+  void* y;               /* [m, n] of x_dtype */
+} glmk_matmul_args;
+
 /* sync_notify's callback: what sync() would have returned (code GLMK_OK and message "" when all went well). */
 typedef void (*glmk_done_fn)(void* user, int code, const char* message);
 
@@ -171,6 +189,8 @@ typedef struct glmk_device_api {
   int (*int4_quantize)(glmk_device* dev, const glmk_int4_args* args, glmk_status* st);
   int (*int4_dequantize)(glmk_device* dev, const glmk_int4_args* args, glmk_status* st);
   int (*int4_fake_quant_grad)(glmk_device* dev, const glmk_int4_args* args, glmk_status* st);
+  /* ABI 3. Dense and int4 matmul (optional). */
+  int (*matmul)(glmk_device* dev, const glmk_matmul_args* args, glmk_status* st);
 } glmk_device_api;
 
 typedef const glmk_device_api* (*glmk_plugin_entry_fn)(uint32_t host_abi_version);

@@ -69,4 +69,22 @@ GLMK_HD int glmk_int4_code(float w, float s, int levels, int* clamped) {
 /* bf16(q * s): the dequantized weight as bf16 bits (s: the bf16 scale widened). */
 GLMK_HD uint16_t glmk_int4_dequant(int q, float s) { return glmk_bf16_rne(glmk_bits_from_f32((float)q * s)); }
 
+/* f32 -> IEEE binary16 bits, round to nearest even (overflow to inf, subnormals kept); NaN -> 0x7E00. */
+GLMK_HD uint16_t glmk_f16_rne(uint32_t b) {
+  const uint32_t sign = (b >> 16) & 0x8000u;
+  const uint32_t a = b & 0x7FFFFFFFu;
+  if (a > 0x7F800000u) return 0x7E00u;
+  if (a >= 0x477FF000u) return (uint16_t)(sign | 0x7C00u); /* rounds to >= 65520: inf */
+  if (a < 0x38800000u) {                                   /* below 2^-14: a binary16 subnormal (or zero) */
+    if (a < 0x33000000u) return (uint16_t)sign;            /* below 2^-25: rounds to zero */
+    const uint32_t e = a >> 23, m = (a & 0x7FFFFFu) | 0x800000u;
+    const uint32_t shift = 126u - e;                       /* value = m * 2^(e - 150); units of 2^-24 */
+    const uint32_t q = m >> shift, rest = m & ((1u << shift) - 1u), half = 1u << (shift - 1u);
+    const uint32_t r = q + ((rest > half || (rest == half && (q & 1u))) ? 1u : 0u);
+    return (uint16_t)(sign | r);
+  }
+  const uint32_t r = a + 0xFFFu + ((a >> 13) & 1u);      /* round the 13 dropped bits to even */
+  return (uint16_t)(sign | ((r - 0x38000000u) >> 13));
+}
+
 #endif /* GLMK_INT4_ARITH_H */

@@ -1,4 +1,4 @@
-// DeviceWrap's int4 entry points (SPEC 4): the JS layer has checked every argument; pointers cross as BigInt.
+// DeviceWrap's int4 and matmul entry points (SPEC 4): the JS layer has checked every argument; pointers cross as BigInt.
 #include "device-wrap.hpp"
 #include "errors.hpp"
 
@@ -28,6 +28,29 @@ Napi::Value DeviceWrap::Int4(const Napi::CallbackInfo& info) {
   if (!entry) throw_error(env, GLMK_E_UNSUPPORTED, "int4." + op + " is not implemented on device " + api_->kind);
   glmk_status st{};
   check(env, entry(dev_, &a, &st), st);
+  return env.Undefined();
+}
+
+// matmul(x, xDtype, m, k, w|null, wDtype, n, packed|null, scales|null, groupSize, y): dense or int4 weights.
+Napi::Value DeviceWrap::Matmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  glmk_matmul_args a{};
+  a.x = to_ptr(info[0]);
+  a.x_dtype = info[1].As<Napi::Number>().Int32Value();
+  a.m = to_i64(info[2]);
+  a.k = to_i64(info[3]);
+  a.w = to_ptr(info[4]);
+  a.w_dtype = info[5].As<Napi::Number>().Int32Value();
+  a.n = to_i64(info[6]);
+  a.packed = static_cast<const int32_t*>(to_ptr(info[7]));
+  a.scales = static_cast<const uint16_t*>(to_ptr(info[8]));
+  a.group_size = to_i64(info[9]);
+  a.y = to_ptr(info[10]);
+  if (!api_->matmul)
+    throw_error(env, GLMK_E_UNSUPPORTED, std::string(a.w_dtype == GLMK_W_INT4 ? "int4.matmul" : "matmul") +
+                                             " is not implemented on device " + api_->kind);
+  glmk_status st{};
+  check(env, api_->matmul(dev_, &a, &st), st);
   return env.Undefined();
 }
 

@@ -1,0 +1,208 @@
+// The GEMM core's AVX-512 and AVX2 kernels: the order of gemm.hpp, lane j of the accumulators holding the
+// partial sum p[j] (AVX2: lanes 0-7 in one register, 8-15 in another). Per format a decoder turns 16
+// weights of row n into f32 lanes; x rows are reused in blocks of up to 8 per decoded weight vector.
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "gemm.hpp"
+
+namespace glmk::cpu {
+namespace {
+
+#define GLMK_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c,fma")))
+#define GLMK_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+// Section: AVX-512
+
+// bf16(q * s) for the 16 codes q = -8..7 (nibble i holds q = i - 8), as f32 lanes: the int4 lookup table.
+GLMK_AVX512 inline __m512 int4_lut512(uint16_t scale_bits) {
+  const __m512 q = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
+  const __m512 prod = _mm512_mul_ps(q, _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(uint32_t{scale_bits} << 16))));
+  const __m512i bits = _mm512_castps_si512(prod);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7FFF)), lsb);
+  r = _mm512_and_si512(r, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u)));
+  const __mmask16 nan = _mm512_cmp_ps_mask(prod, prod, _CMP_UNORD_Q);
+  return _mm512_castsi512_ps(_mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(0x7FC00000)));
+}
+
+struct Dec512 {
+  const GemmBlock* bp;
+  int64_t n;
+  __m512 lut;
+  int64_t next_group;     // int4: the k where the next group (and scale) starts
+  const uint16_t* scale;  // int4: that scale
+  GLMK_AVX512 __m512 load(int64_t k, __mmask16 mask) {
+    const GemmBlock& b = *bp;
+    const int64_t i = n * b.k + k;
+    switch (b.w_dtype) {
+      case GLMK_F32: return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(b.w) + i);
+      case GLMK_BF16: {
+        const __m256i h = _mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(b.w) + i);
+        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+      }
+      case GLMK_F16: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(b.w) + i));
+      default: {  // int4: k is a multiple of 16 and a group holds whole vectors (no mask)
+        if (k == next_group) {  // (no division per vector: it cost more than the decode)
+          lut = int4_lut512(*scale++);
+          next_group += b.group_size;
+        }
+        const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.packed + i / 8));
+        const __m128i low = _mm_set1_epi8(0x0F);
+        const __m128i lo = _mm_and_si128(bytes, low), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low);
+        return _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)), lut);
+      }
+    }
+  }
+};
+
+// MB rows of x against NB rows of w: MB x NB independent accumulators, so that the fma chains overlap
+// (one chain per output; its order is the same whatever MB and NB are).
+template <int MB, int NB>
+GLMK_AVX512 void rows512(const GemmBlock& b, int64_t n, int64_t m0) {
+  __m512 acc[MB][NB];
+  for (int i = 0; i < MB; i++)
+    for (int j = 0; j < NB; j++) acc[i][j] = _mm512_setzero_ps();
+  Dec512 dec[NB] = {};
+  for (int j = 0; j < NB; j++) {
+    dec[j].bp = &b;
+    dec[j].n = n + j;
+    dec[j].next_group = 0;
+    dec[j].scale = b.scales ? b.scales + (n + j) * (b.k / b.group_size) : nullptr;
+  }
+  const float* x = b.x + m0 * b.k;
+  for (int64_t k = 0; k < b.k; k += 16) {
+    const __mmask16 mask = b.k - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (b.k - k)) - 1u);
+    __m512 w[NB];
+    for (int j = 0; j < NB; j++) w[j] = dec[j].load(k, mask);
+    for (int i = 0; i < MB; i++) {
+      const __m512 xv = _mm512_maskz_loadu_ps(mask, x + i * b.k + k);
+      for (int j = 0; j < NB; j++) acc[i][j] = _mm512_fmadd_ps(xv, w[j], acc[i][j]);
+    }
+  }
+  for (int i = 0; i < MB; i++)
+    for (int j = 0; j < NB; j++) {
+      alignas(64) float p[16];
+      _mm512_store_ps(p, acc[i][j]);
+      b.y[(m0 + i) * b.n + n + j] = gemm_reduce16(p);
+    }
+}
+
+template <int NB>
+GLMK_AVX512 void cols512(const GemmBlock& b, int64_t n) {
+  for (int64_t m0 = 0; m0 < b.m; m0 += 4) {
+    switch (std::min<int64_t>(4, b.m - m0)) {
+      case 1: rows512<1, NB>(b, n, m0); break;
+      case 2: rows512<2, NB>(b, n, m0); break;
+      case 3: rows512<3, NB>(b, n, m0); break;
+      default: rows512<4, NB>(b, n, m0); break;
+    }
+  }
+}
+
+// Section: AVX2 (two registers of 8 lanes: p[0..7] and p[8..15])
+
+GLMK_AVX2 inline __m256 bf16_round8(__m256 prod) {
+  const __m256i bits = _mm256_castps_si256(prod);
+  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
+  __m256i r = _mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7FFF)), lsb);
+  r = _mm256_and_si256(r, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u)));
+  const __m256 nan = _mm256_cmp_ps(prod, prod, _CMP_UNORD_Q);
+  return _mm256_blendv_ps(_mm256_castsi256_ps(r), _mm256_castsi256_ps(_mm256_set1_epi32(0x7FC00000)), nan);
+}
+
+struct Dec256 {
+  const GemmBlock& b;
+  int64_t n;
+  __m256 lut_neg, lut_pos;  // codes -8..-1 and 0..7
+  // 8 weights at k (lanes 0-7), only the first `valid` of them (the rest 0).
+  GLMK_AVX2 __m256 load8(int64_t k, int valid) {
+    const int64_t i = n * b.k + k;
+    if (b.w_dtype == GLMK_W_INT4) {
+      if (k % b.group_size == 0) {
+        const __m256 s = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(uint32_t{b.scales[n * (b.k / b.group_size) + k / b.group_size]} << 16)));
+        lut_neg = bf16_round8(_mm256_mul_ps(_mm256_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1), s));
+        lut_pos = bf16_round8(_mm256_mul_ps(_mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7), s));
+      }
+      const uint32_t word = static_cast<uint32_t>(b.packed[i / 8]);
+      const __m256i nib = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(word)), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)), _mm256_set1_epi32(0xF));
+      const __m256 neg = _mm256_permutevar8x32_ps(lut_neg, nib), pos = _mm256_permutevar8x32_ps(lut_pos, nib);
+      // nibble >= 8 (bit 3 set) is a code >= 0
+      return _mm256_blendv_ps(neg, pos, _mm256_castsi256_ps(_mm256_slli_epi32(nib, 28)));
+    }
+    alignas(32) float tmp[8] = {0};
+    if (valid < 8) {  // the tail of K: a scalar gather of what exists
+      for (int j = 0; j < valid; j++) {
+        if (b.w_dtype == GLMK_F32) tmp[j] = static_cast<const float*>(b.w)[i + j];
+        else {
+          const uint16_t h = static_cast<const uint16_t*>(b.w)[i + j];
+          tmp[j] = b.w_dtype == GLMK_BF16 ? _mm_cvtss_f32(_mm_castsi128_ps(_mm_cvtsi32_si128(static_cast<int>(uint32_t{h} << 16))))
+                                           : _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(h)));
+        }
+      }
+      return _mm256_load_ps(tmp);
+    }
+    switch (b.w_dtype) {
+      case GLMK_F32: return _mm256_loadu_ps(static_cast<const float*>(b.w) + i);
+      case GLMK_BF16: {
+        const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(b.w) + i));
+        return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+      }
+      default: return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(static_cast<const uint16_t*>(b.w) + i)));
+    }
+  }
+};
+
+GLMK_AVX2 inline __m256 loadx8(const float* x, int valid) {
+  if (valid >= 8) return _mm256_loadu_ps(x);
+  alignas(32) float tmp[8] = {0};
+  for (int j = 0; j < valid; j++) tmp[j] = x[j];
+  return _mm256_load_ps(tmp);
+}
+
+template <int MB>
+GLMK_AVX2 void rows256(const GemmBlock& b, int64_t n, int64_t m0) {
+  __m256 lo[MB], hi[MB];
+  for (int i = 0; i < MB; i++) lo[i] = hi[i] = _mm256_setzero_ps();
+  Dec256 dec{b, n, _mm256_setzero_ps(), _mm256_setzero_ps()};
+  const float* x = b.x + m0 * b.k;
+  for (int64_t k = 0; k < b.k; k += 16) {
+    const int left = static_cast<int>(std::min<int64_t>(16, b.k - k));
+    const int v0 = std::min(8, left), v1 = std::max(0, left - 8);
+    const __m256 w0 = dec.load8(k, v0);
+    const __m256 w1 = v1 > 0 ? dec.load8(k + 8, v1) : _mm256_setzero_ps();
+    for (int i = 0; i < MB; i++) {
+      lo[i] = _mm256_fmadd_ps(loadx8(x + i * b.k + k, v0), w0, lo[i]);
+      hi[i] = _mm256_fmadd_ps(v1 > 0 ? loadx8(x + i * b.k + k + 8, v1) : _mm256_setzero_ps(), w1, hi[i]);
+    }
+  }
+  for (int i = 0; i < MB; i++) {
+    alignas(32) float p[16];
+    _mm256_store_ps(p, lo[i]);
+    _mm256_store_ps(p + 8, hi[i]);
+    b.y[(m0 + i) * b.n + n] = gemm_reduce16(p);
+  }
+}
+
+}  // namespace
+
+GLMK_AVX512 void gemm_block_avx512(const GemmBlock& b) {
+  int64_t n = b.n0;
+  for (; n + 4 <= b.n1; n += 4) cols512<4>(b, n);
+  for (; n < b.n1; n++) cols512<1>(b, n);
+}
+
+GLMK_AVX2 void gemm_block_avx2(const GemmBlock& b) {
+  for (int64_t n = b.n0; n < b.n1; n++)
+    for (int64_t m0 = 0; m0 < b.m; m0 += 4) {
+      switch (std::min<int64_t>(4, b.m - m0)) {
+        case 1: rows256<1>(b, n, m0); break;
+        case 2: rows256<2>(b, n, m0); break;
+        case 3: rows256<3>(b, n, m0); break;
+        default: rows256<4>(b, n, m0); break;
+      }
+    }
+}
+
+}  // namespace glmk::cpu

@@ -1,0 +1,76 @@
+// The GEMM core's driver and its scalar kernel (the reference order every SIMD kernel reproduces).
+#include "gemm.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "fp-env.hpp"
+#include "glmk/int4-arith.h"
+#include "glmk/status.hpp"
+
+namespace glmk::cpu {
+namespace {
+
+float widen(const void* p, int dtype, int64_t i) {
+  switch (dtype) {
+    case GLMK_BF16: return glmk_f32_from_bits(glmk_bf16_to_f32_bits(static_cast<const uint16_t*>(p)[i]));
+    case GLMK_F16: return glmk_f32_from_bits(glmk_f16_to_f32_bits(static_cast<const uint16_t*>(p)[i]));
+    default: return static_cast<const float*>(p)[i];
+  }
+}
+
+// Weight (n, kk) as f32: dense widened, or int4's bf16(q * s).
+float weight(const GemmBlock& b, int64_t n, int64_t kk) {
+  if (b.w_dtype != GLMK_W_INT4) return widen(b.w, b.w_dtype, n * b.k + kk);
+  const int64_t i = n * b.k + kk;
+  const int q = static_cast<int>((static_cast<uint32_t>(b.packed[i / 8]) >> (4 * (i % 8))) & 0xFu) - 8;
+  const float s = glmk_f32_from_bits(glmk_bf16_to_f32_bits(b.scales[n * (b.k / b.group_size) + kk / b.group_size]));
+  return glmk_f32_from_bits(glmk_bf16_to_f32_bits(glmk_int4_dequant(q, s)));
+}
+
+constexpr int64_t kRowsPerItem = 16;  // rows of w per work item
+
+}  // namespace
+
+void gemm_block_scalar(const GemmBlock& b) {
+  std::vector<float> wrow(static_cast<size_t>(b.k));
+  for (int64_t n = b.n0; n < b.n1; n++) {
+    for (int64_t kk = 0; kk < b.k; kk++) wrow[kk] = weight(b, n, kk);
+    for (int64_t m = 0; m < b.m; m++) {
+      float p[16] = {0};
+      const float* x = b.x + m * b.k;
+      for (int64_t kk = 0; kk < b.k; kk++) p[kk % 16] = std::fma(x[kk], wrow[kk], p[kk % 16]);
+      b.y[m * b.n + n] = gemm_reduce16(p);
+    }
+  }
+}
+
+int matmul_execute(Pool& pool, Isa isa, const glmk_matmul_args& a, glmk_status* st) {
+  DefaultFpEnv env;  // (this thread; each work item sets its own)
+  // Section: x to f32 (exact), y as f32 sums
+  std::vector<float> x(static_cast<size_t>(a.m * a.k));
+  for (int64_t i = 0; i < a.m * a.k; i++) x[i] = widen(a.x, a.x_dtype, i);
+  std::vector<float> y(static_cast<size_t>(a.m * a.n));
+  GemmBlock base{x.data(), a.m, a.k, a.w_dtype, a.w, a.packed, a.scales, a.group_size, 0, 0, a.n, y.data()};
+  void (*kernel)(const GemmBlock&) = isa == Isa::avx512 ? gemm_block_avx512 : isa == Isa::avx2 ? gemm_block_avx2 : gemm_block_scalar;
+  const int64_t items = (a.n + kRowsPerItem - 1) / kRowsPerItem;
+  pool.parallel_for(items, [&](int64_t item, int) {
+    DefaultFpEnv item_env;
+    GemmBlock b = base;
+    b.n0 = item * kRowsPerItem;
+    b.n1 = std::min(a.n, b.n0 + kRowsPerItem);
+    kernel(b);
+  });
+  // Section: round once to x's dtype
+  for (int64_t i = 0; i < a.m * a.n; i++) {
+    const uint32_t bits = glmk_bits_from_f32(y[i]);
+    if (a.x_dtype == GLMK_F32) static_cast<float*>(a.y)[i] = y[i];
+    else if (a.x_dtype == GLMK_BF16) static_cast<uint16_t*>(a.y)[i] = glmk_bf16_rne(bits);
+    else static_cast<uint16_t*>(a.y)[i] = glmk_f16_rne(bits);
+  }
+  return ok(st);
+}
+
+}  // namespace glmk::cpu

@@ -1,0 +1,51 @@
+// The CPU device's one GEMM core (SPEC 4): y[m, n] = sum_k x[m, k] * w[n, k] for dense (f32, f16, bf16)
+// and int4 weights; each format only contributes "decode 16 weights of row n into f32 lanes".
+//
+// The written-down order (the same on every ISA path, for every M, thread count and batch):
+//   p[j] (j = 0..15) = fma chain over k = j, j + 16, j + 32, ... (increasing k) of x[m, k] * w[n, k],
+//                      starting from +0; K is a multiple of 16 here or the tail lanes take nothing;
+//   y = ((((p0+p8) + (p4+p12)) + ((p2+p10) + (p6+p14))) + (((p1+p9) + (p5+p13)) + ((p3+p11) + (p7+p15))))
+//       i.e. halves folded: q[j] = p[j] + p[j+8], r[j] = q[j] + q[j+4], s[j] = r[j] + r[j+2], y = s0 + s1;
+//   then rounded once to x's dtype (round to nearest even).
+// x (bf16/f16 widened, exact) and w decode to f32 exactly: dense weights widen; an int4 weight is
+// bf16(q * s), what int4.dequantize gives, so int4.matmul(x, quantize(w)) == matmul(x, fakeQuant(w)).
+// Runs under the default FP environment (no DAZ/FTZ) whatever the host's.
+#pragma once
+#include <cstdint>
+
+#include "glmk/device.h"
+#include "isa.hpp"
+#include "stream.hpp"
+
+namespace glmk::cpu {
+
+// One kernel call: rows [n0, n1) of w against all m rows of x (already f32, [m, k]); writes f32 sums.
+struct GemmBlock {
+  const float* x;  // [m, k] f32
+  int64_t m, k;
+  int32_t w_dtype;  // GLMK_F32 | GLMK_F16 | GLMK_BF16 | GLMK_W_INT4
+  const void* w;
+  const int32_t* packed;
+  const uint16_t* scales;
+  int64_t group_size;
+  int64_t n0, n1, n;  // n: the row stride of y
+  float* y;           // [m, n] f32 sums
+};
+
+void gemm_block_scalar(const GemmBlock& b);
+void gemm_block_avx512(const GemmBlock& b);
+void gemm_block_avx2(const GemmBlock& b);
+
+// The whole op: converts x, splits rows of w over the pool, rounds y to x's dtype.
+int matmul_execute(Pool& pool, Isa isa, const glmk_matmul_args& a, glmk_status* st);
+
+// The fixed reduction tree of the 16 partial sums (the order above).
+inline float gemm_reduce16(const float* p) {
+  float q[8], r[4], s[2];
+  for (int j = 0; j < 8; j++) q[j] = p[j] + p[j + 8];
+  for (int j = 0; j < 4; j++) r[j] = q[j] + q[j + 4];
+  for (int j = 0; j < 2; j++) s[j] = r[j] + r[j + 2];
+  return s[0] + s[1];
+}
+
+}  // namespace glmk::cpu
