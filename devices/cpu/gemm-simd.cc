@@ -89,14 +89,57 @@ GLMK_AVX512 void rows512(const GemmBlock& b, int64_t n, int64_t m0) {
     }
 }
 
+// The int4 path written out straight (the generic decoder kept its state in memory): per group, one
+// table per weight row; per 16 bytes of codes, 32 weights in two registers (k and k + 16: each lane still
+// takes its k in increasing order).
+template <int MB, int NB>
+GLMK_AVX512 void rows512_int4(const GemmBlock& b, int64_t n, int64_t m0) {
+  __m512 acc[MB][NB];
+  for (int i = 0; i < MB; i++)
+    for (int j = 0; j < NB; j++) acc[i][j] = _mm512_setzero_ps();
+  const int64_t groups = b.k / b.group_size;
+  const uint8_t* wp[NB];
+  const uint16_t* sp[NB];
+  for (int j = 0; j < NB; j++) {
+    wp[j] = reinterpret_cast<const uint8_t*>(b.packed) + (n + j) * (b.k / 2);
+    sp[j] = b.scales + (n + j) * groups;
+  }
+  const float* x = b.x + m0 * b.k;
+  const __m128i low = _mm_set1_epi8(0x0F);
+  for (int64_t g = 0; g < groups; g++) {
+    __m512 lut[NB];
+    for (int j = 0; j < NB; j++) lut[j] = int4_lut512(sp[j][g]);
+    for (int64_t k = g * b.group_size, end = k + b.group_size; k < end; k += 32) {
+      __m512 w0[NB], w1[NB];
+      for (int j = 0; j < NB; j++) {
+        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wp[j] + k / 2));
+        const __m128i lo = _mm_and_si128(bytes, low), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low);
+        w0[j] = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)), lut[j]);
+        w1[j] = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(lo, hi)), lut[j]);
+      }
+      for (int i = 0; i < MB; i++) {
+        const __m512 x0 = _mm512_loadu_ps(x + i * b.k + k), x1 = _mm512_loadu_ps(x + i * b.k + k + 16);
+        for (int j = 0; j < NB; j++) acc[i][j] = _mm512_fmadd_ps(x1, w1[j], _mm512_fmadd_ps(x0, w0[j], acc[i][j]));
+      }
+    }
+  }
+  for (int i = 0; i < MB; i++)
+    for (int j = 0; j < NB; j++) {
+      alignas(64) float p[16];
+      _mm512_store_ps(p, acc[i][j]);
+      b.y[(m0 + i) * b.n + n + j] = gemm_reduce16(p);
+    }
+}
+
 template <int NB>
 GLMK_AVX512 void cols512(const GemmBlock& b, int64_t n) {
+  const bool q4 = b.w_dtype == GLMK_W_INT4;
   for (int64_t m0 = 0; m0 < b.m; m0 += 4) {
     switch (std::min<int64_t>(4, b.m - m0)) {
-      case 1: rows512<1, NB>(b, n, m0); break;
-      case 2: rows512<2, NB>(b, n, m0); break;
-      case 3: rows512<3, NB>(b, n, m0); break;
-      default: rows512<4, NB>(b, n, m0); break;
+      case 1: q4 ? rows512_int4<1, NB>(b, n, m0) : rows512<1, NB>(b, n, m0); break;
+      case 2: q4 ? rows512_int4<2, NB>(b, n, m0) : rows512<2, NB>(b, n, m0); break;
+      case 3: q4 ? rows512_int4<3, NB>(b, n, m0) : rows512<3, NB>(b, n, m0); break;
+      default: q4 ? rows512_int4<4, NB>(b, n, m0) : rows512<4, NB>(b, n, m0); break;
     }
   }
 }
