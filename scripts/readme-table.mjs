@@ -1,5 +1,6 @@
-// Regenerates the README's results table from bench/results/*.json (written by `glm-kernels bench --json`),
-// and the chart beside each report (bench/results/X.svg from X.json) with the CLI's own code in dist/.
+// Regenerates the README's results tables from bench/results/*.json (written by `glm-kernels bench --json`):
+// the top-k table from topk-*.json, with the chart beside each report (bench/results/X.svg from X.json,
+// drawn by the CLI's own code in dist/), and the int4 table from int4-*.json.
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 
 const chartJs = new URL("../dist/esm/bench/chart.js", import.meta.url);
@@ -8,10 +9,11 @@ if (!existsSync(chartJs)) {
   process.exit(1);
 }
 const { topkChartSvg } = await import(chartJs.href);
+const { formatInt4 } = await import(new URL("../dist/esm/bench/int4.js", import.meta.url).href);
 
 const dir = "bench/results";
 const rows = [];
-for (const f of readdirSync(dir).filter((f) => f.endsWith(".json")).sort()) {
+for (const f of readdirSync(dir).filter((f) => f.startsWith("topk-") && f.endsWith(".json")).sort()) {
   const rep = JSON.parse(readFileSync(`${dir}/${f}`, "utf8"));
   writeFileSync(`${dir}/${f.replace(/\.json$/, ".svg")}`, topkChartSvg(rep));
   for (const r of rep.rows) {
@@ -28,7 +30,22 @@ const table = [
   "|---|---|---|---|---|---|---|---|---|---|---|",
   ...rows,
 ].join("\n");
-const readme = readFileSync("README.md", "utf8");
+let readme = readFileSync("README.md", "utf8");
+// Section: int4 (one table per report, as the CLI prints it, plus its date and file)
+const int4 = readdirSync(dir)
+  .filter((f) => f.startsWith("int4-") && f.endsWith(".json"))
+  .sort()
+  .map((f) => {
+    const rep = JSON.parse(readFileSync(`${dir}/${f}`, "utf8"));
+    return `${formatInt4(rep)}\n\n(${rep.date.slice(0, 10)}, \`${f}\`)`;
+  })
+  .join("\n\n");
+{
+  const a = readme.indexOf("<!-- int4:start -->");
+  const b = readme.indexOf("<!-- int4:end -->");
+  if (a < 0 || b < a) throw new Error("README.md has no int4:start / int4:end markers");
+  readme = readme.slice(0, a + "<!-- int4:start -->".length) + "\n" + int4 + "\n" + readme.slice(b);
+}
 const start = "<!-- bench:start -->";
 const end = "<!-- bench:end -->";
 const a = readme.indexOf(start);

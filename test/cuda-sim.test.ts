@@ -53,7 +53,9 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(sim.status, sim.stdout + sim.stderr).toBe(0);
     expect(sim.stdout).toMatch(/schedule seed \d+ vs \d+ \(child process\)\s+12\/12 cases identical/);
     expect(Object.keys(digests(sim.stdout))).toHaveLength(12);
-    expect(digests(sim.stdout)).toEqual(digests(cpu.stdout));
+    // (the cpu also prints the int4 quantizer's and the matmuls' digests: cuda-sim has no int4 ops yet)
+    const cpuTopk = Object.fromEntries(Object.entries(digests(cpu.stdout)).filter(([k]) => !/^(int4-|matmul-)/.test(k)));
+    expect(digests(sim.stdout)).toEqual(cpuTopk);
   }, 600_000);
 
   it("is a test device: never in the npm package", () => {

@@ -53,3 +53,41 @@ export function topkModel(rows: number, cols: number, k: number): Uint8Array {
   const model = [...int(1, 8), ...bytes(8, [...str(1, ""), ...int(2, 13)]), ...bytes(7, graph)];
   return Uint8Array.from(model);
 }
+
+// Section: MatMulNBits (com.microsoft), built from Buffers: its weight initializer is tens of MB.
+const cat = (...parts: Array<Uint8Array | number[]>) => Buffer.concat(parts.map((p) => (p instanceof Uint8Array ? p : Uint8Array.from(p))));
+const lenDelim = (field: number, body: Uint8Array) => cat(key(field, 2), varint(BigInt(body.length)), body);
+const ONNX_UINT8 = 2;
+
+function initializer(name: string, dataType: number, dims: number[], raw: Uint8Array): Buffer {
+  return cat(...dims.map((d) => int(1, d)), int(2, dataType), str(8, name), lenDelim(9, raw));
+}
+
+/**
+ * Y [M, N] f32 = MatMulNBits(A [M, K] f32, B u8 [N, K/bs, bs/2], scales f32 [N * K/bs]) with 4-bit codes and
+ * the default zero point 8: the same bytes as SPEC 4's packed weights (onnxruntime's contrib op, opset 1).
+ */
+export function matmulNBitsModel(m: number, n: number, k: number, blockSize: number, packed: Uint8Array, scales: Float32Array): Uint8Array {
+  const node = cat(
+    str(1, "A"),
+    str(1, "B"),
+    str(1, "scales"),
+    str(2, "Y"),
+    str(3, "mm"),
+    str(4, "MatMulNBits"),
+    str(7, "com.microsoft"),
+    bytes(5, attrInt("K", k)),
+    bytes(5, attrInt("N", n)),
+    bytes(5, attrInt("bits", 4)),
+    bytes(5, attrInt("block_size", blockSize)),
+  );
+  const graph = cat(
+    lenDelim(1, node),
+    str(2, "g"),
+    lenDelim(5, initializer("B", ONNX_UINT8, [n, k / blockSize, blockSize / 2], packed)),
+    lenDelim(5, initializer("scales", ONNX_FLOAT, [n * (k / blockSize)], new Uint8Array(scales.buffer, scales.byteOffset, scales.byteLength))),
+    bytes(11, valueInfo("A", ONNX_FLOAT, [m, k])),
+    bytes(12, valueInfo("Y", ONNX_FLOAT, [m, n])),
+  );
+  return cat(int(1, 8), bytes(8, [...str(1, ""), ...int(2, 13)]), bytes(8, [...str(1, "com.microsoft"), ...int(2, 1)]), lenDelim(7, graph));
+}

@@ -15,6 +15,8 @@ const HELP = `usage: glm-kernels <command> [options]
   bench [topk] [--device D] [--json F] [--time MS] [--shapes RxC,...]
                              tinybench throughput (progress on stderr, table on stdout;
                              --json F also writes the chart to F with .svg for .json)
+  bench int4 [--device D] [--shapes NxK,...] [--m 1,4,...] [--groups 32,128] [--time MS] [--json F]
+                             int4.matmul beside onnxruntime-node MatMulNBits and dense bf16 matmul
   bench latency [--device D] [--load N] [--calls N] [--json F]
                              one call's latency (1x4096 k=64, 1x131072 k=2048), median and p99,
                              idle and beside N busy processes (default 6)
@@ -90,7 +92,31 @@ async function verify(flags: Map<string, string>): Promise<number> {
     if (!ok) failed++;
     console.log(`${ok ? "ok  " : "FAIL"} ${`${other.label} (child process)`.padEnd(52)} ${same}/${names.length} cases identical${child.status === 0 ? "" : `; child failed: ${child.stderr.trim()}`}`);
   }
-  console.log(`${checks.length + (other ? 1 : 0) - failed} passed, ${failed} failed`);
+  // The int4 quantizer and the matmuls, where the device has them (and for cpu, the same digests again from
+  // a child process with another thread count and instruction set).
+  const { verifyInt4, int4Digests } = await import("../verify/int4-checks.js");
+  const int4Checks = await verifyInt4(dev, {
+    repeats: Math.min(repeats, 5),
+    onCheck: (c) => {
+      if (!c.ok) failed++;
+      console.log(`${c.ok ? "ok  " : "FAIL"} ${c.name.padEnd(52)} ${c.digest}${c.detail ? `  (${c.detail})` : ""}`);
+    },
+  });
+  let int4Child = 0;
+  if (dev.kind === "cpu" && int4Checks.length) {
+    const mine = await int4Digests(dev);
+    const child = spawnSync(process.execPath, [process.argv[1], "digests", "--int4", "1", "--device", dev.name], {
+      env: { ...process.env, GLM_KERNELS_THREADS: String(di.threads === 1 ? 2 : 1), GLM_KERNELS_ISA: "scalar" },
+      encoding: "utf8",
+    });
+    const theirs = child.status === 0 ? (JSON.parse(child.stdout) as Record<string, string>) : {};
+    const names = Object.keys(mine);
+    const same = names.filter((n) => theirs[n] === mine[n]).length;
+    if (same !== names.length) failed++;
+    int4Child = 1;
+    console.log(`${same === names.length ? "ok  " : "FAIL"} ${"int4 and matmul, scalar path, other threads (child)".padEnd(52)} ${same}/${names.length} cases identical${child.status === 0 ? "" : `; child failed: ${child.stderr.trim()}`}`);
+  }
+  console.log(`${checks.length + (other ? 1 : 0) + int4Checks.length + int4Child - failed} passed, ${failed} failed`);
   return failed ? 1 : 0;
 }
 
@@ -106,7 +132,8 @@ function parseShapes(v: string): Array<[number, number]> {
 async function bench(pos: string[], flags: Map<string, string>): Promise<number> {
   const op = pos[0] ?? "topk";
   if (op === "latency") return latency(flags);
-  if (op !== "topk") throw new GlmKernelsError("E_ARG", `Expected a benchmark (topk or latency) but received "${op}"`);
+  if (op === "int4") return benchInt4Cli(flags);
+  if (op !== "topk") throw new GlmKernelsError("E_ARG", `Expected a benchmark (topk, int4 or latency) but received "${op}"`);
   const dev = pickDevice(flags);
   const time = Number(flags.get("time") ?? 2000);
   if (!(time > 0)) throw new GlmKernelsError("E_ARG", `Expected --time to be a positive number of ms but received "${flags.get("time")}"`);
@@ -120,6 +147,42 @@ async function bench(pos: string[], flags: Map<string, string>): Promise<number>
     writeFileSync(json, JSON.stringify(rep, null, 2) + "\n");
     const { topkChartSvg } = await import("../bench/chart.js");
     writeFileSync(json.replace(/(\.json)?$/, ".svg"), topkChartSvg(rep));
+  }
+  return 0;
+}
+
+function intList(flags: Map<string, string>, name: string, allowed?: number[]): number[] | undefined {
+  const v = flags.get(name);
+  if (v === undefined) return undefined;
+  const xs = v.split(",").map((t) => Number(t.trim()));
+  if (!xs.length || xs.some((x) => !Number.isInteger(x) || x < 1 || x > 1_000_000 || (allowed && !allowed.includes(x))))
+    throw new GlmKernelsError("E_ARG", `Expected --${name} as a comma-separated list of ${allowed ? allowed.join(" | ") : "positive integers"} but received "${v}"`);
+  return xs;
+}
+
+async function benchInt4Cli(flags: Map<string, string>): Promise<number> {
+  const dev = pickDevice(flags);
+  const time = Number(flags.get("time") ?? 500);
+  if (!(time > 0)) throw new GlmKernelsError("E_ARG", `Expected --time to be a positive number of ms but received "${flags.get("time")}"`);
+  const shapes = flags.has("shapes")
+    ? parseShapes(flags.get("shapes")!).map(([a, b]) => {
+        if (b % 128 !== 0) throw new GlmKernelsError("E_ARG", `Expected --shapes NxK with K a multiple of 128 but received "${a}x${b}"`);
+        return [a, b] as [number, number];
+      })
+    : undefined;
+  const { benchInt4, formatInt4 } = await import("../bench/int4.js");
+  const rep = await benchInt4(dev, {
+    time,
+    shapes,
+    ms: intList(flags, "m"),
+    groups: intList(flags, "groups", [32, 64, 128]),
+    log: (s) => process.stderr.write(`${s}\n`),
+  });
+  console.log(formatInt4(rep));
+  const json = flags.get("json");
+  if (json) {
+    mkdirSync(dirname(json), { recursive: true });
+    writeFileSync(json, JSON.stringify(rep, null, 2) + "\n");
   }
   return 0;
 }
@@ -165,8 +228,11 @@ async function main(argv: string[]): Promise<number> {
       return verify(flags);
     case "bench":
       return bench(pos, flags);
-    case "digests": // for verify's child processes: the golden cases' digests as JSON
-      console.log(JSON.stringify(await goldenDigests(pickDevice(flags))));
+    case "digests": // for verify's child processes: the golden cases' digests as JSON (--int4 1: the int4 ones)
+      if (flags.get("int4") === "1") {
+        const { int4Digests } = await import("../verify/int4-checks.js");
+        console.log(JSON.stringify(await int4Digests(pickDevice(flags))));
+      } else console.log(JSON.stringify(await goldenDigests(pickDevice(flags))));
       return 0;
     default:
       console.error(`unknown command "${cmd}"\n${HELP}`);

@@ -44,6 +44,11 @@ export function loadGolden(): Record<string, string> {
   return JSON.parse(readFileSync(goldenPath(), "utf8")).digests as Record<string, string>;
 }
 
+/** The int4 quantizer's and the matmuls' digests (lib/verify/int4-checks.ts). */
+export function loadInt4Golden(): Record<string, string> {
+  return JSON.parse(readFileSync(goldenPath(), "utf8")).int4Digests as Record<string, string>;
+}
+
 /** Row r of a batch as its own one-row input. */
 export function rowInput(c: TopkCase, input: TopkInput, r: number): TopkInput {
   const w = c.cols;

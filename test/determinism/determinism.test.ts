@@ -1,4 +1,5 @@
 // SPEC 6: golden digests, repeated runs, thread counts, ISA paths, each row alone vs in a shuffled batch.
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { GOLDEN_CASES, makeInput } from "../../dist/esm/verify/cases.js";
@@ -6,6 +7,9 @@ import { digestOf, goldenDigests, verifyTopk } from "../../dist/esm/verify/check
 import { TEST_DEVICES, cpuIsaPaths, device } from "../helpers/devices.js";
 import { runCli } from "../helpers/child.js";
 import { topkRef } from "../reference/topk-ref.js";
+import { bf16Rne, bf16ToF32, dequantizeRef, quantizeRef } from "../reference/int4-ref.js";
+import { MATMUL_CASES, QUANT_CASES, seededF32, verifyInt4 } from "../../dist/esm/verify/int4-checks.js";
+import { Prng } from "../../dist/esm/verify/prng.js";
 
 const golden = JSON.parse(readFileSync(new URL("./golden.json", import.meta.url), "utf8")).digests as Record<string, string>;
 
@@ -54,17 +58,45 @@ describe("the CLI", () => {
     expect(r.status, r.stderr).toBe(0);
     const lines = r.stdout.trim().split("\n");
     const checks = lines.filter((l) => /^(ok |FAIL)/.test(l));
-    expect(checks.length).toBe(3 * GOLDEN_CASES.length + 1);
+    // top-k: golden, repeats, batch per case, plus the child; int4: golden and repeats per quantizer case,
+    // golden, repeats and batch per matmul case, plus its child
+    expect(checks.length).toBe(3 * GOLDEN_CASES.length + 1 + 2 * QUANT_CASES.length + 3 * MATMUL_CASES.length + 1);
     expect(checks.every((l) => l.startsWith("ok"))).toBe(true);
     for (const c of GOLDEN_CASES) expect(r.stdout).toContain(`${golden[c.name]}`);
+    expect(r.stdout).toMatch(/^ok {3}int4 and matmul, scalar path, other threads \(child\) +8\/8 cases identical$/m);
     expect(lines.at(-1)).toBe(`${checks.length} passed, 0 failed`);
   });
 
   it("refuses an unknown op or device with the error code, exit 1, no stack", () => {
     const a = runCli(["bench", "nope"]);
-    expect([a.status, a.stderr.trim()]).toEqual([1, 'glm-kernels: E_ARG: Expected a benchmark (topk or latency) but received "nope"']);
+    expect([a.status, a.stderr.trim()]).toEqual([1, 'glm-kernels: E_ARG: Expected a benchmark (topk, int4 or latency) but received "nope"']);
     const b = runCli(["verify", "--device", "tpu"]);
     expect(b.status).toBe(1);
     expect(b.stderr).toMatch(/^glm-kernels: E_ARG: Expected a device name/);
+  });
+});
+
+// The int4 quantizer's and the matmuls' golden digests (lib/verify/int4-checks.ts).
+describe("int4 and matmul golden digests", () => {
+  const int4Golden = JSON.parse(readFileSync(new URL("./golden.json", import.meta.url), "utf8")).int4Digests as Record<string, string>;
+  it("cover every case", () => {
+    expect(Object.keys(int4Golden).sort()).toEqual([...QUANT_CASES, ...MATMUL_CASES].map((c) => c.name).sort());
+  });
+  it.each(QUANT_CASES.map((c) => [c.name, c] as const))("the quantizer's equal the TypeScript reference's: %s", (_n, c) => {
+    const v = seededF32(c.n * c.k, new Prng(c.seed));
+    const w = c.dtype === "f32" ? v : Float32Array.from(v, (x) => bf16ToF32(bf16Rne(x)));
+    const ref = quantizeRef(w, c.n, c.k, c.groupSize, c.levels);
+    const deq = dequantizeRef(ref.codes, ref.scales, c.n, c.k, c.groupSize);
+    const h = createHash("sha256")
+      .update(new Uint8Array(ref.packed.buffer))
+      .update(new Uint8Array(ref.scales.buffer))
+      .update(new Uint8Array(deq.buffer))
+      .digest("hex");
+    expect(h).toBe(int4Golden[c.name]);
+  });
+  it.each(TEST_DEVICES)("verify's int4 and matmul checks pass on %s", async (name) => {
+    const checks = await verifyInt4(device(name), { repeats: 3 });
+    expect(checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail ?? ""}`)).toEqual([]);
+    if (name === "cpu") expect(checks.length).toBe(2 * QUANT_CASES.length + 3 * MATMUL_CASES.length);
   });
 });
