@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "block-cache.hpp"
+#include "glmk/int4-check.hpp"
 #include "glmk/status.hpp"
 #include "gemm.hpp"
 #include "int4.hpp"
@@ -205,23 +206,6 @@ int topk(glmk_device* d, const glmk_topk_args* a, glmk_status* st) {
   return ok(st);
 }
 
-// The checks every int4 entry shares (the JS layer checks first; these keep a bad plugin caller out).
-int int4_check(const glmk_int4_args* a, bool need_w, bool need_out, glmk_status* st) {
-  if (need_w && a->w_dtype != GLMK_F32 && a->w_dtype != GLMK_BF16)
-    return fail(st, GLMK_E_DTYPE, "int4: Expected w dtype f32 or bf16 but received dtype %d", a->w_dtype);
-  if (need_out && a->out_dtype != GLMK_F32 && a->out_dtype != GLMK_BF16)
-    return fail(st, GLMK_E_DTYPE, "int4: Expected an output dtype f32 or bf16 but received dtype %d", a->out_dtype);
-  if (a->levels != 15 && a->levels != 16)
-    return fail(st, GLMK_E_ARG, "int4: Expected levels 15 or 16 but received %d", a->levels);
-  if (a->group_size != 32 && a->group_size != 64 && a->group_size != 128)
-    return fail(st, GLMK_E_ARG, "int4: Expected groupSize 32, 64 or 128 but received %lld",
-                static_cast<long long>(a->group_size));
-  if (a->n < 0 || a->k < 0 || a->k % a->group_size != 0)
-    return fail(st, GLMK_E_SHAPE, "int4: Expected [N, K] with K a multiple of groupSize %lld but received [%lld, %lld]",
-                static_cast<long long>(a->group_size), static_cast<long long>(a->n), static_cast<long long>(a->k));
-  return ok(st);
-}
-
 // Runs an int4 kernel inline when small and the stream is idle, else on the pool in stream order.
 int int4_submit(glmk_device* d, const char* op, const glmk_int4_args* a,
                 int (*kernel)(Pool&, const glmk_int4_args&, glmk_status*), glmk_status* st) {
@@ -234,17 +218,17 @@ int int4_submit(glmk_device* d, const char* op, const glmk_int4_args* a,
 }
 
 int int4_quantize(glmk_device* d, const glmk_int4_args* a, glmk_status* st) {
-  if (int4_check(a, true, false, st) != GLMK_OK) return st->code;
+  if (glmk::int4_check(a, true, false, st) != GLMK_OK) return st->code;
   return int4_submit(d, "int4.quantize", a, int4_quantize_execute, st);
 }
 
 int int4_dequantize(glmk_device* d, const glmk_int4_args* a, glmk_status* st) {
-  if (int4_check(a, false, true, st) != GLMK_OK) return st->code;
+  if (glmk::int4_check(a, false, true, st) != GLMK_OK) return st->code;
   return int4_submit(d, "int4.dequantize", a, int4_dequantize_execute, st);
 }
 
 int int4_fake_quant_grad(glmk_device* d, const glmk_int4_args* a, glmk_status* st) {
-  if (int4_check(a, true, true, st) != GLMK_OK) return st->code;
+  if (glmk::int4_check(a, true, true, st) != GLMK_OK) return st->code;
   return int4_submit(d, "int4.fakeQuantGrad", a, int4_fake_quant_grad_execute, st);
 }
 

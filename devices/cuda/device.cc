@@ -9,7 +9,9 @@
 #include <string>
 
 #include "cuda-compat.h"
+#include "glmk/int4-check.hpp"
 #include "glmk/status.hpp"
+#include "int4.hpp"
 #include "topk.hpp"
 
 #if defined(GLMK_SIM)
@@ -116,7 +118,7 @@ int info(glmk_device* d, glmk_device_info* out, glmk_status* st) {
   std::snprintf(out->kind, sizeof out->kind, "%s", GLMK_KIND);
   std::snprintf(out->name, sizeof out->name, "%s", d->name.c_str());
   std::snprintf(out->build, sizeof out->build, "%s", GLMK_BUILD_TEXT);
-  std::snprintf(out->capabilities, sizeof out->capabilities, "topk");
+  std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad");
   out->memory_bytes = d->memory;
   out->threads = d->multiprocessors;
   out->ordinal = d->ordinal;
@@ -188,6 +190,21 @@ int topk(glmk_device* d, const glmk_topk_args* a, glmk_status* st) {
   return ok(st);
 }
 
+int int4_quantize(glmk_device* d, const glmk_int4_args* a, glmk_status* st) {
+  if (int4_check(a, true, false, st) != GLMK_OK || bind(d, st) != GLMK_OK) return st->code;
+  return int4_quantize_enqueue(d->stream, *a, st);
+}
+
+int int4_dequantize(glmk_device* d, const glmk_int4_args* a, glmk_status* st) {
+  if (int4_check(a, false, true, st) != GLMK_OK || bind(d, st) != GLMK_OK) return st->code;
+  return int4_dequantize_enqueue(d->stream, *a, st);
+}
+
+int int4_fake_quant_grad(glmk_device* d, const glmk_int4_args* a, glmk_status* st) {
+  if (int4_check(a, true, true, st) != GLMK_OK || bind(d, st) != GLMK_OK) return st->code;
+  return int4_fake_quant_grad_enqueue(d->stream, *a, st);
+}
+
 // What the stream-ordered pool holds: in use, and freed but kept (the pool never returns memory on its own:
 // its release threshold is set to keep everything). cuda-sim has no pool: its frees are immediate.
 int memory_stats(glmk_device* d, glmk_memory_stats* out, glmk_status* st) {
@@ -239,6 +256,10 @@ const glmk_device_api kApi = {
     /* .empty_cache = */ empty_cache,
     /* .upload_deferred = */ nullptr,
     /* .sync_poll = */ nullptr,
+    /* .int4_quantize = */ int4_quantize,
+    /* .int4_dequantize = */ int4_dequantize,
+    /* .int4_fake_quant_grad = */ int4_fake_quant_grad,
+    /* .matmul = */ nullptr,
 };
 
 }  // namespace
