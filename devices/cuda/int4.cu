@@ -16,14 +16,20 @@ int launched(const char* op, glmk_status* st) {
   return ok(st);
 }
 
-}  // namespace
-
-int int4_quantize_enqueue(cudaStream_t stream, const glmk_int4_args& a, glmk_status* st) {
+// quantize and fakeQuantGrad: one thread per group.
+int per_group(cudaStream_t stream, const glmk_int4_args& a, bool grad, glmk_status* st) {
   const int64_t groups = a.n * (a.k / a.group_size);
   if (groups == 0) return ok(st);
   cudaGetLastError();
-  GLMK_LAUNCH(int4_quantize_kernel, blocks_for(groups), kInt4Threads, 0, stream, a);
-  return launched("int4.quantize", st);
+  if (grad) GLMK_LAUNCH(int4_fake_quant_grad_kernel, blocks_for(groups), kInt4Threads, 0, stream, a);
+  else GLMK_LAUNCH(int4_quantize_kernel, blocks_for(groups), kInt4Threads, 0, stream, a);
+  return launched(grad ? "int4.fakeQuantGrad" : "int4.quantize", st);
+}
+
+}  // namespace
+
+int int4_quantize_enqueue(cudaStream_t stream, const glmk_int4_args& a, glmk_status* st) {
+  return per_group(stream, a, false, st);
 }
 
 int int4_dequantize_enqueue(cudaStream_t stream, const glmk_int4_args& a, glmk_status* st) {
@@ -35,11 +41,7 @@ int int4_dequantize_enqueue(cudaStream_t stream, const glmk_int4_args& a, glmk_s
 }
 
 int int4_fake_quant_grad_enqueue(cudaStream_t stream, const glmk_int4_args& a, glmk_status* st) {
-  const int64_t groups = a.n * (a.k / a.group_size);
-  if (groups == 0) return ok(st);
-  cudaGetLastError();
-  GLMK_LAUNCH(int4_fake_quant_grad_kernel, blocks_for(groups), kInt4Threads, 0, stream, a);
-  return launched("int4.fakeQuantGrad", st);
+  return per_group(stream, a, true, st);
 }
 
 }  // namespace glmk::cuda
