@@ -14,6 +14,7 @@
         "devices/cpu/stream.cc",
         "devices/cpu/isa.cc",
         "devices/cpu/int4.cc",
+        "devices/cpu/fp8.cc",
         "devices/cpu/gemm.cc",
         "devices/cpu/gemm-simd.cc",
         "devices/cpu/topk.cc",

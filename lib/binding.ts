@@ -42,6 +42,20 @@ export interface NativeDevice {
     clip: boolean,
     grad: bigint | null,
   ): void;
+  fp8(
+    op: "quantize" | "dequantize",
+    w: bigint | null,
+    wDtype: number,
+    outDtype: number,
+    batch: number,
+    n: number,
+    k: number,
+    blockN: number,
+    blockK: number,
+    data: bigint,
+    scaleInv: bigint,
+    out: bigint | null,
+  ): void;
   matmul(
     x: bigint,
     xDtype: number,

@@ -8,9 +8,5 @@ function notYet(name: string): (...args: unknown[]) => never {
   };
 }
 
-export const fp8 = Object.freeze({
-  quantize: notYet("fp8.quantize"),
-  dequantize: notYet("fp8.dequantize"),
-  matmul: notYet("fp8.matmul"),
-});
+export const fp8Matmul = notYet("fp8.matmul");
 export const moe = Object.freeze({ route: notYet("moe.route"), experts: notYet("moe.experts") });

@@ -37,7 +37,7 @@ for (const a of junk) {
 attempt(() => openDevice("cuda:0"));
 attempt(() => openDevice("ascend"));
 attempt(() => int4.matmul(good, good));
-attempt(() => fp8.quantize(good));
+attempt(() => fp8.matmul(good, good));
 const w32 = dev.tensor(new Float32Array(64).fill(1), [2, 32]);
 for (const a of junk) {
   attempt(() => int4.quantize(a));

@@ -234,7 +234,7 @@ describe("int4 quantizer determinism across processes (cpu)", () => {
 });
 
 // The scales against numpy's f32 division and ml_dtypes' bf16 rounding (test/fixtures/int4-scales.json,
-// made by scripts/fixtures/make-int4-fixtures.py): amax values around bf16 ties, subnormal, huge, random.
+// made by scripts/fixtures/make-fixtures.py): amax values around bf16 ties, subnormal, huge, random.
 describe.each(QUANT_DEVICES)("int4 scales on %s against numpy + ml_dtypes", (name) => {
   it("bf16(amax / 7) and bf16(amax / 7.5), every bit", async () => {
     const fx = JSON.parse(readFileSync(join(ROOT, "test/fixtures/int4-scales.json"), "utf8")) as { amaxBits: number[]; scale15: number[]; scale16: number[] };

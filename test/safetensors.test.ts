@@ -1,6 +1,6 @@
 // safetensors reading and writing, and int4.load / int4.save (SPEC 4), against files nobody here wrote:
 // test/fixtures/ct-int4.safetensors comes from Hugging Face's `safetensors` (scripts/fixtures/
-// make-int4-fixtures.py), with a compressed-tensors pack-quantized layer in it. Bad files must give a
+// make-fixtures.py), with a compressed-tensors pack-quantized layer in it. Bad files must give a
 // GlmKernelsError naming the file and tensor, never a crash or a huge allocation.
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, copyFileSync } from "node:fs";
 import { open, rm } from "node:fs/promises";

@@ -15,6 +15,7 @@
 #include "block-cache.hpp"
 #include "glmk/int4-check.hpp"
 #include "glmk/status.hpp"
+#include "fp8.hpp"
 #include "gemm.hpp"
 #include "int4.hpp"
 #include "isa.hpp"
@@ -98,7 +99,7 @@ int info(glmk_device* d, glmk_device_info* out, glmk_status* st) {
   std::snprintf(out->name, sizeof out->name, "%s", cpu_model().c_str());
   std::snprintf(out->isa, sizeof out->isa, "%s", isa_name(d->isa));
   std::snprintf(out->build, sizeof out->build, "g++ %d.%d.%d, C++17", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
-  std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,matmul,int4.matmul");
+  std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,matmul,int4.matmul,fp8.quantize,fp8.dequantize");
   out->memory_bytes = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
   out->threads = d->threads;
   out->ordinal = 0;
@@ -250,6 +251,31 @@ int matmul(glmk_device* d, const glmk_matmul_args* a, glmk_status* st) {
   return ok(st);
 }
 
+int fp8_check(const glmk_fp8_args* a, bool quantize, glmk_status* st) {
+  const int dt = quantize ? a->w_dtype : a->out_dtype;
+  if (dt != GLMK_F32 && dt != GLMK_F16 && dt != GLMK_BF16)
+    return fail(st, GLMK_E_DTYPE, "fp8: Expected a dtype f32, f16 or bf16 but received dtype %d", dt);
+  if (a->batch < 0 || a->n < 0 || a->k < 0 || a->block_n < 1 || a->block_k < 1)
+    return fail(st, GLMK_E_SHAPE, "fp8: Expected [batch, N, K] >= 0 and blocks >= 1 but received [%lld, %lld, %lld], [%lld, %lld]",
+                static_cast<long long>(a->batch), static_cast<long long>(a->n), static_cast<long long>(a->k),
+                static_cast<long long>(a->block_n), static_cast<long long>(a->block_k));
+  return ok(st);
+}
+
+int fp8_quantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
+  if (fp8_check(a, true, st) != GLMK_OK) return st->code;
+  const glmk_fp8_args args = *a;
+  submit(d, "fp8.quantize", false, [d, args](glmk_status* s) { return fp8_quantize_execute(d->stream.pool(), args, s); });
+  return ok(st);
+}
+
+int fp8_dequantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
+  if (fp8_check(a, false, st) != GLMK_OK) return st->code;
+  const glmk_fp8_args args = *a;
+  submit(d, "fp8.dequantize", false, [d, args](glmk_status* s) { return fp8_dequantize_execute(d->stream.pool(), args, s); });
+  return ok(st);
+}
+
 const glmk_device_api kApi = {
     /* .abi_version = */ GLMK_ABI_VERSION,
     /* .struct_size = */ sizeof(glmk_device_api),
@@ -273,6 +299,8 @@ const glmk_device_api kApi = {
     /* .int4_dequantize = */ int4_dequantize,
     /* .int4_fake_quant_grad = */ int4_fake_quant_grad,
     /* .matmul = */ matmul,
+    /* .fp8_quantize = */ fp8_quantize,
+    /* .fp8_dequantize = */ fp8_dequantize,
 };
 
 }  // namespace

@@ -260,6 +260,8 @@ const glmk_device_api kApi = {
     /* .int4_dequantize = */ int4_dequantize,
     /* .int4_fake_quant_grad = */ int4_fake_quant_grad,
     /* .matmul = */ nullptr,
+    /* .fp8_quantize = */ nullptr,
+    /* .fp8_dequantize = */ nullptr,
 };
 
 }  // namespace

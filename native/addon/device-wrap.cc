@@ -79,7 +79,7 @@ void DeviceWrap::Init(Napi::Env env, Napi::Object exports) {
                           InstanceMethod("memory", &DeviceWrap::Memory),
                           InstanceMethod("emptyCache", &DeviceWrap::EmptyCache),
                           InstanceMethod("int4", &DeviceWrap::Int4),
-                          InstanceMethod("matmul", &DeviceWrap::Matmul)});
+                          InstanceMethod("matmul", &DeviceWrap::Matmul), InstanceMethod("fp8", &DeviceWrap::Fp8)});
   exports.Set("NativeDevice", cls);
 }
 

@@ -1,4 +1,4 @@
-// DeviceWrap's int4 and matmul entry points (SPEC 4): the JS layer has checked every argument; pointers cross as BigInt.
+// DeviceWrap's int4, matmul and fp8 entry points (SPEC 4): the JS layer has checked every argument; pointers cross as BigInt.
 #include "device-wrap.hpp"
 #include "errors.hpp"
 
@@ -51,6 +51,30 @@ Napi::Value DeviceWrap::Matmul(const Napi::CallbackInfo& info) {
                                              " is not implemented on device " + api_->kind);
   glmk_status st{};
   check(env, api_->matmul(dev_, &a, &st), st);
+  return env.Undefined();
+}
+
+// fp8(op, w|null, wDtype, outDtype, batch, n, k, blockN, blockK, data, scaleInv, out|null), op "quantize" |
+// "dequantize".
+Napi::Value DeviceWrap::Fp8(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string op = info[0].As<Napi::String>().Utf8Value();
+  glmk_fp8_args a{};
+  a.w = to_ptr(info[1]);
+  a.w_dtype = info[2].As<Napi::Number>().Int32Value();
+  a.out_dtype = info[3].As<Napi::Number>().Int32Value();
+  a.batch = to_i64(info[4]);
+  a.n = to_i64(info[5]);
+  a.k = to_i64(info[6]);
+  a.block_n = to_i64(info[7]);
+  a.block_k = to_i64(info[8]);
+  a.data = static_cast<uint8_t*>(to_ptr(info[9]));
+  a.scale_inv = static_cast<float*>(to_ptr(info[10]));
+  a.out = to_ptr(info[11]);
+  auto entry = op == "quantize" ? api_->fp8_quantize : api_->fp8_dequantize;
+  if (!entry) throw_error(env, GLMK_E_UNSUPPORTED, "fp8." + op + " is not implemented on device " + api_->kind);
+  glmk_status st{};
+  check(env, entry(dev_, &a, &st), st);
   return env.Undefined();
 }
 

@@ -128,6 +128,18 @@ typedef struct glmk_matmul_args {
   void* y;               /* [m, n] of x_dtype */
 } glmk_matmul_args;
 
+/* fp8 (SPEC 5): E4M3FN weights with one f32 scaleInv per block of the last two dims (glmk/fp8-arith.h). */
+typedef struct glmk_fp8_args {
+  const void* w;        /* quantize: [batch, n, k] of w_dtype (GLMK_F32 | GLMK_F16 | GLMK_BF16) */
+  int32_t w_dtype;
+  int32_t out_dtype;    /* dequantize: GLMK_F32 | GLMK_F16 | GLMK_BF16 */
+  int64_t batch, n, k;  /* batch: the product of the leading dims */
+  int64_t block_n, block_k;
+  uint8_t* data;        /* [batch, n, k] e4m3 codes */
+  float* scale_inv;     /* [batch, ceil(n / block_n), ceil(k / block_k)] */
+  void* out;            /* dequantize: [batch, n, k] of out_dtype */
+} glmk_fp8_args;
+
 /* sync_notify's callback: what sync() would have returned (code GLMK_OK and message "" when all went well). */
 typedef void (*glmk_done_fn)(void* user, int code, const char* message);
 
@@ -191,6 +203,9 @@ typedef struct glmk_device_api {
   int (*int4_fake_quant_grad)(glmk_device* dev, const glmk_int4_args* args, glmk_status* st);
   /* ABI 3. Dense and int4 matmul (optional). */
   int (*matmul)(glmk_device* dev, const glmk_matmul_args* args, glmk_status* st);
+  /* ABI 3. fp8 block quantization (optional). */
+  int (*fp8_quantize)(glmk_device* dev, const glmk_fp8_args* args, glmk_status* st);
+  int (*fp8_dequantize)(glmk_device* dev, const glmk_fp8_args* args, glmk_status* st);
 } glmk_device_api;
 
 typedef const glmk_device_api* (*glmk_plugin_entry_fn)(uint32_t host_abi_version);
