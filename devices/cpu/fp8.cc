@@ -7,19 +7,12 @@
 #include <cmath>
 
 #include "fp-env.hpp"
+#include "widen.hpp"
 #include "glmk/fp8-arith.h"
 #include "glmk/status.hpp"
 
 namespace glmk::cpu {
 namespace {
-
-float widen(const void* p, int dtype, int64_t i) {
-  switch (dtype) {
-    case GLMK_BF16: return glmk_f32_from_bits(glmk_bf16_to_f32_bits(static_cast<const uint16_t*>(p)[i]));
-    case GLMK_F16: return glmk_f32_from_bits(glmk_f16_to_f32_bits(static_cast<const uint16_t*>(p)[i]));
-    default: return static_cast<const float*>(p)[i];
-  }
-}
 
 // Runs row_of_blocks(b, rb) for every batch entry b and block row rb, under the default FP environment.
 template <class Fn>

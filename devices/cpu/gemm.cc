@@ -7,19 +7,12 @@
 #include <vector>
 
 #include "fp-env.hpp"
+#include "widen.hpp"
 #include "glmk/int4-arith.h"
 #include "glmk/status.hpp"
 
 namespace glmk::cpu {
 namespace {
-
-float widen(const void* p, int dtype, int64_t i) {
-  switch (dtype) {
-    case GLMK_BF16: return glmk_f32_from_bits(glmk_bf16_to_f32_bits(static_cast<const uint16_t*>(p)[i]));
-    case GLMK_F16: return glmk_f32_from_bits(glmk_f16_to_f32_bits(static_cast<const uint16_t*>(p)[i]));
-    default: return static_cast<const float*>(p)[i];
-  }
-}
 
 // Weight (n, kk) as f32: dense widened, or int4's bf16(q * s).
 float weight(const GemmBlock& b, int64_t n, int64_t kk) {

@@ -7,22 +7,18 @@
 #include <cstring>
 
 #include "fp-env.hpp"
+#include "widen.hpp"
 #include "glmk/int4-arith.h"
 #include "glmk/status.hpp"
 
 namespace glmk::cpu {
 namespace {
 
-float weight(const void* w, int dtype, int64_t i) {
-  if (dtype == GLMK_BF16) return glmk_f32_from_bits(glmk_bf16_to_f32_bits(static_cast<const uint16_t*>(w)[i]));
-  return static_cast<const float*>(w)[i];
-}
-
 // max |w| over [b, e): exact; NaN if any weight is NaN.
 float group_amax(const void* w, int dtype, int64_t b, int64_t e) {
   float amax = 0.0f;
   for (int64_t i = b; i < e; i++) {
-    const float a = std::fabs(weight(w, dtype, i));
+    const float a = std::fabs(widen(w, dtype, i));
     if (a != a) return a;
     if (a > amax) amax = a;
   }
@@ -60,7 +56,7 @@ int int4_quantize_execute(Pool& pool, const glmk_int4_args& a, glmk_status* st) 
         uint32_t word = 0;
         for (int i = 0; i < 8; i++) {
           int clamped;
-          const int q = glmk_int4_code(weight(a.w, a.w_dtype, b + j + i), s, a.levels, &clamped);
+          const int q = glmk_int4_code(widen(a.w, a.w_dtype, b + j + i), s, a.levels, &clamped);
           word |= static_cast<uint32_t>(q + 8) << (4 * i);
         }
         std::memcpy(&a.packed[(b + j) / 8], &word, 4);
@@ -102,7 +98,7 @@ int int4_fake_quant_grad_execute(Pool& pool, const glmk_int4_args& a, glmk_statu
       const float s = glmk_f32_from_bits(glmk_bf16_to_f32_bits(sb));
       for (int64_t i = 0; i < g; i++) {
         int clamped;
-        glmk_int4_code(weight(a.w, a.w_dtype, b + i), s, a.levels, &clamped);
+        glmk_int4_code(widen(a.w, a.w_dtype, b + i), s, a.levels, &clamped);
         if (clamped) std::memset(out + (gi * g + i) * static_cast<int64_t>(es), 0, es);  // +0
       }
     }
