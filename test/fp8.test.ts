@@ -1,10 +1,12 @@
 // E4M3FN and fp8 block quantization (SPEC 5) bit for bit against the plain TypeScript reference and against
 // ml_dtypes (test/fixtures/e4m3.json, made by scripts/fixtures/make-fixtures.py).
-import { readFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fp8, type Device } from "../dist/esm/index.js";
-import { ROOT } from "./helpers/child.js";
+import { ROOT, runNode } from "./helpers/child.js";
 import { TEST_DEVICES, device } from "./helpers/devices.js";
 import { bf16Rne, bf16ToF32, bitsToF32, f32ToBits } from "./reference/int4-ref.js";
 import { e4m3Encode, e4m3Value, f16Rne, fp8DequantizeRef, fp8QuantizeRef } from "./reference/fp8-ref.js";
@@ -148,5 +150,49 @@ describe.each(TEST_DEVICES.filter((d) => !FP8_DEVICES.includes(d)))("fp8 on %s",
   it("is reported as unsupported, naming the device", () => {
     using w = device(name).tensor(new Float32Array(8), [2, 4]);
     expect(() => fp8.quantize(w)).toThrow(expect.objectContaining({ code: "E_UNSUPPORTED", message: expect.stringMatching(new RegExp(`fp8.quantize is not implemented on device ${name}`)) }));
+  });
+});
+
+// One digest over 1 and 2 threads, every ISA setting and a DAZ/FTZ process (the quantizer runs under the
+// default FP environment), and each leading-dim entry alone == the same entry inside the batch.
+describe("fp8 determinism (cpu)", () => {
+  it("threads, ISA settings and a DAZ/FTZ process give one digest; an entry alone == inside the batch", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "glmk-fp8-"));
+    const daz = join(dir, "libdaz.so");
+    writeFileSync(join(dir, "daz.c"), "__attribute__((constructor)) static void daz(void) { __builtin_ia32_ldmxcsr(__builtin_ia32_stmxcsr() | 0x8040); }\n");
+    execFileSync("cc", ["-shared", "-fPIC", "-msse", "-o", daz, join(dir, "daz.c")]);
+    const code = `
+      import { openDevice, fp8 } from "./dist/esm/index.js";
+      import { createHash } from "node:crypto";
+      const dev = openDevice("cpu");
+      let s = 3;
+      const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
+      // raw bits with exponents down into the subnormals (DAZ would flush them)
+      const bits = new Uint32Array(4 * 130 * 200).map(() => ((next() & 0x80000000) | (((next() >>> 8) % 140) << 23) | (next() >>> 9)) >>> 0);
+      const h = createHash("sha256");
+      for (const block of [[128, 128], [1, 128]]) {
+        const q = fp8.quantize(dev.tensor(new Float32Array(bits.buffer), [4, 130, 200]), { block });
+        h.update(await q.data.read()); h.update(new Uint8Array((await q.scaleInv.read()).buffer));
+        h.update(new Uint8Array((await fp8.dequantize(q, "f32").read()).buffer));
+      }
+      console.log(h.digest("hex"));`;
+    const digests = new Set<string>();
+    for (const env of [{ GLM_KERNELS_THREADS: "1" }, { GLM_KERNELS_THREADS: "2" }, { GLM_KERNELS_ISA: "scalar" }, { GLM_KERNELS_ISA: "avx2" }, { LD_PRELOAD: daz }]) {
+      const r = runNode(code, env);
+      expect(r.status, r.stderr).toBe(0);
+      digests.add(r.stdout.trim());
+    }
+    expect(digests.size).toBe(1);
+    // batch invariance
+    const dev = device("cpu");
+    const v = Float32Array.from({ length: 5 * 70 * 140 }, (_, i) => Math.sin(i * 0.13) * 2 ** ((i % 17) - 8));
+    const all = fp8.quantize(dev.tensor(v, [5, 70, 140]));
+    const data = (await all.data.read()) as Uint8Array;
+    const sc = (await all.scaleInv.read()) as Float32Array;
+    for (const e of [0, 3, 4]) {
+      const one = fp8.quantize(dev.tensor(v.slice(e * 9800, (e + 1) * 9800), [1, 70, 140]));
+      expect(Array.from((await one.data.read()) as Uint8Array)).toEqual(Array.from(data.slice(e * 9800, (e + 1) * 9800)));
+      expect(Array.from((await one.scaleInv.read()) as Float32Array)).toEqual(Array.from(sc.slice(e * 2, (e + 1) * 2)));
+    }
   });
 });

@@ -1,4 +1,4 @@
-// The int4 quantizer's and the matmuls' determinism checks behind `glm-kernels verify` (SPEC 6): golden
+// The int4 quantizer's, the fp8 quantizer's and the matmuls' determinism checks behind `glm-kernels verify` (SPEC 6): golden
 // digests of seeded cases, repeated runs, and for the matmuls each row alone vs inside the batch.
 // Inputs are exact integer recipes on the Prng (lib/verify/prng.ts), so another language rebuilds them:
 //   weight or activation i: bits = sign (u1 >> 31) | exponent (120 + u2 mod 12) << 23 | mantissa (u3 >> 9)
@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import type { Device } from "../device.js";
 import { bf16FromF32Bits, toF16Bits, type DType } from "../dtype.js";
 import { dequantize, quantize } from "../ops/int4.js";
+import { dequantize as fp8Dequantize, quantize as fp8Quantize } from "../ops/fp8.js";
 import { int4Matmul, matmul } from "../ops/matmul.js";
 import type { Tensor } from "../tensor.js";
 import { loadInt4Golden, type Check } from "./checks.js";
@@ -42,6 +43,19 @@ export const QUANT_CASES: QuantCase[] = [
   { name: "int4-quantize-bf16-16x512-g64-l16", dtype: "bf16", n: 16, k: 512, groupSize: 64, levels: 16, seed: 43 },
 ];
 
+export interface Fp8Case {
+  name: string;
+  dtype: "bf16" | "f16" | "f32";
+  shape: [number, number, number];
+  block: [number, number];
+  seed: number;
+}
+
+export const FP8_CASES: Fp8Case[] = [
+  { name: "fp8-quantize-bf16-2x200x300-b128x128", dtype: "bf16", shape: [2, 200, 300], block: [128, 128], seed: 61 },
+  { name: "fp8-quantize-f32-3x64x257-b1x128", dtype: "f32", shape: [3, 64, 257], block: [1, 128], seed: 62 },
+];
+
 export const MATMUL_CASES: MatmulCase[] = [
   { name: "matmul-bf16-bf16-5x40x256", xDtype: "bf16", wDtype: "bf16", m: 5, n: 40, k: 256, seed: 51 },
   { name: "matmul-f32-f16-3x17x100", xDtype: "f32", wDtype: "f16", m: 3, n: 17, k: 100, seed: 52 },
@@ -61,7 +75,7 @@ export function seededF32(n: number, p: Prng): Float32Array {
   return new Float32Array(bits.buffer);
 }
 
-function upload(dev: Device, values: Float32Array, shape: [number, number], dtype: DType): Tensor {
+function upload(dev: Device, values: Float32Array, shape: readonly number[], dtype: DType): Tensor {
   if (dtype === "f32") return dev.tensor(values, shape);
   const u32 = new Uint32Array(values.buffer, values.byteOffset, values.length);
   const bits = dtype === "bf16" ? Uint16Array.from(u32, (b) => bf16FromF32Bits(b)) : Uint16Array.from(values, (v) => toF16Bits(v));
@@ -81,6 +95,21 @@ export async function quantDigest(dev: Device, c: QuantCase): Promise<string> {
   return createHash("sha256")
     .update(bytesOf(await packed.read()))
     .update(bytesOf(await scales.read()))
+    .update(bytesOf(await deq.read()))
+    .digest("hex");
+}
+
+/** SHA-256 of data (e4m3 bytes), then scaleInv (f32 LE), then the dequantized weights (f32 LE). */
+export async function fp8Digest(dev: Device, c: Fp8Case): Promise<string> {
+  const [b, n, k] = c.shape;
+  using w = upload(dev, seededF32(b * n * k, new Prng(c.seed)), c.shape, c.dtype);
+  const q = fp8Quantize(w, { block: c.block });
+  using data = q.data;
+  using scaleInv = q.scaleInv;
+  using deq = fp8Dequantize(q, "f32");
+  return createHash("sha256")
+    .update(bytesOf(await data.read()))
+    .update(bytesOf(await scaleInv.read()))
     .update(bytesOf(await deq.read()))
     .digest("hex");
 }
@@ -113,6 +142,7 @@ export async function int4Digests(dev: Device): Promise<Record<string, string>> 
   const caps = dev.info().capabilities;
   if (caps.includes("int4.quantize")) for (const c of QUANT_CASES) out[c.name] = await quantDigest(dev, c);
   if (caps.includes("matmul")) for (const c of MATMUL_CASES) out[c.name] = await matmulDigest(dev, c);
+  if (caps.includes("fp8.quantize")) for (const c of FP8_CASES) out[c.name] = await fp8Digest(dev, c);
   return out;
 }
 
@@ -134,6 +164,12 @@ export async function verifyInt4(dev: Device, opts: { repeats: number; onCheck?:
       const digest = await quantDigest(dev, c);
       report({ name: `golden ${c.name}`, ok: digest === golden[c.name], digest, ...(digest === golden[c.name] ? {} : { detail: `expected ${golden[c.name]}` }) });
       await repeated(c.name, digest, () => quantDigest(dev, c));
+    }
+  if (caps.includes("fp8.quantize"))
+    for (const c of FP8_CASES) {
+      const digest = await fp8Digest(dev, c);
+      report({ name: `golden ${c.name}`, ok: digest === golden[c.name], digest, ...(digest === golden[c.name] ? {} : { detail: `expected ${golden[c.name]}` }) });
+      await repeated(c.name, digest, () => fp8Digest(dev, c));
     }
   if (caps.includes("matmul"))
     for (const c of MATMUL_CASES) {

@@ -8,7 +8,13 @@ import { TEST_DEVICES, cpuIsaPaths, device } from "../helpers/devices.js";
 import { runCli } from "../helpers/child.js";
 import { topkRef } from "../reference/topk-ref.js";
 import { bf16Rne, bf16ToF32, dequantizeRef, quantizeRef } from "../reference/int4-ref.js";
-import { MATMUL_CASES, QUANT_CASES, seededF32, verifyInt4 } from "../../dist/esm/verify/int4-checks.js";
+import { FP8_CASES, MATMUL_CASES, QUANT_CASES, seededF32, verifyInt4 } from "../../dist/esm/verify/int4-checks.js";
+import { f16Rne, fp8DequantizeRef, fp8QuantizeRef } from "../reference/fp8-ref.js";
+
+function f16Value(h: number): number {
+  const e = (h >> 10) & 31, m = h & 1023, sg = h & 0x8000 ? -1 : 1;
+  return e === 0 ? sg * m * 2 ** -24 : sg * (1 + m / 1024) * 2 ** (e - 15);
+}
 import { Prng } from "../../dist/esm/verify/prng.js";
 
 const golden = JSON.parse(readFileSync(new URL("./golden.json", import.meta.url), "utf8")).digests as Record<string, string>;
@@ -60,10 +66,10 @@ describe("the CLI", () => {
     const checks = lines.filter((l) => /^(ok |FAIL)/.test(l));
     // top-k: golden, repeats, batch per case, plus the child; int4: golden and repeats per quantizer case,
     // golden, repeats and batch per matmul case, plus its child
-    expect(checks.length).toBe(3 * GOLDEN_CASES.length + 1 + 2 * QUANT_CASES.length + 3 * MATMUL_CASES.length + 1);
+    expect(checks.length).toBe(3 * GOLDEN_CASES.length + 1 + 2 * QUANT_CASES.length + 2 * FP8_CASES.length + 3 * MATMUL_CASES.length + 1);
     expect(checks.every((l) => l.startsWith("ok"))).toBe(true);
     for (const c of GOLDEN_CASES) expect(r.stdout).toContain(`${golden[c.name]}`);
-    expect(r.stdout).toMatch(/^ok {3}int4 and matmul, scalar path, other threads \(child\) +8\/8 cases identical$/m);
+    expect(r.stdout).toMatch(/^ok {3}int4\/fp8\/matmul, scalar path, other threads \(child\) +10\/10 cases identical$/m);
     expect(lines.at(-1)).toBe(`${checks.length} passed, 0 failed`);
   });
 
@@ -80,7 +86,7 @@ describe("the CLI", () => {
 describe("int4 and matmul golden digests", () => {
   const int4Golden = JSON.parse(readFileSync(new URL("./golden.json", import.meta.url), "utf8")).int4Digests as Record<string, string>;
   it("cover every case", () => {
-    expect(Object.keys(int4Golden).sort()).toEqual([...QUANT_CASES, ...MATMUL_CASES].map((c) => c.name).sort());
+    expect(Object.keys(int4Golden).sort()).toEqual([...QUANT_CASES, ...MATMUL_CASES, ...FP8_CASES].map((c) => c.name).sort());
   });
   it.each(QUANT_CASES.map((c) => [c.name, c] as const))("the quantizer's equal the TypeScript reference's: %s", (_n, c) => {
     const v = seededF32(c.n * c.k, new Prng(c.seed));
@@ -94,9 +100,22 @@ describe("int4 and matmul golden digests", () => {
       .digest("hex");
     expect(h).toBe(int4Golden[c.name]);
   });
-  it.each(TEST_DEVICES)("verify's int4 and matmul checks pass on %s", async (name) => {
+  it.each(FP8_CASES.map((c) => [c.name, c] as const))("the fp8 quantizer's equal the TypeScript reference's: %s", (_n, c) => {
+    const [b, n, k] = c.shape;
+    const v = seededF32(b * n * k, new Prng(c.seed));
+    const w = c.dtype === "f32" ? v : Float32Array.from(v, (x) => (c.dtype === "bf16" ? bf16ToF32(bf16Rne(x)) : f16Value(f16Rne(x))));
+    const ref = fp8QuantizeRef(w, b, n, k, c.block[0], c.block[1]);
+    const deq = fp8DequantizeRef(ref, b, n, k, c.block[0], c.block[1]);
+    const h = createHash("sha256")
+      .update(ref.data)
+      .update(new Uint8Array(ref.scaleInv.buffer))
+      .update(new Uint8Array(deq.f32Bits.buffer))
+      .digest("hex");
+    expect(h).toBe(int4Golden[c.name]);
+  });
+  it.each(TEST_DEVICES)("verify's int4, fp8 and matmul checks pass on %s", async (name) => {
     const checks = await verifyInt4(device(name), { repeats: 3 });
     expect(checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail ?? ""}`)).toEqual([]);
-    if (name === "cpu") expect(checks.length).toBe(2 * QUANT_CASES.length + 3 * MATMUL_CASES.length);
+    if (name === "cpu") expect(checks.length).toBe(2 * QUANT_CASES.length + 2 * FP8_CASES.length + 3 * MATMUL_CASES.length);
   });
 });
