@@ -52,16 +52,16 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     const cpu = runCli(["verify", "--device", "cpu", "--repeats", "2"]);
     expect(sim.status, sim.stdout + sim.stderr).toBe(0);
     expect(sim.stdout).toMatch(/schedule seed \d+ vs \d+ \(child process\)\s+12\/12 cases identical/);
-    // top-k's 12 cases and the int4 quantizer's 3 (cuda-sim has no matmul or fp8 yet; and across devices
-    // SPEC 4 promises a matmul within tolerance only)
-    expect(Object.keys(digests(sim.stdout))).toHaveLength(15);
-    const cpuSame = Object.fromEntries(Object.entries(digests(cpu.stdout)).filter(([k]) => !/matmul-|^fp8-/.test(k)));
+    // top-k's 12 cases, the int4 quantizer's 3 and the fp8 quantizer's 2 (cuda-sim has no matmul yet; and
+    // across devices SPEC 4 promises a matmul within tolerance only)
+    expect(Object.keys(digests(sim.stdout))).toHaveLength(17);
+    const cpuSame = Object.fromEntries(Object.entries(digests(cpu.stdout)).filter(([k]) => !/matmul-/.test(k)));
     expect(digests(sim.stdout)).toEqual(cpuSame);
   }, 600_000);
 
-  it("the int4 quantizer gives the golden digests under 5 schedule seeds", async () => {
+  it("the int4 and fp8 quantizers give the golden digests under 5 schedule seeds", async () => {
     const int4Golden = JSON.parse(readFileSync(join(ROOT, "test/determinism/golden.json"), "utf8")).int4Digests as Record<string, string>;
-    const want = Object.fromEntries(Object.entries(int4Golden).filter(([k]) => k.startsWith("int4-quantize-")));
+    const want = Object.fromEntries(Object.entries(int4Golden).filter(([k]) => /^(int4|fp8)-quantize-/.test(k)));
     const results = await Promise.all(
       [3n, 17n, 0x9e3779b97f4a7c15n, 12345n, 2n ** 64n - 1n].map((s) =>
         run(process.execPath, [CLI, "digests", "--int4", "1", "--device", "cuda-sim"], {

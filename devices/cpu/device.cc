@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "block-cache.hpp"
+#include "glmk/fp8-check.hpp"
 #include "glmk/int4-check.hpp"
 #include "glmk/status.hpp"
 #include "fp8.hpp"
@@ -251,26 +252,15 @@ int matmul(glmk_device* d, const glmk_matmul_args* a, glmk_status* st) {
   return ok(st);
 }
 
-int fp8_check(const glmk_fp8_args* a, bool quantize, glmk_status* st) {
-  const int dt = quantize ? a->w_dtype : a->out_dtype;
-  if (dt != GLMK_F32 && dt != GLMK_F16 && dt != GLMK_BF16)
-    return fail(st, GLMK_E_DTYPE, "fp8: Expected a dtype f32, f16 or bf16 but received dtype %d", dt);
-  if (a->batch < 0 || a->n < 0 || a->k < 0 || a->block_n < 1 || a->block_k < 1)
-    return fail(st, GLMK_E_SHAPE, "fp8: Expected [batch, N, K] >= 0 and blocks >= 1 but received [%lld, %lld, %lld], [%lld, %lld]",
-                static_cast<long long>(a->batch), static_cast<long long>(a->n), static_cast<long long>(a->k),
-                static_cast<long long>(a->block_n), static_cast<long long>(a->block_k));
-  return ok(st);
-}
-
 int fp8_quantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
-  if (fp8_check(a, true, st) != GLMK_OK) return st->code;
+  if (glmk::fp8_check(a, true, st) != GLMK_OK) return st->code;
   const glmk_fp8_args args = *a;
   submit(d, "fp8.quantize", false, [d, args](glmk_status* s) { return fp8_quantize_execute(d->stream.pool(), args, s); });
   return ok(st);
 }
 
 int fp8_dequantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
-  if (fp8_check(a, false, st) != GLMK_OK) return st->code;
+  if (glmk::fp8_check(a, false, st) != GLMK_OK) return st->code;
   const glmk_fp8_args args = *a;
   submit(d, "fp8.dequantize", false, [d, args](glmk_status* s) { return fp8_dequantize_execute(d->stream.pool(), args, s); });
   return ok(st);

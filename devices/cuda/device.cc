@@ -9,6 +9,8 @@
 #include <string>
 
 #include "cuda-compat.h"
+#include "fp8.hpp"
+#include "glmk/fp8-check.hpp"
 #include "glmk/int4-check.hpp"
 #include "glmk/status.hpp"
 #include "int4.hpp"
@@ -118,7 +120,7 @@ int info(glmk_device* d, glmk_device_info* out, glmk_status* st) {
   std::snprintf(out->kind, sizeof out->kind, "%s", GLMK_KIND);
   std::snprintf(out->name, sizeof out->name, "%s", d->name.c_str());
   std::snprintf(out->build, sizeof out->build, "%s", GLMK_BUILD_TEXT);
-  std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad");
+  std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,fp8.quantize,fp8.dequantize");
   out->memory_bytes = d->memory;
   out->threads = d->multiprocessors;
   out->ordinal = d->ordinal;
@@ -205,6 +207,16 @@ int int4_fake_quant_grad(glmk_device* d, const glmk_int4_args* a, glmk_status* s
   return int4_fake_quant_grad_enqueue(d->stream, *a, st);
 }
 
+int fp8_quantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
+  if (fp8_check(a, true, st) != GLMK_OK || bind(d, st) != GLMK_OK) return st->code;
+  return fp8_quantize_enqueue(d->stream, *a, st);
+}
+
+int fp8_dequantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
+  if (fp8_check(a, false, st) != GLMK_OK || bind(d, st) != GLMK_OK) return st->code;
+  return fp8_dequantize_enqueue(d->stream, *a, st);
+}
+
 // What the stream-ordered pool holds: in use, and freed but kept (the pool never returns memory on its own:
 // its release threshold is set to keep everything). cuda-sim has no pool: its frees are immediate.
 int memory_stats(glmk_device* d, glmk_memory_stats* out, glmk_status* st) {
@@ -260,8 +272,8 @@ const glmk_device_api kApi = {
     /* .int4_dequantize = */ int4_dequantize,
     /* .int4_fake_quant_grad = */ int4_fake_quant_grad,
     /* .matmul = */ nullptr,
-    /* .fp8_quantize = */ nullptr,
-    /* .fp8_dequantize = */ nullptr,
+    /* .fp8_quantize = */ fp8_quantize,
+    /* .fp8_dequantize = */ fp8_dequantize,
 };
 
 }  // namespace

@@ -1,4 +1,4 @@
-// The int4 quantizer on a real cuda device against the CPU device (itself checked bit for bit against the
+// The int4 and fp8 quantizers on a real cuda device against the CPU device (itself checked bit for bit against the
 // TypeScript reference in CI): random, adversarial (zeros, .5 quotients, subnormals, huge, NaN, inf) and
 // real-shaped 6144 x 2048 weights, both grids, every group size, bf16 and f32; packed, scales,
 // dequantize, fakeQuant and fakeQuantGrad compared bit for bit. bench/gpu/acceptance.sh runs it.
@@ -60,5 +60,23 @@ async function compare(name, n, k, kind, dtype, groupSize, levels) {
 for (const kind of ["random", "adversarial"])
   for (const [dtype, g, l] of [["bf16", 32, 15], ["f32", 64, 16], ["bf16", 128, 16], ["f32", 32, 15]]) await compare("int4", 96, 512, kind, dtype, g, l);
 for (const [g, l] of [[32, 15], [128, 16]]) await compare("int4 real-shaped", 6144, 2048, "random", "bf16", g, l);
-console.log(`int4-check on ${gpu.name} (${gpu.info().name}): ${failed ? `${failed} FAILED` : "passed"}`);
+
+// fp8 block quantization, the same way: data, scaleInv and dequantize (bf16, f16, f32) bit for bit
+const { fp8 } = await import(`${pkg}/dist/esm/index.js`);
+async function compareFp8(shape, kind, dtype, block) {
+  const v = weights(shape.reduce((a, b) => a * b, 1), 1, shape[1] + block[0], kind);
+  const out = {};
+  for (const [label, dev] of [["cpu", cpu], ["gpu", gpu]]) {
+    const q = fp8.quantize(upload(dev, v, shape, dtype === "f16" ? "f32" : dtype), { block });
+    out[label] = [await bytes(q.data), await bytes(q.scaleInv), await bytes(fp8.dequantize(q, "f32")), await bytes(fp8.dequantize(q, "bf16")), await bytes(fp8.dequantize(q, "f16"))];
+  }
+  const parts = ["data", "scaleInv", "dequantize f32", "dequantize bf16", "dequantize f16"];
+  const bad = parts.filter((_, i) => !out.cpu[i].equals(out.gpu[i]));
+  if (bad.length) failed++;
+  console.log(`${bad.length ? "FAIL" : "ok  "} fp8 ${kind} ${dtype} [${shape.join(", ")}] block [${block.join(", ")}]${bad.length ? `: ${bad.join(", ")} differ` : ": bit for bit"}`);
+}
+for (const kind of ["random", "adversarial"])
+  for (const [dtype, block] of [["f32", [128, 128]], ["bf16", [1, 128]]]) await compareFp8([3, 200, 300], kind, dtype, block);
+await compareFp8([2, 2048, 6144], "random", "bf16", [128, 128]);
+console.log(`quantizer check on ${gpu.name} (${gpu.info().name}): ${failed ? `${failed} FAILED` : "passed"}`);
 process.exitCode = failed ? 1 : 0;
