@@ -94,8 +94,8 @@ async function verify(flags: Map<string, string>): Promise<number> {
   }
   // The int4 quantizer and the matmuls, where the device has them (and for cpu, the same digests again from
   // a child process with another thread count and instruction set).
-  const { verifyInt4, int4Digests } = await import("../verify/int4-checks.js");
-  const int4Checks = await verifyInt4(dev, {
+  const { verifyQuant, quantDigests } = await import("../verify/quant-checks.js");
+  const int4Checks = await verifyQuant(dev, {
     repeats: Math.min(repeats, 5),
     onCheck: (c) => {
       if (!c.ok) failed++;
@@ -104,7 +104,7 @@ async function verify(flags: Map<string, string>): Promise<number> {
   });
   let int4Child = 0;
   if (dev.kind === "cpu" && int4Checks.length) {
-    const mine = await int4Digests(dev);
+    const mine = await quantDigests(dev);
     const child = spawnSync(process.execPath, [process.argv[1], "digests", "--int4", "1", "--device", dev.name], {
       env: { ...process.env, GLM_KERNELS_THREADS: String(di.threads === 1 ? 2 : 1), GLM_KERNELS_ISA: "scalar" },
       encoding: "utf8",
@@ -230,8 +230,8 @@ async function main(argv: string[]): Promise<number> {
       return bench(pos, flags);
     case "digests": // for verify's child processes: the golden cases' digests as JSON (--int4 1: the int4 ones)
       if (flags.get("int4") === "1") {
-        const { int4Digests } = await import("../verify/int4-checks.js");
-        console.log(JSON.stringify(await int4Digests(pickDevice(flags))));
+        const { quantDigests } = await import("../verify/quant-checks.js");
+        console.log(JSON.stringify(await quantDigests(pickDevice(flags))));
       } else console.log(JSON.stringify(await goldenDigests(pickDevice(flags))));
       return 0;
     default:

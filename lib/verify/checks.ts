@@ -44,9 +44,9 @@ export function loadGolden(): Record<string, string> {
   return JSON.parse(readFileSync(goldenPath(), "utf8")).digests as Record<string, string>;
 }
 
-/** The int4 quantizer's and the matmuls' digests (lib/verify/int4-checks.ts). */
-export function loadInt4Golden(): Record<string, string> {
-  return JSON.parse(readFileSync(goldenPath(), "utf8")).int4Digests as Record<string, string>;
+/** The int4 and fp8 quantizers' and the matmuls' digests (lib/verify/quant-checks.ts). */
+export function loadQuantGolden(): Record<string, string> {
+  return JSON.parse(readFileSync(goldenPath(), "utf8")).quantDigests as Record<string, string>;
 }
 
 /** Row r of a batch as its own one-row input. */

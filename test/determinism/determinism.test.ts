@@ -8,7 +8,7 @@ import { TEST_DEVICES, cpuIsaPaths, device } from "../helpers/devices.js";
 import { runCli } from "../helpers/child.js";
 import { topkRef } from "../reference/topk-ref.js";
 import { bf16Rne, bf16ToF32, dequantizeRef, quantizeRef } from "../reference/int4-ref.js";
-import { FP8_CASES, MATMUL_CASES, QUANT_CASES, seededF32, verifyInt4 } from "../../dist/esm/verify/int4-checks.js";
+import { FP8_CASES, MATMUL_CASES, QUANT_CASES, seededF32, verifyQuant } from "../../dist/esm/verify/quant-checks.js";
 import { f16Rne, fp8DequantizeRef, fp8QuantizeRef } from "../reference/fp8-ref.js";
 
 function f16Value(h: number): number {
@@ -82,11 +82,11 @@ describe("the CLI", () => {
   });
 });
 
-// The int4 quantizer's and the matmuls' golden digests (lib/verify/int4-checks.ts).
+// The int4 quantizer's and the matmuls' golden digests (lib/verify/quant-checks.ts).
 describe("int4 and matmul golden digests", () => {
-  const int4Golden = JSON.parse(readFileSync(new URL("./golden.json", import.meta.url), "utf8")).int4Digests as Record<string, string>;
+  const quantGolden = JSON.parse(readFileSync(new URL("./golden.json", import.meta.url), "utf8")).quantDigests as Record<string, string>;
   it("cover every case", () => {
-    expect(Object.keys(int4Golden).sort()).toEqual([...QUANT_CASES, ...MATMUL_CASES, ...FP8_CASES].map((c) => c.name).sort());
+    expect(Object.keys(quantGolden).sort()).toEqual([...QUANT_CASES, ...MATMUL_CASES, ...FP8_CASES].map((c) => c.name).sort());
   });
   it.each(QUANT_CASES.map((c) => [c.name, c] as const))("the quantizer's equal the TypeScript reference's: %s", (_n, c) => {
     const v = seededF32(c.n * c.k, new Prng(c.seed));
@@ -98,7 +98,7 @@ describe("int4 and matmul golden digests", () => {
       .update(new Uint8Array(ref.scales.buffer))
       .update(new Uint8Array(deq.buffer))
       .digest("hex");
-    expect(h).toBe(int4Golden[c.name]);
+    expect(h).toBe(quantGolden[c.name]);
   });
   it.each(FP8_CASES.map((c) => [c.name, c] as const))("the fp8 quantizer's equal the TypeScript reference's: %s", (_n, c) => {
     const [b, n, k] = c.shape;
@@ -111,10 +111,10 @@ describe("int4 and matmul golden digests", () => {
       .update(new Uint8Array(ref.scaleInv.buffer))
       .update(new Uint8Array(deq.f32Bits.buffer))
       .digest("hex");
-    expect(h).toBe(int4Golden[c.name]);
+    expect(h).toBe(quantGolden[c.name]);
   });
   it.each(TEST_DEVICES)("verify's int4, fp8 and matmul checks pass on %s", async (name) => {
-    const checks = await verifyInt4(device(name), { repeats: 3 });
+    const checks = await verifyQuant(device(name), { repeats: 3 });
     expect(checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail ?? ""}`)).toEqual([]);
     if (name === "cpu") expect(checks.length).toBe(2 * QUANT_CASES.length + 2 * FP8_CASES.length + 3 * MATMUL_CASES.length);
   });

@@ -13,7 +13,7 @@ import { dequantize, quantize } from "../ops/int4.js";
 import { dequantize as fp8Dequantize, quantize as fp8Quantize } from "../ops/fp8.js";
 import { int4Matmul, matmul } from "../ops/matmul.js";
 import type { Tensor } from "../tensor.js";
-import { loadInt4Golden, type Check } from "./checks.js";
+import { loadQuantGolden, type Check } from "./checks.js";
 import { Prng } from "./prng.js";
 
 export interface QuantCase {
@@ -137,7 +137,7 @@ export async function matmulDigest(dev: Device, c: MatmulCase): Promise<string> 
 }
 
 /** Digests of every case (what a child process with other settings prints for comparison). */
-export async function int4Digests(dev: Device): Promise<Record<string, string>> {
+export async function quantDigests(dev: Device): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
   const caps = dev.info().capabilities;
   if (caps.includes("int4.quantize")) for (const c of QUANT_CASES) out[c.name] = await quantDigest(dev, c);
@@ -146,8 +146,8 @@ export async function int4Digests(dev: Device): Promise<Record<string, string>> 
   return out;
 }
 
-export async function verifyInt4(dev: Device, opts: { repeats: number; onCheck?: (c: Check) => void }): Promise<Check[]> {
-  const golden = loadInt4Golden();
+export async function verifyQuant(dev: Device, opts: { repeats: number; onCheck?: (c: Check) => void }): Promise<Check[]> {
+  const golden = loadQuantGolden();
   const checks: Check[] = [];
   const report = (c: Check) => {
     checks.push(c);
