@@ -56,6 +56,7 @@ export interface NativeDevice {
     scaleInv: bigint,
     out: bigint | null,
   ): void;
+  fp8Matmul(x: bigint, m: number, k: number, data: bigint, scaleInv: bigint, blockN: number, n: number, y: bigint, yDtype: number): void;
   matmul(
     x: bigint,
     xDtype: number,

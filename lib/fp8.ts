@@ -1,6 +1,5 @@
 // The fp8 namespace of the public API (SPEC 5).
-import { fp8Matmul } from "./not-yet.js";
-import { dequantize, quantize } from "./ops/fp8.js";
+import { dequantize, matmul, quantize } from "./ops/fp8.js";
 
 export type { Fp8Weights } from "./ops/fp8.js";
-export const fp8 = Object.freeze({ quantize, dequantize, matmul: fp8Matmul });
+export const fp8 = Object.freeze({ quantize, dequantize, matmul });

@@ -8,5 +8,4 @@ function notYet(name: string): (...args: unknown[]) => never {
   };
 }
 
-export const fp8Matmul = notYet("fp8.matmul");
 export const moe = Object.freeze({ route: notYet("moe.route"), experts: notYet("moe.experts") });

@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { ROOT, runNode } from "./helpers/child.js";
 
 const FUZZ = `
-import { defaultDevice, openDevice, topk, int4, fp8, matmul, GlmKernelsError, Tensor } from "glm-kernels";
+import { defaultDevice, openDevice, topk, int4, fp8, moe, matmul, GlmKernelsError, Tensor } from "glm-kernels";
 const dev = defaultDevice();
 const good = dev.tensor(new Float32Array([5, 1, 4, 2, 3, 9, 0, 8]), [2, 4]);
 const junk = [undefined, null, 0, -1, 1.5, NaN, Infinity, 2 ** 40, "x", {}, [], [1, -2], () => 1, Symbol("s"),
@@ -37,7 +37,7 @@ for (const a of junk) {
 attempt(() => openDevice("cuda:0"));
 attempt(() => openDevice("ascend"));
 attempt(() => int4.matmul(good, good));
-attempt(() => fp8.matmul(good, good));
+attempt(() => moe.route(good, good));
 const w32 = dev.tensor(new Float32Array(64).fill(1), [2, 32]);
 for (const a of junk) {
   attempt(() => int4.quantize(a));
@@ -51,6 +51,7 @@ for (const a of junk) {
     attempt(() => int4.fakeQuantGrad(w32, a, b));
     attempt(() => matmul(a, b));
     attempt(() => int4.matmul(a, b));
+    attempt(() => fp8.matmul(a, b));
   }
 }
 const disposed = dev.tensor(new Float32Array(4), [1, 4]); disposed.dispose();

@@ -100,7 +100,7 @@ int info(glmk_device* d, glmk_device_info* out, glmk_status* st) {
   std::snprintf(out->name, sizeof out->name, "%s", cpu_model().c_str());
   std::snprintf(out->isa, sizeof out->isa, "%s", isa_name(d->isa));
   std::snprintf(out->build, sizeof out->build, "g++ %d.%d.%d, C++17", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
-  std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,matmul,int4.matmul,fp8.quantize,fp8.dequantize");
+  std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,matmul,int4.matmul,fp8.quantize,fp8.dequantize,fp8.matmul");
   out->memory_bytes = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
   out->threads = d->threads;
   out->ordinal = 0;
@@ -266,6 +266,18 @@ int fp8_dequantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
   return ok(st);
 }
 
+int fp8_matmul(glmk_device* d, const glmk_fp8_matmul_args* a, glmk_status* st) {
+  if (a->m < 0 || a->n < 0 || a->k < 0 || a->block_n < 1)
+    return fail(st, GLMK_E_SHAPE, "fp8.matmul: Expected non-negative M, N, K and blocks >= 1 but received %lld, %lld, %lld, %lld",
+                static_cast<long long>(a->m), static_cast<long long>(a->n), static_cast<long long>(a->k),
+                static_cast<long long>(a->block_n));
+  if (a->y_dtype != GLMK_BF16 && a->y_dtype != GLMK_F32)
+    return fail(st, GLMK_E_DTYPE, "fp8.matmul: Expected an output dtype bf16 or f32 but received dtype %d", a->y_dtype);
+  const glmk_fp8_matmul_args args = *a;
+  d->stream.enqueue("fp8.matmul", [d, args](glmk_status* s) { return fp8_matmul_execute(d->stream.pool(), args, s); });
+  return ok(st);
+}
+
 const glmk_device_api kApi = {
     /* .abi_version = */ GLMK_ABI_VERSION,
     /* .struct_size = */ sizeof(glmk_device_api),
@@ -291,6 +303,7 @@ const glmk_device_api kApi = {
     /* .matmul = */ matmul,
     /* .fp8_quantize = */ fp8_quantize,
     /* .fp8_dequantize = */ fp8_dequantize,
+    /* .fp8_matmul = */ fp8_matmul,
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 
 #include "fp-env.hpp"
 #include "widen.hpp"
+#include "glmk/fp8-arith.h"
 #include "glmk/int4-arith.h"
 #include "glmk/status.hpp"
 
@@ -63,6 +64,50 @@ int matmul_execute(Pool& pool, Isa isa, const glmk_matmul_args& a, glmk_status* 
     else if (a.x_dtype == GLMK_BF16) static_cast<uint16_t*>(a.y)[i] = glmk_bf16_rne(bits);
     else static_cast<uint16_t*>(a.y)[i] = glmk_f16_rne(bits);
   }
+  return ok(st);
+}
+
+int fp8_matmul_execute(Pool& pool, const glmk_fp8_matmul_args& a, glmk_status* st) {
+  DefaultFpEnv env;
+  constexpr int64_t kB = 128;
+  const int64_t blocks = (a.k + kB - 1) / kB;
+  // Section: activations, per row and 128-channel block: sa = scaleInv(amax), a8 = e4m3(x / sa), as f32
+  std::vector<float> xa(static_cast<size_t>(a.m * a.k)), sa(static_cast<size_t>(a.m * blocks));
+  for (int64_t m = 0; m < a.m; m++)
+    for (int64_t j = 0; j < blocks; j++) {
+      const int64_t c0 = j * kB, c1 = std::min(a.k, c0 + kB);
+      float amax = 0.0f;
+      for (int64_t c = c0; c < c1 && amax == amax; c++) {
+        const float v = std::fabs(widen(a.x, GLMK_BF16, m * a.k + c));
+        amax = v != v ? v : (v > amax ? v : amax);
+      }
+      const float s = glmk_fp8_scale_inv(amax);
+      sa[m * blocks + j] = s;
+      for (int64_t c = c0; c < c1; c++)
+        xa[m * a.k + c] = glmk_f32_from_bits(glmk_e4m3_to_f32_bits(
+            glmk_e4m3_from_f32_bits(glmk_bits_from_f32(widen(a.x, GLMK_BF16, m * a.k + c) / s))));
+    }
+  // Section: rows of w in work items; per output, blocks in increasing order
+  const int64_t items = (a.n + kRowsPerItem - 1) / kRowsPerItem;
+  pool.parallel_for(items, [&](int64_t item, int) {
+    DefaultFpEnv item_env;
+    std::vector<float> wrow(static_cast<size_t>(a.k));
+    for (int64_t n = item * kRowsPerItem; n < std::min(a.n, (item + 1) * kRowsPerItem); n++) {
+      for (int64_t c = 0; c < a.k; c++) wrow[c] = glmk_f32_from_bits(glmk_e4m3_to_f32_bits(a.data[n * a.k + c]));
+      const float* ws = a.scale_inv + (n / a.block_n) * blocks;
+      for (int64_t m = 0; m < a.m; m++) {
+        float acc = 0.0f;
+        for (int64_t j = 0; j < blocks; j++) {
+          float p[16] = {0};
+          for (int64_t c = j * kB; c < std::min(a.k, (j + 1) * kB); c++)
+            p[c % 16] = std::fma(xa[m * a.k + c], wrow[c], p[c % 16]);
+          acc = acc + (gemm_reduce16(p) * sa[m * blocks + j]) * ws[j];
+        }
+        if (a.y_dtype == GLMK_F32) static_cast<float*>(a.y)[m * a.n + n] = acc;
+        else static_cast<uint16_t*>(a.y)[m * a.n + n] = glmk_bf16_rne(glmk_bits_from_f32(acc));
+      }
+    }
+  });
   return ok(st);
 }
 

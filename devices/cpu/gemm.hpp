@@ -39,6 +39,10 @@ void gemm_block_avx2(const GemmBlock& b);
 // The whole op: converts x, splits rows of w over the pool, rounds y to x's dtype.
 int matmul_execute(Pool& pool, Isa isa, const glmk_matmul_args& a, glmk_status* st);
 
+// fp8.matmul (SPEC 5, glmk_fp8_matmul_args): per 128-K block the same 16-chain order on the e4m3 values of
+// the row's activations (quantized here, per row and block) and of the weights, then scaled and added.
+int fp8_matmul_execute(Pool& pool, const glmk_fp8_matmul_args& a, glmk_status* st);
+
 // The fixed reduction tree of the 16 partial sums (the order above).
 inline float gemm_reduce16(const float* p) {
   float q[8], r[4], s[2];

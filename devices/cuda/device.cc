@@ -274,6 +274,7 @@ const glmk_device_api kApi = {
     /* .matmul = */ nullptr,
     /* .fp8_quantize = */ fp8_quantize,
     /* .fp8_dequantize = */ fp8_dequantize,
+    /* .fp8_matmul = */ nullptr,
 };
 
 }  // namespace

@@ -81,3 +81,32 @@ export function dequantize(q: Fp8Weights, dtype: "bf16" | "f16" | "f32" = "bf16"
   }
   return out;
 }
+
+/**
+ * x bf16 [M, K] times fp8 weights [N, K] (blocks [bn, 128]) -> bf16 [M, N]: x quantized per token per 128
+ * channels on the fly, f32 accumulation per 128-K block, each block's sum scaled (sum * s_a) * scaleInv
+ * (DeepSeek's order) before it is added (SPEC 5). `{ dtype: "f32" }` (our addition) returns the f32 sums
+ * unrounded.
+ */
+export function matmul(x: Tensor, wq: Fp8Weights, opts?: { dtype?: "bf16" | "f32" }): Tensor {
+  const o = checkOptions(opts, "fp8.matmul options", ["dtype"]);
+  const dtype = o.dtype ?? "bf16";
+  if (dtype !== "bf16" && dtype !== "f32") fail("E_DTYPE", "fp8.matmul options.dtype", '"bf16" or "f32"', dtype);
+  const w = checkFp8Weights(wq, "wq");
+  if (w.data.shape.length !== 2) fail("E_SHAPE", "wq.data", "[N, K] (one expert: index the stack first)", `[${w.data.shape.join(", ")}]`);
+  if (w.block[1] !== 128) fail("E_ARG", "wq.block", "[rows, 128] (activations are quantized per 128 channels)", w.block);
+  if (!(x instanceof TensorClass)) fail("E_ARG", "x", "a Tensor", x);
+  x.ptr("x");
+  if (x.dtype !== "bf16") throw new GlmKernelsError("E_DTYPE", `Expected dtype bf16 for x but received ${x.dtype}`);
+  if (x.shape.length !== 2 || x.shape[1] !== w.k) fail("E_SHAPE", "x", `[M, ${w.k}] (K of the weights)`, `[${x.shape.join(", ")}]`);
+  checkSameDevice(x, w.data.device, "x");
+  const m = x.shape[0];
+  const y = x.device.empty([m, w.n], dtype);
+  try {
+    x.device.native.fp8Matmul(x.ptr("x"), m, w.k, w.data.ptr(), w.scaleInv.ptr(), w.block[0], w.n, y.ptr(), DTYPE_CODE[dtype]);
+  } catch (e) {
+    y.dispose();
+    throw e;
+  }
+  return y;
+}

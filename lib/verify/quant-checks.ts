@@ -10,7 +10,7 @@ import { createHash } from "node:crypto";
 import type { Device } from "../device.js";
 import { bf16FromF32Bits, toF16Bits, type DType } from "../dtype.js";
 import { dequantize, quantize } from "../ops/int4.js";
-import { dequantize as fp8Dequantize, quantize as fp8Quantize } from "../ops/fp8.js";
+import { dequantize as fp8Dequantize, matmul as fp8Matmul, quantize as fp8Quantize } from "../ops/fp8.js";
 import { int4Matmul, matmul } from "../ops/matmul.js";
 import type { Tensor } from "../tensor.js";
 import { loadQuantGolden, type Check } from "./checks.js";
@@ -54,6 +54,21 @@ export interface Fp8Case {
 export const FP8_CASES: Fp8Case[] = [
   { name: "fp8-quantize-bf16-2x200x300-b128x128", dtype: "bf16", shape: [2, 200, 300], block: [128, 128], seed: 61 },
   { name: "fp8-quantize-f32-3x64x257-b1x128", dtype: "f32", shape: [3, 64, 257], block: [1, 128], seed: 62 },
+];
+
+export interface Fp8MatmulCase {
+  name: string;
+  m: number;
+  n: number;
+  k: number;
+  block: [number, number];
+  seed: number;
+}
+
+// fp8.matmul's f32 sums (the bf16 output would hide its order in the low bits); cpu-only goldens.
+export const FP8_MATMUL_CASES: Fp8MatmulCase[] = [
+  { name: "fp8-matmul-5x48x300-b128x128", m: 5, n: 48, k: 300, block: [128, 128], seed: 71 },
+  { name: "fp8-matmul-3x20x256-b1x128", m: 3, n: 20, k: 256, block: [1, 128], seed: 72 },
 ];
 
 export const MATMUL_CASES: MatmulCase[] = [
@@ -114,6 +129,19 @@ export async function fp8Digest(dev: Device, c: Fp8Case): Promise<string> {
     .digest("hex");
 }
 
+/** The case's f32 sums (rows [r0, r1) of x only when given), as bytes. */
+async function fp8MatmulOut(dev: Device, c: Fp8MatmulCase, r0 = 0, r1 = c.m): Promise<Uint8Array> {
+  const p = new Prng(c.seed);
+  const xAll = seededF32(c.m * c.k, p);
+  using w = upload(dev, seededF32(c.n * c.k, p), [c.n, c.k], "f32");
+  using x = upload(dev, xAll.slice(r0 * c.k, r1 * c.k), [r1 - r0, c.k], "bf16");
+  const q = fp8Quantize(w, { block: c.block });
+  using data = q.data;
+  using scaleInv = q.scaleInv;
+  using y = fp8Matmul(x, q, { dtype: "f32" });
+  return bytesOf(await y.read()).slice();
+}
+
 /** The case's output rows (bytes of y in x's dtype), rows [r0, r1) of x only when given. */
 async function matmulOut(dev: Device, c: MatmulCase, r0 = 0, r1 = c.m): Promise<Uint8Array> {
   const p = new Prng(c.seed);
@@ -143,6 +171,8 @@ export async function quantDigests(dev: Device): Promise<Record<string, string>>
   if (caps.includes("int4.quantize")) for (const c of QUANT_CASES) out[c.name] = await quantDigest(dev, c);
   if (caps.includes("matmul")) for (const c of MATMUL_CASES) out[c.name] = await matmulDigest(dev, c);
   if (caps.includes("fp8.quantize")) for (const c of FP8_CASES) out[c.name] = await fp8Digest(dev, c);
+  if (caps.includes("fp8.matmul"))
+    for (const c of FP8_MATMUL_CASES) out[c.name] = createHash("sha256").update(await fp8MatmulOut(dev, c)).digest("hex");
   return out;
 }
 
@@ -171,20 +201,23 @@ export async function verifyQuant(dev: Device, opts: { repeats: number; onCheck?
       report({ name: `golden ${c.name}`, ok: digest === golden[c.name], digest, ...(digest === golden[c.name] ? {} : { detail: `expected ${golden[c.name]}` }) });
       await repeated(c.name, digest, () => fp8Digest(dev, c));
     }
-  if (caps.includes("matmul"))
-    for (const c of MATMUL_CASES) {
-      const full = await matmulOut(dev, c);
+  const matmuls = async <C extends { name: string; m: number }>(cases: C[], out: (c: C, r0?: number, r1?: number) => Promise<Uint8Array>) => {
+    for (const c of cases) {
+      const full = await out(c);
       const digest = createHash("sha256").update(full).digest("hex");
       if (dev.kind === "cpu")
         report({ name: `golden ${c.name}`, ok: digest === golden[c.name], digest, ...(digest === golden[c.name] ? {} : { detail: `expected ${golden[c.name]}` }) });
-      await repeated(c.name, digest, () => matmulDigest(dev, c));
+      await repeated(c.name, digest, async () => createHash("sha256").update(await out(c)).digest("hex"));
       const rowBytes = full.length / c.m;
       let bad = -1;
       for (let r = 0; r < c.m && bad < 0; r++) {
-        const alone = await matmulOut(dev, c, r, r + 1);
+        const alone = await out(c, r, r + 1);
         if (Buffer.compare(Buffer.from(alone), Buffer.from(full.subarray(r * rowBytes, (r + 1) * rowBytes))) !== 0) bad = r;
       }
       report({ name: `batch-invariant ${c.name}`, ok: bad < 0, digest, detail: bad < 0 ? `${c.m} rows alone == batch` : `row ${bad} differs` });
     }
+  };
+  if (caps.includes("matmul")) await matmuls(MATMUL_CASES, (c, r0, r1) => matmulOut(dev, c, r0, r1));
+  if (caps.includes("fp8.matmul")) await matmuls(FP8_MATMUL_CASES, (c, r0, r1) => fp8MatmulOut(dev, c, r0, r1));
   return checks;
 }

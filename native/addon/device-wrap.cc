@@ -79,7 +79,8 @@ void DeviceWrap::Init(Napi::Env env, Napi::Object exports) {
                           InstanceMethod("memory", &DeviceWrap::Memory),
                           InstanceMethod("emptyCache", &DeviceWrap::EmptyCache),
                           InstanceMethod("int4", &DeviceWrap::Int4),
-                          InstanceMethod("matmul", &DeviceWrap::Matmul), InstanceMethod("fp8", &DeviceWrap::Fp8)});
+                          InstanceMethod("matmul", &DeviceWrap::Matmul), InstanceMethod("fp8", &DeviceWrap::Fp8),
+                          InstanceMethod("fp8Matmul", &DeviceWrap::Fp8Matmul)});
   exports.Set("NativeDevice", cls);
 }
 

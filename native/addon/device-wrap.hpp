@@ -44,6 +44,7 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   Napi::Value Int4(const Napi::CallbackInfo& info);    // ops-wrap.cc
   Napi::Value Matmul(const Napi::CallbackInfo& info);  // ops-wrap.cc
   Napi::Value Fp8(const Napi::CallbackInfo& info);     // ops-wrap.cc
+  Napi::Value Fp8Matmul(const Napi::CallbackInfo& info);  // ops-wrap.cc
   Napi::Value poll(Napi::Env env, Napi::ArrayBuffer buf);
   SyncHub::Arm notify_arm();
 

@@ -78,4 +78,23 @@ Napi::Value DeviceWrap::Fp8(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
+// fp8Matmul(x, m, k, data, scaleInv, blockN, n, y, yDtype)
+Napi::Value DeviceWrap::Fp8Matmul(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  glmk_fp8_matmul_args a{};
+  a.x = static_cast<const uint16_t*>(to_ptr(info[0]));
+  a.m = to_i64(info[1]);
+  a.k = to_i64(info[2]);
+  a.data = static_cast<const uint8_t*>(to_ptr(info[3]));
+  a.scale_inv = static_cast<const float*>(to_ptr(info[4]));
+  a.block_n = to_i64(info[5]);
+  a.n = to_i64(info[6]);
+  a.y = to_ptr(info[7]);
+  a.y_dtype = info[8].As<Napi::Number>().Int32Value();
+  if (!api_->fp8_matmul) throw_error(env, GLMK_E_UNSUPPORTED, std::string("fp8.matmul is not implemented on device ") + api_->kind);
+  glmk_status st{};
+  check(env, api_->fp8_matmul(dev_, &a, &st), st);
+  return env.Undefined();
+}
+
 }  // namespace glmk::addon

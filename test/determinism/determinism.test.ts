@@ -8,8 +8,8 @@ import { TEST_DEVICES, cpuIsaPaths, device } from "../helpers/devices.js";
 import { runCli } from "../helpers/child.js";
 import { topkRef } from "../reference/topk-ref.js";
 import { bf16Rne, bf16ToF32, dequantizeRef, quantizeRef } from "../reference/int4-ref.js";
-import { FP8_CASES, MATMUL_CASES, QUANT_CASES, seededF32, verifyQuant } from "../../dist/esm/verify/quant-checks.js";
-import { f16Rne, fp8DequantizeRef, fp8QuantizeRef } from "../reference/fp8-ref.js";
+import { FP8_CASES, FP8_MATMUL_CASES, MATMUL_CASES, QUANT_CASES, seededF32, verifyQuant } from "../../dist/esm/verify/quant-checks.js";
+import { f16Rne, fp8DequantizeRef, fp8MatmulRef, fp8QuantizeRef } from "../reference/fp8-ref.js";
 
 function f16Value(h: number): number {
   const e = (h >> 10) & 31, m = h & 1023, sg = h & 0x8000 ? -1 : 1;
@@ -66,10 +66,10 @@ describe("the CLI", () => {
     const checks = lines.filter((l) => /^(ok |FAIL)/.test(l));
     // top-k: golden, repeats, batch per case, plus the child; int4: golden and repeats per quantizer case,
     // golden, repeats and batch per matmul case, plus its child
-    expect(checks.length).toBe(3 * GOLDEN_CASES.length + 1 + 2 * QUANT_CASES.length + 2 * FP8_CASES.length + 3 * MATMUL_CASES.length + 1);
+    expect(checks.length).toBe(3 * GOLDEN_CASES.length + 1 + 2 * QUANT_CASES.length + 2 * FP8_CASES.length + 3 * (MATMUL_CASES.length + FP8_MATMUL_CASES.length) + 1);
     expect(checks.every((l) => l.startsWith("ok"))).toBe(true);
     for (const c of GOLDEN_CASES) expect(r.stdout).toContain(`${golden[c.name]}`);
-    expect(r.stdout).toMatch(/^ok {3}int4\/fp8\/matmul, scalar path, other threads \(child\) +10\/10 cases identical$/m);
+    expect(r.stdout).toMatch(/^ok {3}int4\/fp8\/matmul, scalar path, other threads \(child\) +12\/12 cases identical$/m);
     expect(lines.at(-1)).toBe(`${checks.length} passed, 0 failed`);
   });
 
@@ -86,7 +86,7 @@ describe("the CLI", () => {
 describe("int4 and matmul golden digests", () => {
   const quantGolden = JSON.parse(readFileSync(new URL("./golden.json", import.meta.url), "utf8")).quantDigests as Record<string, string>;
   it("cover every case", () => {
-    expect(Object.keys(quantGolden).sort()).toEqual([...QUANT_CASES, ...MATMUL_CASES, ...FP8_CASES].map((c) => c.name).sort());
+    expect(Object.keys(quantGolden).sort()).toEqual([...QUANT_CASES, ...MATMUL_CASES, ...FP8_CASES, ...FP8_MATMUL_CASES].map((c) => c.name).sort());
   });
   it.each(QUANT_CASES.map((c) => [c.name, c] as const))("the quantizer's equal the TypeScript reference's: %s", (_n, c) => {
     const v = seededF32(c.n * c.k, new Prng(c.seed));
@@ -113,9 +113,18 @@ describe("int4 and matmul golden digests", () => {
       .digest("hex");
     expect(h).toBe(quantGolden[c.name]);
   });
+  it.each(FP8_MATMUL_CASES.map((c) => [c.name, c] as const))("fp8.matmul's equal the TypeScript model of the written order: %s", (_n, c) => {
+    const p = new Prng(c.seed);
+    const x = seededF32(c.m * c.k, p);
+    const w = seededF32(c.n * c.k, p);
+    const ref = fp8QuantizeRef(w, 1, c.n, c.k, c.block[0], c.block[1]);
+    const xBits = Uint16Array.from(x, (v) => bf16Rne(v));
+    const y = fp8MatmulRef(xBits, c.m, c.k, ref, c.n, c.block[0]).f32;
+    expect(createHash("sha256").update(new Uint8Array(y.buffer)).digest("hex")).toBe(quantGolden[c.name]);
+  });
   it.each(TEST_DEVICES)("verify's int4, fp8 and matmul checks pass on %s", async (name) => {
     const checks = await verifyQuant(device(name), { repeats: 3 });
     expect(checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail ?? ""}`)).toEqual([]);
-    if (name === "cpu") expect(checks.length).toBe(2 * QUANT_CASES.length + 2 * FP8_CASES.length + 3 * MATMUL_CASES.length);
+    if (name === "cpu") expect(checks.length).toBe(2 * QUANT_CASES.length + 2 * FP8_CASES.length + 3 * (MATMUL_CASES.length + FP8_MATMUL_CASES.length));
   });
 });

@@ -90,3 +90,64 @@ export function fp8DequantizeRef(q: Fp8Ref, batch: number, n: number, k: number,
   const f32Bits = Uint32Array.from(f32, (v) => (Number.isNaN(v) ? 0x7fc00000 : f32ToBits(v)));
   return { f32, f32Bits, bf16: Uint16Array.from(f32, (v) => bf16Rne(v)), f16: Uint16Array.from(f32, (v) => f16Rne(v)) };
 }
+
+function nextUpF32(x: number): number {
+  if (x === 0) return 2 ** -149;
+  const b = f32ToBits(x);
+  return new Float32Array(new Uint32Array([x > 0 ? b + 1 : b - 1]).buffer)[0];
+}
+const nextDownF32 = (x: number) => -nextUpF32(-x);
+
+/** f32 addition, correctly rounded (a double sum is inexact when the exponents are far apart). */
+export function addF32(a: number, b: number): number {
+  const s = a + b;
+  const bb = s - a;
+  const err = a - (s - bb) + (b - bb); // TwoSum: a + b == s + err exactly
+  const r = Math.fround(s);
+  if (err === 0 || r === s) return r; // s exact, or an f32 itself (err is far below half an f32 ulp)
+  const other = r < s ? nextUpF32(r) : nextDownF32(r);
+  if (Math.abs(s - r) !== Math.abs(other - s)) return r; // not a midpoint: one rounding was enough
+  return err > 0 ? Math.max(r, other) : Math.min(r, other); // a midpoint: the exact sum decides
+}
+
+/**
+ * fp8.matmul (SPEC 5) in the written order: x bf16 bits [m, k]; weights as fp8QuantizeRef gives them
+ * ([n, k] data, scaleInv [ceil(n/bn), ceil(k/128)]); returns y as bf16 bits [m, n], and its f32 sums.
+ */
+export function fp8MatmulRef(xBits: Uint16Array, m: number, k: number, w: Fp8Ref, n: number, bn: number): { bf16: Uint16Array; f32: Float32Array } {
+  const blocks = Math.ceil(k / 128);
+  const y = new Uint16Array(m * n);
+  const y32 = new Float32Array(m * n);
+  const xa = new Float64Array(m * k);
+  const sa = new Float64Array(m * blocks);
+  const bf = (h: number) => new Float32Array(new Uint32Array([h << 16]).buffer)[0];
+  for (let r = 0; r < m; r++)
+    for (let j = 0; j < blocks; j++) {
+      let amax = 0;
+      for (let c = j * 128; c < Math.min(k, (j + 1) * 128); c++) {
+        const v = Math.abs(bf(xBits[r * k + c]));
+        amax = Number.isNaN(v) || Number.isNaN(amax) ? NaN : Math.max(amax, v);
+      }
+      const s = Number.isNaN(amax) ? NaN : Math.fround(Math.max(amax, Math.fround(1e-4)) / 448);
+      sa[r * blocks + j] = s;
+      for (let c = j * 128; c < Math.min(k, (j + 1) * 128); c++) xa[r * k + c] = e4m3Value(e4m3Encode(Math.fround(bf(xBits[r * k + c]) / s)));
+    }
+  for (let r = 0; r < m; r++)
+    for (let col = 0; col < n; col++) {
+      let acc = 0;
+      for (let j = 0; j < blocks; j++) {
+        const p = new Array(16).fill(0);
+        for (let c = j * 128; c < Math.min(k, (j + 1) * 128); c++)
+          p[c % 16] = Math.fround(p[c % 16] + xa[r * k + c] * e4m3Value(w.data[col * k + c])); // exact products and sums (multiples of 2^-18)
+        const q = Array.from({ length: 8 }, (_, i) => Math.fround(p[i] + p[i + 8]));
+        const rr = Array.from({ length: 4 }, (_, i) => Math.fround(q[i] + q[i + 4]));
+        const ss = [Math.fround(rr[0] + rr[2]), Math.fround(rr[1] + rr[3])];
+        const partial = Math.fround(ss[0] + ss[1]);
+        const term = Math.fround(Math.fround(partial * sa[r * blocks + j]) * w.scaleInv[Math.floor(col / bn) * blocks + j]);
+        acc = addF32(acc, term);
+      }
+      y[r * n + col] = bf16Rne(acc);
+      y32[r * n + col] = acc;
+    }
+  return { bf16: y, f32: y32 };
+}

@@ -140,6 +140,22 @@ typedef struct glmk_fp8_args {
   void* out;            /* dequantize: [batch, n, k] of out_dtype */
 } glmk_fp8_args;
 
+/* fp8.matmul (SPEC 5): y[m, n] = sum over 128-K blocks j of (p(m, n, j) * sa[m, j]) * scale_inv[n / block_n, j],
+ * added in increasing j from +0, where x row m is quantized per 128 channels on the fly (sa = the row block's
+ * scaleInv, a8 = e4m3(x / sa)) and p is the block's dot product of a8 and the weight codes in the matmul
+ * order (16 partial fma chains over k mod 16, the fixed tree); y rounded once to y_dtype (bf16 per SPEC 5;
+ * f32 keeps the accumulator's bits). */
+typedef struct glmk_fp8_matmul_args {
+  const uint16_t* x;       /* [m, k] bf16 */
+  int64_t m, n, k;
+  const uint8_t* data;     /* [n, k] e4m3 */
+  const float* scale_inv;  /* [ceil(n / block_n), ceil(k / 128)] */
+  int64_t block_n;         /* 1 or 128 (the weight blocks' rows; their columns are 128) */
+  void* y;                 /* [m, n] of y_dtype */
+  int32_t y_dtype;         /* GLMK_BF16 | GLMK_F32 */
+  int32_t reserved;
+} glmk_fp8_matmul_args;
+
 /* sync_notify's callback: what sync() would have returned (code GLMK_OK and message "" when all went well). */
 typedef void (*glmk_done_fn)(void* user, int code, const char* message);
 
@@ -206,6 +222,7 @@ typedef struct glmk_device_api {
   /* ABI 3. fp8 block quantization (optional). */
   int (*fp8_quantize)(glmk_device* dev, const glmk_fp8_args* args, glmk_status* st);
   int (*fp8_dequantize)(glmk_device* dev, const glmk_fp8_args* args, glmk_status* st);
+  int (*fp8_matmul)(glmk_device* dev, const glmk_fp8_matmul_args* args, glmk_status* st);
 } glmk_device_api;
 
 typedef const glmk_device_api* (*glmk_plugin_entry_fn)(uint32_t host_abi_version);

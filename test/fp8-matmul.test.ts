@@ -1,0 +1,110 @@
+// fp8.matmul (SPEC 5): bit for bit against the TypeScript model of the written order, within a stated bound
+// of a float64 product of the same quantized values, batch invariant, one digest over ISA paths and threads.
+import { describe, expect, it } from "vitest";
+import { fp8 } from "../dist/esm/index.js";
+import { runNode } from "./helpers/child.js";
+import { TEST_DEVICES, device } from "./helpers/devices.js";
+import { bf16Rne, bf16ToF32 } from "./reference/int4-ref.js";
+import { addF32, e4m3Encode, e4m3Value, fp8MatmulRef, fp8QuantizeRef } from "./reference/fp8-ref.js";
+
+const DEVICES = TEST_DEVICES.filter((d) => device(d).info().capabilities.includes("fp8.matmul"));
+
+function lcg(seed: number) {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
+}
+
+describe("the reference's f32 addition", () => {
+  it("rounds like one IEEE addition where a double sum would round twice", () => {
+    // 1 + 2^-24 + 2^-60: the double sum is 1 + 2^-24 (a midpoint of f32), the exact one is above it
+    expect(addF32(1 + 2 ** -24, 2 ** -60)).toBe(1 + 2 ** -23);
+    expect(addF32(1 + 2 ** -24, -(2 ** -60))).toBe(1);
+    expect(addF32(1.5, 2.25)).toBe(3.75);
+  });
+});
+
+describe.each(DEVICES)("fp8.matmul on %s", (name) => {
+  const dev = device(name);
+
+  it.each([
+    [3, 40, 256, [128, 128]],
+    [5, 33, 300, [1, 128]],
+    [1, 130, 129, [128, 128]],
+  ] as const)("[%i x %i x %i] blocks %j: every bit as the written order; within the bound of float64", async (m, n, k, block) => {
+    const r = lcg(m * n + k);
+    const wv = Float32Array.from({ length: n * k }, (_, i) => r() * 2 ** ((i % 11) - 5));
+    const xBits = Uint16Array.from({ length: m * k }, (_, i) => bf16Rne(r() * 2 ** ((i % 7) - 3)));
+    const q = fp8.quantize(dev.tensor(wv, [n, k]), { block: [...block] as [number, number] });
+    const ref = fp8QuantizeRef(wv, 1, n, k, block[0], block[1]);
+    const x = dev.tensor(xBits, [m, k], "bf16");
+    const y = (await fp8.matmul(x, q).read()) as Uint16Array;
+    const want = fp8MatmulRef(xBits, m, k, ref, n, block[0]);
+    expect(Array.from(y)).toEqual(Array.from(want.bf16));
+    // the f32 sums before the bf16 rounding (which would hide a different order in the low bits)
+    const y32 = (await fp8.matmul(x, q, { dtype: "f32" }).read()) as Float32Array;
+    expect(Array.from(new Uint32Array(y32.buffer))).toEqual(Array.from(new Uint32Array(want.f32.buffer)));
+    // float64 of the same quantized operands: |y - exact| <= K 2^-24 sum|terms| + half a bf16 ulp
+    const blocks = Math.ceil(k / 128);
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let exact = 0, mag = 0;
+        for (let b = 0; b < blocks; b++) {
+          let amax = 0;
+          for (let c = b * 128; c < Math.min(k, (b + 1) * 128); c++) amax = Math.max(amax, Math.abs(bf16ToF32(xBits[i * k + c])));
+          const sa = Math.fround(Math.max(amax, Math.fround(1e-4)) / 448);
+          for (let c = b * 128; c < Math.min(k, (b + 1) * 128); c++) {
+            const t = e4m3Value(e4m3Encode(Math.fround(bf16ToF32(xBits[i * k + c]) / sa))) * sa * e4m3Value(ref.data[j * k + c]) * ref.scaleInv[Math.floor(j / block[0]) * blocks + b];
+            exact += t;
+            mag += Math.abs(t);
+          }
+        }
+        expect(Math.abs(bf16ToF32(y[i * n + j]) - exact)).toBeLessThanOrEqual(k * 2 ** -22 * mag + 2 ** -8 * Math.abs(exact) + 1e-30);
+      }
+  });
+
+  it("a token alone == the same token inside the batch", async () => {
+    const m = 9, n = 20, k = 384;
+    const r = lcg(77);
+    const q = fp8.quantize(dev.tensor(Float32Array.from({ length: n * k }, r), [n, k]));
+    const xBits = Uint16Array.from({ length: m * k }, () => bf16Rne(r() * 4));
+    const all = (await fp8.matmul(dev.tensor(xBits, [m, k], "bf16"), q).read()) as Uint16Array;
+    for (const t of [0, 4, 8]) {
+      const one = (await fp8.matmul(dev.tensor(xBits.slice(t * k, (t + 1) * k), [1, k], "bf16"), q).read()) as Uint16Array;
+      expect(Array.from(one)).toEqual(Array.from(all.slice(t * n, (t + 1) * n)));
+    }
+  });
+
+  it("checks its arguments", () => {
+    using x = dev.tensor(new Uint16Array(256), [2, 128], "bf16");
+    using xf = dev.tensor(new Float32Array(256), [2, 128]);
+    const q = fp8.quantize(dev.tensor(new Float32Array(3 * 128), [3, 128]));
+    expect(fp8.matmul(x, q).shape).toEqual([2, 3]);
+    expect(() => fp8.matmul(xf, q)).toThrow(expect.objectContaining({ code: "E_DTYPE" }));
+    expect(() => fp8.matmul(x, q, { dtype: "f16" } as never)).toThrow(expect.objectContaining({ code: "E_DTYPE" }));
+    const q64 = fp8.quantize(dev.tensor(new Float32Array(3 * 128), [3, 128]), { block: [1, 64] });
+    expect(() => fp8.matmul(x, q64)).toThrow(expect.objectContaining({ code: "E_ARG", message: expect.stringMatching(/wq.block/) }));
+    const q3 = fp8.quantize(dev.tensor(new Float32Array(2 * 3 * 128), [2, 3, 128]));
+    expect(() => fp8.matmul(x, q3)).toThrow(expect.objectContaining({ code: "E_SHAPE" }));
+  });
+});
+
+describe("fp8.matmul determinism across processes (cpu)", () => {
+  it("GLM_KERNELS_ISA and 1 vs 2 threads give one digest", () => {
+    const code = `
+      import { openDevice, fp8 } from "./dist/esm/index.js";
+      import { createHash } from "node:crypto";
+      const dev = openDevice("cpu");
+      let s = 5;
+      const r = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
+      const q = fp8.quantize(dev.tensor(Float32Array.from({ length: 70 * 300 }, r), [70, 300]));
+      const x = dev.tensor(Uint16Array.from({ length: 6 * 300 }, () => new Uint16Array(new Float32Array([r()]).buffer)[1]), [6, 300], "bf16");
+      console.log(createHash("sha256").update(new Uint8Array((await fp8.matmul(x, q).read()).buffer)).digest("hex"));`;
+    const digests = new Set<string>();
+    for (const env of [{ GLM_KERNELS_ISA: "scalar" }, { GLM_KERNELS_ISA: "avx2" }, {}, { GLM_KERNELS_THREADS: "1" }]) {
+      const res = runNode(code, env);
+      expect(res.status, res.stderr).toBe(0);
+      digests.add(res.stdout.trim());
+    }
+    expect(digests.size).toBe(1);
+  });
+});
