@@ -274,7 +274,7 @@ int fp8_matmul(glmk_device* d, const glmk_fp8_matmul_args* a, glmk_status* st) {
   if (a->y_dtype != GLMK_BF16 && a->y_dtype != GLMK_F32)
     return fail(st, GLMK_E_DTYPE, "fp8.matmul: Expected an output dtype bf16 or f32 but received dtype %d", a->y_dtype);
   const glmk_fp8_matmul_args args = *a;
-  d->stream.enqueue("fp8.matmul", [d, args](glmk_status* s) { return fp8_matmul_execute(d->stream.pool(), args, s); });
+  d->stream.enqueue("fp8.matmul", [d, args](glmk_status* s) { return fp8_matmul_execute(d->stream.pool(), d->isa, args, s); });
   return ok(st);
 }
 

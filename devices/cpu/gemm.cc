@@ -67,7 +67,7 @@ int matmul_execute(Pool& pool, Isa isa, const glmk_matmul_args& a, glmk_status* 
   return ok(st);
 }
 
-int fp8_matmul_execute(Pool& pool, const glmk_fp8_matmul_args& a, glmk_status* st) {
+int fp8_matmul_execute(Pool& pool, Isa isa, const glmk_fp8_matmul_args& a, glmk_status* st) {
   DefaultFpEnv env;
   constexpr int64_t kB = 128;
   const int64_t blocks = (a.k + kB - 1) / kB;
@@ -91,18 +91,26 @@ int fp8_matmul_execute(Pool& pool, const glmk_fp8_matmul_args& a, glmk_status* s
   const int64_t items = (a.n + kRowsPerItem - 1) / kRowsPerItem;
   pool.parallel_for(items, [&](int64_t item, int) {
     DefaultFpEnv item_env;
-    std::vector<float> wrow(static_cast<size_t>(a.k));
+    std::vector<float> wrow(static_cast<size_t>(a.k)), accs(static_cast<size_t>(a.m));
     for (int64_t n = item * kRowsPerItem; n < std::min(a.n, (item + 1) * kRowsPerItem); n++) {
-      for (int64_t c = 0; c < a.k; c++) wrow[c] = glmk_f32_from_bits(glmk_e4m3_to_f32_bits(a.data[n * a.k + c]));
       const float* ws = a.scale_inv + (n / a.block_n) * blocks;
-      for (int64_t m = 0; m < a.m; m++) {
-        float acc = 0.0f;
-        for (int64_t j = 0; j < blocks; j++) {
-          float p[16] = {0};
-          for (int64_t c = j * kB; c < std::min(a.k, (j + 1) * kB); c++)
-            p[c % 16] = std::fma(xa[m * a.k + c], wrow[c], p[c % 16]);
-          acc = acc + (gemm_reduce16(p) * sa[m * blocks + j]) * ws[j];
+      if (isa == Isa::avx512) {
+        fp8_row_avx512(xa.data(), sa.data(), a.m, a.k, a.data + n * a.k, ws, accs.data());
+      } else {
+        for (int64_t c = 0; c < a.k; c++) wrow[c] = glmk_f32_from_bits(glmk_e4m3_to_f32_bits(a.data[n * a.k + c]));
+        for (int64_t m = 0; m < a.m; m++) {
+          float acc = 0.0f;
+          for (int64_t j = 0; j < blocks; j++) {
+            float p[16] = {0};
+            for (int64_t c = j * kB; c < std::min(a.k, (j + 1) * kB); c++)
+              p[c % 16] = std::fma(xa[m * a.k + c], wrow[c], p[c % 16]);
+            acc = acc + (gemm_reduce16(p) * sa[m * blocks + j]) * ws[j];
+          }
+          accs[m] = acc;
         }
+      }
+      for (int64_t m = 0; m < a.m; m++) {
+        const float acc = accs[m];
         if (a.y_dtype == GLMK_F32) static_cast<float*>(a.y)[m * a.n + n] = acc;
         else static_cast<uint16_t*>(a.y)[m * a.n + n] = glmk_bf16_rne(glmk_bits_from_f32(acc));
       }
