@@ -103,6 +103,21 @@ void Stream::enqueue(const char* op, Task task) {
   has_work_.notify_one();
 }
 
+namespace {
+
+// A task's status, with the exceptions a task may throw turned into one (nothing escapes into the host).
+int run_guarded(const Stream::Task& task, glmk_status* st) {
+  try {
+    return task(st);
+  } catch (const std::bad_alloc&) {
+    return fail(st, GLMK_E_OOM, "out of host memory");
+  } catch (const std::exception& e) {
+    return fail(st, GLMK_E_DEVICE, "%s", e.what());
+  }
+}
+
+}  // namespace
+
 void Stream::main() {
   uint64_t taken = 0;
   for (;;) {
@@ -133,14 +148,7 @@ void Stream::main() {
       taken++;
     }
     glmk_status st{};
-    int rc;
-    try {
-      rc = item.task(&st);
-    } catch (const std::bad_alloc&) {
-      rc = fail(&st, GLMK_E_OOM, "out of host memory");
-    } catch (const std::exception& e) {
-      rc = fail(&st, GLMK_E_DEVICE, "%s", e.what());
-    }
+    const int rc = run_guarded(item.task, &st);
     record(item.op, rc, st);
     progress_.notify_all();
   }
@@ -168,14 +176,7 @@ bool Stream::run_inline(const char* op, const Task& task) {
     wake = idle_fn_ && !idle_armed_;  // the stream thread sleeps untimed: start its idle clock (once)
   }
   glmk_status st{};
-  int rc;
-  try {
-    rc = task(&st);
-  } catch (const std::bad_alloc&) {
-    rc = fail(&st, GLMK_E_OOM, "out of host memory");
-  } catch (const std::exception& e) {
-    rc = fail(&st, GLMK_E_DEVICE, "%s", e.what());
-  }
+  const int rc = run_guarded(task, &st);
   record(op, rc, st);  // (arms the idle clock)
   if (wake) has_work_.notify_one();
   return true;
