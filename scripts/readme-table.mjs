@@ -1,6 +1,6 @@
 // Regenerates the README's results tables from bench/results/*.json (written by `glm-kernels bench --json`):
 // the top-k table from topk-*.json, with the chart beside each report (bench/results/X.svg from X.json,
-// drawn by the CLI's own code in dist/), and the int4 table from int4-*.json.
+// drawn by the CLI's own code in dist/), and the int4 and fp8 tables from int4-*.json and fp8-*.json.
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 
 const chartJs = new URL("../dist/esm/bench/chart.js", import.meta.url);
@@ -10,6 +10,7 @@ if (!existsSync(chartJs)) {
 }
 const { topkChartSvg } = await import(chartJs.href);
 const { formatInt4 } = await import(new URL("../dist/esm/bench/int4.js", import.meta.url).href);
+const { formatFp8 } = await import(new URL("../dist/esm/bench/fp8.js", import.meta.url).href);
 
 const dir = "bench/results";
 const rows = [];
@@ -31,21 +32,24 @@ const table = [
   ...rows,
 ].join("\n");
 let readme = readFileSync("README.md", "utf8");
-// Section: int4 (one table per report, as the CLI prints it, plus its date and file)
-const int4 = readdirSync(dir)
-  .filter((f) => f.startsWith("int4-") && f.endsWith(".json"))
-  .sort()
-  .map((f) => {
-    const rep = JSON.parse(readFileSync(`${dir}/${f}`, "utf8"));
-    return `${formatInt4(rep)}\n\n(${rep.date.slice(0, 10)}, \`${f}\`)`;
-  })
-  .join("\n\n");
-{
-  const a = readme.indexOf("<!-- int4:start -->");
-  const b = readme.indexOf("<!-- int4:end -->");
-  if (a < 0 || b < a) throw new Error("README.md has no int4:start / int4:end markers");
-  readme = readme.slice(0, a + "<!-- int4:start -->".length) + "\n" + int4 + "\n" + readme.slice(b);
+// Section: int4 and fp8 (one table per report, as the CLI prints it, plus its date and file)
+function section(name, format) {
+  const body = readdirSync(dir)
+    .filter((f) => f.startsWith(`${name}-`) && f.endsWith(".json"))
+    .sort()
+    .map((f) => {
+      const rep = JSON.parse(readFileSync(`${dir}/${f}`, "utf8"));
+      return `${format(rep)}\n\n(${rep.date.slice(0, 10)}, \`${f}\`)`;
+    })
+    .join("\n\n");
+  const open = `<!-- ${name}:start -->`;
+  const a = readme.indexOf(open);
+  const b = readme.indexOf(`<!-- ${name}:end -->`);
+  if (a < 0 || b < a) throw new Error(`README.md has no ${name}:start / ${name}:end markers`);
+  readme = readme.slice(0, a + open.length) + "\n" + body + "\n" + readme.slice(b);
 }
+section("int4", formatInt4);
+section("fp8", formatFp8);
 const start = "<!-- bench:start -->";
 const end = "<!-- bench:end -->";
 const a = readme.indexOf(start);

@@ -3,12 +3,12 @@
 // Reports weight bytes (codes + scales) per second against the read bandwidth measured in the same run,
 // and GFLOP/s against an estimate of the machine's FMA peak.
 import { readFileSync } from "node:fs";
-import { Bench } from "tinybench";
-import { native } from "../binding.js";
 import type { Device } from "../device.js";
 import { int4Matmul, matmul } from "../ops/matmul.js";
 import { quantize, type Int4Weights } from "../ops/int4.js";
 import type { Tensor } from "../tensor.js";
+import { loadOrt, measureBandwidth, p50 as median } from "./common.js";
+import type { RunInfo } from "./common.js";
 import { matmulNBitsModel } from "./onnx-model.js";
 
 export interface Int4BenchRow {
@@ -30,13 +30,7 @@ export interface Int4BenchRow {
   denseMs: number;
 }
 
-export interface Int4BenchReport {
-  date: string;
-  machine: string;
-  device: string;
-  threads: number;
-  isa: string;
-  readGBs: number;
+export interface Int4BenchReport extends RunInfo {
   /** threads x 32 flops per cycle (one 16-lane fma) x the clock /proc/cpuinfo reports: an estimate */
   peakGflops: number;
   rows: Int4BenchRow[];
@@ -52,15 +46,6 @@ const COLD_BYTES = 96 * 2 ** 20;
 // Small shapes stay warm (their copies would be thousands): these caps keep the setup bounded.
 const MAX_COPIES = 64;
 const MAX_SESSIONS = 8;
-
-async function p50(time: number, fn: () => Promise<void>): Promise<number> {
-  const bench = new Bench({ time, warmupTime: Math.min(100, time / 4), iterations: 3 });
-  bench.add("task", fn);
-  await bench.run();
-  const res = bench.tasks[0].result;
-  if (!res || !("latency" in res)) throw new Error(`benchmark task failed: ${JSON.stringify(res)}`);
-  return (res.latency as { p50: number }).p50;
-}
 
 function clockGHz(): number {
   try {
@@ -85,24 +70,14 @@ function bf16Values(n: number, seed: number, scale: number): Uint16Array {
   return out;
 }
 
-type Ort = typeof import("onnxruntime-node");
-
 export async function benchInt4(
   dev: Device,
   opts: { time: number; shapes?: Array<[number, number]>; ms?: number[]; groups?: number[]; log: (s: string) => void },
 ): Promise<Int4BenchReport> {
   const info = dev.info();
-  opts.log(`measuring memory bandwidth (${info.threads} threads)...`);
-  const bw = native().measureBandwidth(512, info.threads, 5);
-  let ort: Ort | null = null;
-  if (dev.kind === "cpu") {
-    try {
-      const mod = (await import("onnxruntime-node")) as Ort;
-      ort = (mod as unknown as { default?: Ort }).default ?? mod;
-    } catch {
-      opts.log("onnxruntime-node is not installed: no peer column");
-    }
-  }
+  const bw = measureBandwidth(dev, opts.log);
+  const ort = await loadOrt(dev, opts.log);
+  const p50 = (time: number, fn: () => Promise<void>) => median(time, fn, Math.min(100, time / 4), 3);
   const peakGflops = info.threads * 32 * clockGHz();
   const rows: Int4BenchRow[] = [];
   for (const [n, k] of opts.shapes ?? INT4_SHAPES) {

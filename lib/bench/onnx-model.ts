@@ -91,3 +91,18 @@ export function matmulNBitsModel(m: number, n: number, k: number, blockSize: num
   );
   return cat(int(1, 8), bytes(8, [...str(1, ""), ...int(2, 13)]), bytes(8, [...str(1, "com.microsoft"), ...int(2, 1)]), lenDelim(7, graph));
 }
+
+/** Y [M, N] f32 = MatMul(A [M, K] f32, B [K, N] f32 initializer): B is w [N, K] (f32, row-major) transposed. */
+export function matmulModel(m: number, n: number, k: number, w: Float32Array): Uint8Array {
+  const bt = new Float32Array(k * n);
+  for (let r = 0; r < n; r++) for (let c = 0; c < k; c++) bt[c * n + r] = w[r * k + c];
+  const node = cat(str(1, "A"), str(1, "B"), str(2, "Y"), str(3, "mm"), str(4, "MatMul"));
+  const graph = cat(
+    lenDelim(1, node),
+    str(2, "g"),
+    lenDelim(5, initializer("B", ONNX_FLOAT, [k, n], new Uint8Array(bt.buffer))),
+    bytes(11, valueInfo("A", ONNX_FLOAT, [m, k])),
+    bytes(12, valueInfo("Y", ONNX_FLOAT, [m, n])),
+  );
+  return cat(int(1, 8), bytes(8, [...str(1, ""), ...int(2, 13)]), lenDelim(7, graph));
+}

@@ -1,12 +1,13 @@
 // Top-k throughput beside onnxruntime-node's TopK (the CPU peer), cold inputs, plus the machine's memory
 // bandwidth measured in the same run. Inputs rotate through > 128 MiB of copies so that no call finds its
 // input in the L3 (32-48 MB here; SPEC: benchmark cold).
-import { Bench } from "tinybench";
 import { native } from "../binding.js";
 import type { Device } from "../device.js";
 import { topk } from "../ops/topk.js";
 import type { Tensor } from "../tensor.js";
 import { makeInput, type TopkCase } from "../verify/cases.js";
+import { loadOrt, measureBandwidth, p50 } from "./common.js";
+import type { RunInfo } from "./common.js";
 import { topkModel } from "./onnx-model.js";
 
 export interface BenchRow {
@@ -39,13 +40,7 @@ export interface BenchRow {
   speedup: number | null;
 }
 
-export interface BenchReport {
-  date: string;
-  machine: string;
-  device: string;
-  threads: number;
-  isa: string;
-  readGBs: number;
+export interface BenchReport extends RunInfo {
   copyGBs: number;
   rows: BenchRow[];
 }
@@ -92,36 +87,14 @@ async function pairedFraction(bytes: number, threads: number, call: () => Promis
   return { fraction: median(strict), typical: median(typical), readGBs: median(reads) };
 }
 
-type Ort = typeof import("onnxruntime-node");
-async function loadOrt(): Promise<Ort | null> {
-  try {
-    return (await import("onnxruntime-node")) as Ort;
-  } catch {
-    return null;
-  }
-}
-
-/** The median latency in ms of fn, measured by tinybench for `time` ms after its own warm-up. */
-async function p50(time: number, fn: () => Promise<void>): Promise<number> {
-  const bench = new Bench({ time, warmupTime: Math.min(200, time / 4) });
-  bench.add("task", fn);
-  await bench.run();
-  const res = bench.tasks[0].result;
-  if (!res || !("latency" in res)) throw new Error(`benchmark task failed: ${JSON.stringify(res)}`);
-  return (res.latency as { p50: number }).p50;
-}
-
 export async function benchTopk(
   dev: Device,
   opts: { time: number; shapes?: Array<[number, number]>; k?: number; log: (s: string) => void },
 ): Promise<BenchReport> {
   const k = opts.k ?? 2048;
   const info = dev.info();
-  opts.log(`measuring memory bandwidth (${info.threads} threads)...`);
-  const bw = native().measureBandwidth(512, info.threads, 5);
-  const ortMod = dev.kind === "cpu" ? await loadOrt() : null;
-  const ort = ortMod ? ((ortMod as unknown as { default?: Ort }).default ?? ortMod) : null;
-  if (dev.kind === "cpu" && !ort) opts.log("onnxruntime-node is not installed: no peer column");
+  const bw = measureBandwidth(dev, opts.log);
+  const ort = await loadOrt(dev, opts.log);
   const rows: BenchRow[] = [];
   for (const [r, c] of opts.shapes ?? TOPK_SHAPES) {
     const shape = `${r}x${c}`;

@@ -17,6 +17,8 @@ const HELP = `usage: glm-kernels <command> [options]
                              --json F also writes the chart to F with .svg for .json)
   bench int4 [--device D] [--shapes NxK,...] [--m 1,4,...] [--groups 32,128] [--time MS] [--json F]
                              int4.matmul beside onnxruntime-node MatMulNBits and dense bf16 matmul
+  bench fp8 [--device D] [--shapes NxK,...] [--m 1,8,...] [--time MS] [--json F]
+                             fp8.matmul beside onnxruntime-node MatMul on the dequantized weights
   bench latency [--device D] [--load N] [--calls N] [--json F]
                              one call's latency (1x4096 k=64, 1x131072 k=2048), median and p99,
                              idle and beside N busy processes (default 6)
@@ -133,7 +135,8 @@ async function bench(pos: string[], flags: Map<string, string>): Promise<number>
   const op = pos[0] ?? "topk";
   if (op === "latency") return latency(flags);
   if (op === "int4") return benchInt4Cli(flags);
-  if (op !== "topk") throw new GlmKernelsError("E_ARG", `Expected a benchmark (topk, int4 or latency) but received "${op}"`);
+  if (op === "fp8") return benchFp8Cli(flags);
+  if (op !== "topk") throw new GlmKernelsError("E_ARG", `Expected a benchmark (topk, int4, fp8 or latency) but received "${op}"`);
   const dev = pickDevice(flags);
   const time = Number(flags.get("time") ?? 2000);
   if (!(time > 0)) throw new GlmKernelsError("E_ARG", `Expected --time to be a positive number of ms but received "${flags.get("time")}"`);
@@ -141,14 +144,21 @@ async function bench(pos: string[], flags: Map<string, string>): Promise<number>
   const { benchTopk, formatReport } = await import("../bench/topk.js");
   const rep = await benchTopk(dev, { time, shapes, log: (s) => process.stderr.write(`${s}\n`) });
   console.log(formatReport(rep));
-  const json = flags.get("json");
+  const json = writeReport(flags, rep);
   if (json) {
-    mkdirSync(dirname(json), { recursive: true });
-    writeFileSync(json, JSON.stringify(rep, null, 2) + "\n");
     const { topkChartSvg } = await import("../bench/chart.js");
     writeFileSync(json.replace(/(\.json)?$/, ".svg"), topkChartSvg(rep));
   }
   return 0;
+}
+
+// --json F: the report as JSON at F.
+function writeReport(flags: Map<string, string>, rep: unknown): string | undefined {
+  const json = flags.get("json");
+  if (!json) return undefined;
+  mkdirSync(dirname(json), { recursive: true });
+  writeFileSync(json, JSON.stringify(rep, null, 2) + "\n");
+  return json;
 }
 
 function intList(flags: Map<string, string>, name: string, allowed?: number[]): number[] | undefined {
@@ -179,11 +189,19 @@ async function benchInt4Cli(flags: Map<string, string>): Promise<number> {
     log: (s) => process.stderr.write(`${s}\n`),
   });
   console.log(formatInt4(rep));
-  const json = flags.get("json");
-  if (json) {
-    mkdirSync(dirname(json), { recursive: true });
-    writeFileSync(json, JSON.stringify(rep, null, 2) + "\n");
-  }
+  writeReport(flags, rep);
+  return 0;
+}
+
+async function benchFp8Cli(flags: Map<string, string>): Promise<number> {
+  const dev = pickDevice(flags);
+  const time = Number(flags.get("time") ?? 500);
+  if (!(time > 0)) throw new GlmKernelsError("E_ARG", `Expected --time to be a positive number of ms but received "${flags.get("time")}"`);
+  const shapes = flags.has("shapes") ? parseShapes(flags.get("shapes")!) : undefined;
+  const { benchFp8, formatFp8 } = await import("../bench/fp8.js");
+  const rep = await benchFp8(dev, { time, shapes, ms: intList(flags, "m"), log: (s) => process.stderr.write(`${s}\n`) });
+  console.log(formatFp8(rep));
+  writeReport(flags, rep);
   return 0;
 }
 
@@ -206,11 +224,7 @@ async function latency(flags: Map<string, string>): Promise<number> {
     log: (s) => process.stderr.write(`${s}\n`),
   });
   console.log(formatLatency(rep));
-  const json = flags.get("json");
-  if (json) {
-    mkdirSync(dirname(json), { recursive: true });
-    writeFileSync(json, JSON.stringify(rep, null, 2) + "\n");
-  }
+  writeReport(flags, rep);
   return 0;
 }
 
