@@ -2,11 +2,11 @@
 // does): the CPU device's threads inherit them, and every ISA path must still rank subnormal scores of
 // every dtype exactly (compared bit for bit with the reference, computed here without DAZ).
 import { describe, expect, it } from "vitest";
-import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { cpuIsaPaths } from "./helpers/devices.js";
+import { dazLibrary } from "./helpers/daz.js";
 import { runNode } from "./helpers/child.js";
 import { topkRef } from "./reference/topk-ref.js";
 
@@ -34,12 +34,7 @@ function makeBits(dtype: "f32" | "bf16" | "f16"): Uint32Array | Uint16Array {
 
 describe("cpu top-k in a process with MXCSR.DAZ and FTZ set", () => {
   const dir = mkdtempSync(join(tmpdir(), "glmk-daz-"));
-  const lib = join(dir, "libdaz.so");
-  writeFileSync(
-    join(dir, "daz.c"),
-    "__attribute__((constructor)) static void daz(void) { __builtin_ia32_ldmxcsr(__builtin_ia32_stmxcsr() | 0x8040); }\n",
-  );
-  execFileSync("cc", ["-shared", "-fPIC", "-msse", "-o", lib, join(dir, "daz.c")]);
+  const lib = dazLibrary();
 
   it.each(cpuIsaPaths().flatMap((isa) => (["f32", "bf16", "f16"] as const).map((dtype) => [isa, dtype] as const)))(
     "GLM_KERNELS_ISA=%s, %s subnormals",

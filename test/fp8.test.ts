@@ -1,12 +1,11 @@
 // E4M3FN and fp8 block quantization (SPEC 5) bit for bit against the plain TypeScript reference and against
 // ml_dtypes (test/fixtures/e4m3.json, made by scripts/fixtures/make-fixtures.py).
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { fp8, type Device } from "../dist/esm/index.js";
 import { ROOT, runNode } from "./helpers/child.js";
+import { dazLibrary } from "./helpers/daz.js";
 import { TEST_DEVICES, device } from "./helpers/devices.js";
 import { bf16Rne, bf16ToF32, bitsToF32, f32ToBits } from "./reference/int4-ref.js";
 import { e4m3Encode, e4m3Value, f16Rne, fp8DequantizeRef, fp8QuantizeRef } from "./reference/fp8-ref.js";
@@ -157,10 +156,7 @@ describe.each(TEST_DEVICES.filter((d) => !FP8_DEVICES.includes(d)))("fp8 on %s",
 // default FP environment), and each leading-dim entry alone == the same entry inside the batch.
 describe("fp8 determinism (cpu)", () => {
   it("threads, ISA settings and a DAZ/FTZ process give one digest; an entry alone == inside the batch", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "glmk-fp8-"));
-    const daz = join(dir, "libdaz.so");
-    writeFileSync(join(dir, "daz.c"), "__attribute__((constructor)) static void daz(void) { __builtin_ia32_ldmxcsr(__builtin_ia32_stmxcsr() | 0x8040); }\n");
-    execFileSync("cc", ["-shared", "-fPIC", "-msse", "-o", daz, join(dir, "daz.c")]);
+    const daz = dazLibrary();
     const code = `
       import { openDevice, fp8 } from "./dist/esm/index.js";
       import { createHash } from "node:crypto";

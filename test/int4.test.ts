@@ -1,13 +1,12 @@
 // int4.quantize / dequantize / fakeQuant / fakeQuantGrad (SPEC 4) against the plain TypeScript reference,
 // bit for bit: random, adversarial and real-shaped weights, both grids, every group size, bf16 and f32.
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { int4, type Device } from "../dist/esm/index.js";
 import { TEST_DEVICES, device } from "./helpers/devices.js";
 import { ROOT, runNode } from "./helpers/child.js";
+import { dazLibrary } from "./helpers/daz.js";
 import { bf16Rne, bf16ToF32, bitsToF32, dequantizeRef, quantizeRef } from "./reference/int4-ref.js";
 
 // A fixed LCG, so that a failure reproduces.
@@ -192,13 +191,7 @@ describe.each(TEST_DEVICES.filter((d) => !QUANT_DEVICES.includes(d)))("int4 quan
 // MXCSR.DAZ and FTZ set (the quantizer uses the default FP environment whatever the host's): digests from
 // child processes. Weights are made as raw bits, so that the child's own FP settings cannot change them.
 describe("int4 quantizer determinism across processes (cpu)", () => {
-  const dir = mkdtempSync(join(tmpdir(), "glmk-int4-"));
-  const daz = join(dir, "libdaz.so");
-  writeFileSync(
-    join(dir, "daz.c"),
-    "__attribute__((constructor)) static void daz(void) { __builtin_ia32_ldmxcsr(__builtin_ia32_stmxcsr() | 0x8040); }\n",
-  );
-  execFileSync("cc", ["-shared", "-fPIC", "-msse", "-o", daz, join(dir, "daz.c")]);
+  const daz = dazLibrary();
   const code = `
     import { openDevice, int4 } from "./dist/esm/index.js";
     import { createHash } from "node:crypto";

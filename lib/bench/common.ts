@@ -45,3 +45,9 @@ export function measureBandwidth(dev: Device, log: (s: string) => void): { readG
   log(`measuring memory bandwidth (${threads} threads)...`);
   return native().measureBandwidth(512, threads, 5);
 }
+
+/** The header of a report measured now on dev, with the read bandwidth of the same run. */
+export function runInfo(dev: Device, readGBs: number): RunInfo {
+  const info = dev.info();
+  return { date: new Date().toISOString(), machine: info.name, device: dev.name, threads: info.threads, isa: info.isa ?? "", readGBs };
+}

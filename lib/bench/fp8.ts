@@ -3,7 +3,7 @@
 // together exceed the L3. Reports fp8 weight bytes (codes + scales) per second against the read bandwidth.
 import type { Device } from "../device.js";
 import { dequantize, matmul, quantize, type Fp8Weights } from "../ops/fp8.js";
-import { loadOrt, measureBandwidth, p50 as median } from "./common.js";
+import { loadOrt, measureBandwidth, p50 as median, runInfo } from "./common.js";
 import type { RunInfo } from "./common.js";
 import { matmulModel } from "./onnx-model.js";
 
@@ -76,7 +76,7 @@ export async function benchFp8(
     }
     w.dispose();
   }
-  return { date: new Date().toISOString(), machine: info.name, device: dev.name, threads: info.threads, isa: info.isa ?? "", readGBs: bw.readGBs, rows };
+  return { ...runInfo(dev, bw.readGBs), rows };
 }
 
 export function formatFp8(rep: Fp8BenchReport): string {

@@ -7,7 +7,7 @@ import type { Device } from "../device.js";
 import { int4Matmul, matmul } from "../ops/matmul.js";
 import { quantize, type Int4Weights } from "../ops/int4.js";
 import type { Tensor } from "../tensor.js";
-import { loadOrt, measureBandwidth, p50 as median } from "./common.js";
+import { loadOrt, measureBandwidth, p50 as median, runInfo } from "./common.js";
 import type { RunInfo } from "./common.js";
 import { matmulNBitsModel } from "./onnx-model.js";
 
@@ -147,16 +147,7 @@ export async function benchInt4(
     }
     for (const t of dense) t.dispose();
   }
-  return {
-    date: new Date().toISOString(),
-    machine: info.name,
-    device: dev.name,
-    threads: info.threads,
-    isa: info.isa ?? "",
-    readGBs: bw.readGBs,
-    peakGflops,
-    rows,
-  };
+  return { ...runInfo(dev, bw.readGBs), peakGflops, rows };
 }
 
 export function formatInt4(rep: Int4BenchReport): string {

@@ -6,7 +6,7 @@ import type { Device } from "../device.js";
 import { topk } from "../ops/topk.js";
 import type { Tensor } from "../tensor.js";
 import { makeInput, type TopkCase } from "../verify/cases.js";
-import { loadOrt, measureBandwidth, p50 } from "./common.js";
+import { loadOrt, measureBandwidth, p50, runInfo } from "./common.js";
 import type { RunInfo } from "./common.js";
 import { topkModel } from "./onnx-model.js";
 
@@ -153,12 +153,7 @@ export async function benchTopk(
     for (const t of inputs) t.dispose();
   }
   return {
-    date: new Date().toISOString(),
-    machine: info.name,
-    device: dev.name,
-    threads: info.threads,
-    isa: info.isa ?? "",
-    readGBs: bw.readGBs,
+    ...runInfo(dev, bw.readGBs),
     copyGBs: bw.copyGBs,
     rows,
   };
