@@ -50,10 +50,12 @@ constexpr size_t kInlineCopyBytes = size_t{1} << 20;
 constexpr size_t kInlineTopkBytes = size_t{640} << 10;
 constexpr int64_t kInlineTopkRows = 4;
 
-// Runs `task` inline when the stream is idle and `small`, else enqueues it.
-void submit(glmk_device* d, const char* op, bool small, Stream::Task task) {
-  if (small && d->stream.run_inline(op, task)) return;
-  d->stream.enqueue(op, std::move(task));
+// Runs kernel(pool, status) in stream order: on the calling thread with a one-thread pool when `small` and
+// the stream is idle, else on the stream thread with the worker pool (results never depend on which).
+template <class Kernel>
+void run_op(glmk_device* d, const char* op, bool small, Kernel kernel) {
+  if (small && d->stream.run_inline(op, [d, &kernel](glmk_status* s) { return kernel(d->inline_pool, s); })) return;
+  d->stream.enqueue(op, [d, kernel](glmk_status* s) { return kernel(d->stream.pool(), s); });
 }
 
 std::string cpu_model() {
@@ -116,7 +118,7 @@ int alloc(glmk_device* d, size_t bytes, void** out, glmk_status* st) {
 }
 
 int free_(glmk_device* d, void* p, glmk_status* st) {
-  submit(d, "free", true, [d, p](glmk_status* s) {
+  run_op(d, "free", true, [d, p](Pool&, glmk_status* s) {
     d->blocks.free(p);
     return ok(s);
   });
@@ -154,7 +156,7 @@ int upload_deferred(glmk_device* d, void* dst, const void* src, size_t bytes, gl
 }
 
 int download(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_status* st) {
-  submit(d, "download", bytes <= kInlineCopyBytes, [dst, src, bytes](glmk_status* s) {
+  run_op(d, "download", bytes <= kInlineCopyBytes, [dst, src, bytes](Pool&, glmk_status* s) {
     std::memcpy(dst, src, bytes);
     return ok(s);
   });
@@ -195,27 +197,20 @@ int topk(glmk_device* d, const glmk_topk_args* a, glmk_status* st) {
   if (a->k < 1 || a->k > a->cols)
     return fail(st, GLMK_E_ARG, "topk: Expected k between 1 and %lld but received %lld",
                 static_cast<long long>(a->cols), static_cast<long long>(a->k));
-  glmk_topk_args args = *a;
+  const glmk_topk_args args = *a;
   const size_t bytes = static_cast<size_t>(a->rows) * static_cast<size_t>(a->cols) * (a->dtype == GLMK_F32 ? 4 : 2);
-  if (a->rows <= kInlineTopkRows && bytes <= kInlineTopkBytes &&
-      d->stream.run_inline("topk", [d, &args](glmk_status* s) {
-        return topk_execute(d->inline_pool, d->isa, d->topk_scratch, args, s);
-      }))
-    return ok(st);
-  d->stream.enqueue("topk", [d, args](glmk_status* s) {
-    return topk_execute(d->stream.pool(), d->isa, d->topk_scratch, args, s);
+  run_op(d, "topk", a->rows <= kInlineTopkRows && bytes <= kInlineTopkBytes, [d, args](Pool& pool, glmk_status* s) {
+    return topk_execute(pool, d->isa, d->topk_scratch, args, s);
   });
   return ok(st);
 }
 
-// Runs an int4 kernel inline when small and the stream is idle, else on the pool in stream order.
+// An int4 kernel in stream order (inline up to 64K weights, when the stream is idle).
 int int4_submit(glmk_device* d, const char* op, const glmk_int4_args* a,
                 int (*kernel)(Pool&, const glmk_int4_args&, glmk_status*), glmk_status* st) {
   const glmk_int4_args args = *a;
-  if (args.n * args.k <= (int64_t{1} << 16) &&
-      d->stream.run_inline(op, [d, &args, kernel](glmk_status* s) { return kernel(d->inline_pool, args, s); }))
-    return ok(st);
-  d->stream.enqueue(op, [d, args, kernel](glmk_status* s) { return kernel(d->stream.pool(), args, s); });
+  run_op(d, op, args.n * args.k <= (int64_t{1} << 16),
+         [args, kernel](Pool& pool, glmk_status* s) { return kernel(pool, args, s); });
   return ok(st);
 }
 
@@ -248,21 +243,21 @@ int matmul(glmk_device* d, const glmk_matmul_args* a, glmk_status* st) {
                 static_cast<long long>(a->group_size), static_cast<long long>(a->k));
   const glmk_matmul_args args = *a;
   const char* op = a->w_dtype == GLMK_W_INT4 ? "int4.matmul" : "matmul";
-  d->stream.enqueue(op, [d, args](glmk_status* s) { return matmul_execute(d->stream.pool(), d->isa, args, s); });
+  run_op(d, op, false, [d, args](Pool& pool, glmk_status* s) { return matmul_execute(pool, d->isa, args, s); });
   return ok(st);
 }
 
 int fp8_quantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
   if (glmk::fp8_check(a, true, st) != GLMK_OK) return st->code;
   const glmk_fp8_args args = *a;
-  submit(d, "fp8.quantize", false, [d, args](glmk_status* s) { return fp8_quantize_execute(d->stream.pool(), args, s); });
+  run_op(d, "fp8.quantize", false, [args](Pool& pool, glmk_status* s) { return fp8_quantize_execute(pool, args, s); });
   return ok(st);
 }
 
 int fp8_dequantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
   if (glmk::fp8_check(a, false, st) != GLMK_OK) return st->code;
   const glmk_fp8_args args = *a;
-  submit(d, "fp8.dequantize", false, [d, args](glmk_status* s) { return fp8_dequantize_execute(d->stream.pool(), args, s); });
+  run_op(d, "fp8.dequantize", false, [args](Pool& pool, glmk_status* s) { return fp8_dequantize_execute(pool, args, s); });
   return ok(st);
 }
 
@@ -274,7 +269,7 @@ int fp8_matmul(glmk_device* d, const glmk_fp8_matmul_args* a, glmk_status* st) {
   if (a->y_dtype != GLMK_BF16 && a->y_dtype != GLMK_F32)
     return fail(st, GLMK_E_DTYPE, "fp8.matmul: Expected an output dtype bf16 or f32 but received dtype %d", a->y_dtype);
   const glmk_fp8_matmul_args args = *a;
-  d->stream.enqueue("fp8.matmul", [d, args](glmk_status* s) { return fp8_matmul_execute(d->stream.pool(), d->isa, args, s); });
+  run_op(d, "fp8.matmul", false, [d, args](Pool& pool, glmk_status* s) { return fp8_matmul_execute(pool, d->isa, args, s); });
   return ok(st);
 }
 

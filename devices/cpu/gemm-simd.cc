@@ -27,35 +27,18 @@ GLMK_AVX512 inline __m512 int4_lut512(uint16_t scale_bits) {
   return _mm512_castsi512_ps(_mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(0x7FC00000)));
 }
 
-struct Dec512 {
-  const GemmBlock* bp;
-  int64_t n;
-  __m512 lut;
-  int64_t next_group;     // int4: the k where the next group (and scale) starts
-  const uint16_t* scale;  // int4: that scale
-  GLMK_AVX512 __m512 load(int64_t k, __mmask16 mask) {
-    const GemmBlock& b = *bp;
-    const int64_t i = n * b.k + k;
-    switch (b.w_dtype) {
-      case GLMK_F32: return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(b.w) + i);
-      case GLMK_BF16: {
-        const __m256i h = _mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(b.w) + i);
-        return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
-      }
-      case GLMK_F16: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(b.w) + i));
-      default: {  // int4: k is a multiple of 16 and a group holds whole vectors (no mask)
-        if (k == next_group) {  // (no division per vector: it cost more than the decode)
-          lut = int4_lut512(*scale++);
-          next_group += b.group_size;
-        }
-        const __m128i bytes = _mm_loadl_epi64(reinterpret_cast<const __m128i*>(b.packed + i / 8));
-        const __m128i low = _mm_set1_epi8(0x0F);
-        const __m128i lo = _mm_and_si128(bytes, low), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low);
-        return _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)), lut);
-      }
+// 16 dense weights of row n at k (lanes past the mask 0) as f32 lanes; int4 has its own path below.
+GLMK_AVX512 inline __m512 dense512(const GemmBlock& b, int64_t n, int64_t k, __mmask16 mask) {
+  const int64_t i = n * b.k + k;
+  switch (b.w_dtype) {
+    case GLMK_F32: return _mm512_maskz_loadu_ps(mask, static_cast<const float*>(b.w) + i);
+    case GLMK_BF16: {
+      const __m256i h = _mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(b.w) + i);
+      return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
     }
+    default: return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(mask, static_cast<const uint16_t*>(b.w) + i));
   }
-};
+}
 
 // MB rows of x against NB rows of w: MB x NB independent accumulators, so that the fma chains overlap
 // (one chain per output; its order is the same whatever MB and NB are).
@@ -64,18 +47,11 @@ GLMK_AVX512 void rows512(const GemmBlock& b, int64_t n, int64_t m0) {
   __m512 acc[MB][NB];
   for (int i = 0; i < MB; i++)
     for (int j = 0; j < NB; j++) acc[i][j] = _mm512_setzero_ps();
-  Dec512 dec[NB] = {};
-  for (int j = 0; j < NB; j++) {
-    dec[j].bp = &b;
-    dec[j].n = n + j;
-    dec[j].next_group = 0;
-    dec[j].scale = b.scales ? b.scales + (n + j) * (b.k / b.group_size) : nullptr;
-  }
   const float* x = b.x + m0 * b.k;
   for (int64_t k = 0; k < b.k; k += 16) {
     const __mmask16 mask = b.k - k >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (b.k - k)) - 1u);
     __m512 w[NB];
-    for (int j = 0; j < NB; j++) w[j] = dec[j].load(k, mask);
+    for (int j = 0; j < NB; j++) w[j] = dense512(b, n + j, k, mask);
     for (int i = 0; i < MB; i++) {
       const __m512 xv = _mm512_maskz_loadu_ps(mask, x + i * b.k + k);
       for (int j = 0; j < NB; j++) acc[i][j] = _mm512_fmadd_ps(xv, w[j], acc[i][j]);
@@ -89,8 +65,7 @@ GLMK_AVX512 void rows512(const GemmBlock& b, int64_t n, int64_t m0) {
     }
 }
 
-// The int4 path written out straight (the generic decoder kept its state in memory): per group, one
-// table per weight row; per 16 bytes of codes, 32 weights in two registers (k and k + 16: each lane still
+// The int4 path: per group, one table per weight row; per 16 bytes of codes, 32 weights in two registers (k and k + 16: each lane still
 // takes its k in increasing order).
 template <int MB, int NB>
 GLMK_AVX512 void rows512_int4(const GemmBlock& b, int64_t n, int64_t m0) {

@@ -1,9 +1,8 @@
 // fp8.quantize / fp8.dequantize (SPEC 5): DeepSeek-V3 / GLM-5-FP8 block-scaled E4M3FN weights.
 import { DTYPE_CODE } from "../dtype.js";
 import { GlmKernelsError, fail } from "../errors.js";
-import type { Tensor } from "../tensor.js";
+import { Tensor } from "../tensor.js";
 import { checkOptions, checkSameDevice } from "../validate.js";
-import { Tensor as TensorClass } from "../tensor.js";
 
 /** What fp8.quantize returns: data f8e4m3 [..., N, K], scaleInv f32 [..., ceil(N/bn), ceil(K/bk)], block [bn, bk]. */
 export interface Fp8Weights {
@@ -13,7 +12,7 @@ export interface Fp8Weights {
 }
 
 function checkW(w: unknown, what: string): Tensor {
-  if (!(w instanceof TensorClass)) fail("E_ARG", what, "a Tensor", w);
+  if (!(w instanceof Tensor)) fail("E_ARG", what, "a Tensor", w);
   w.ptr(what);
   if (!["bf16", "f16", "f32"].includes(w.dtype))
     throw new GlmKernelsError("E_DTYPE", `Expected dtype bf16 | f16 | f32 for ${what} but received ${w.dtype}`);
@@ -53,8 +52,8 @@ export function checkFp8Weights(q: unknown, what: string): Fp8Weights & { batch:
   if (q === null || typeof q !== "object") fail("E_ARG", what, "fp8 weights { data, scaleInv, block? }", q);
   const { data, scaleInv } = q as Partial<Fp8Weights>;
   const block = (q as Partial<Fp8Weights>).block ?? [128, 128];
-  if (!(data instanceof TensorClass) || data.dtype !== "f8e4m3") fail("E_DTYPE", `${what}.data`, "an f8e4m3 tensor", data);
-  if (!(scaleInv instanceof TensorClass) || scaleInv.dtype !== "f32") fail("E_DTYPE", `${what}.scaleInv`, "an f32 tensor", scaleInv);
+  if (!(data instanceof Tensor) || data.dtype !== "f8e4m3") fail("E_DTYPE", `${what}.data`, "an f8e4m3 tensor", data);
+  if (!(scaleInv instanceof Tensor) || scaleInv.dtype !== "f32") fail("E_DTYPE", `${what}.scaleInv`, "an f32 tensor", scaleInv);
   data.ptr(`${what}.data`);
   scaleInv.ptr(`${what}.scaleInv`);
   checkSameDevice(scaleInv, data.device, `${what}.scaleInv`);
@@ -95,7 +94,7 @@ export function matmul(x: Tensor, wq: Fp8Weights, opts?: { dtype?: "bf16" | "f32
   const w = checkFp8Weights(wq, "wq");
   if (w.data.shape.length !== 2) fail("E_SHAPE", "wq.data", "[N, K] (one expert: index the stack first)", `[${w.data.shape.join(", ")}]`);
   if (w.block[1] !== 128) fail("E_ARG", "wq.block", "[rows, 128] (activations are quantized per 128 channels)", w.block);
-  if (!(x instanceof TensorClass)) fail("E_ARG", "x", "a Tensor", x);
+  if (!(x instanceof Tensor)) fail("E_ARG", "x", "a Tensor", x);
   x.ptr("x");
   if (x.dtype !== "bf16") throw new GlmKernelsError("E_DTYPE", `Expected dtype bf16 for x but received ${x.dtype}`);
   if (x.shape.length !== 2 || x.shape[1] !== w.k) fail("E_SHAPE", "x", `[M, ${w.k}] (K of the weights)`, `[${x.shape.join(", ")}]`);
