@@ -57,6 +57,37 @@ export interface NativeDevice {
     out: bigint | null,
   ): void;
   fp8Matmul(x: bigint, m: number, k: number, data: bigint, scaleInv: bigint, blockN: number, n: number, y: bigint, yDtype: number): void;
+  moeRoute(
+    hidden: bigint,
+    hiddenDtype: number,
+    gate: bigint,
+    gateDtype: number,
+    bias: bigint | null,
+    t: number,
+    h: number,
+    e: number,
+    topK: number,
+    nGroup: number,
+    topkGroup: number,
+    norm: boolean,
+    scaling: number,
+    ids: bigint,
+    weights: bigint,
+  ): void;
+  /** stacks: (data, scaleInv, blockN) for gate, up, down, then the shared expert's three when sharedI > 0. */
+  moeExperts(
+    hidden: bigint,
+    t: number,
+    h: number,
+    i: number,
+    e: number,
+    topK: number,
+    ids: bigint,
+    weights: bigint,
+    stacks: (bigint | number)[],
+    sharedI: number,
+    out: bigint,
+  ): void;
   matmul(
     x: bigint,
     xDtype: number,

@@ -14,9 +14,11 @@
 
 #include "block-cache.hpp"
 #include "glmk/fp8-check.hpp"
+#include "glmk/moe-check.hpp"
 #include "glmk/int4-check.hpp"
 #include "glmk/status.hpp"
 #include "fp8.hpp"
+#include "moe.hpp"
 #include "gemm.hpp"
 #include "int4.hpp"
 #include "isa.hpp"
@@ -102,7 +104,7 @@ int info(glmk_device* d, glmk_device_info* out, glmk_status* st) {
   std::snprintf(out->name, sizeof out->name, "%s", cpu_model().c_str());
   std::snprintf(out->isa, sizeof out->isa, "%s", isa_name(d->isa));
   std::snprintf(out->build, sizeof out->build, "g++ %d.%d.%d, C++17", __GNUC__, __GNUC_MINOR__, __GNUC_PATCHLEVEL__);
-  std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,matmul,int4.matmul,fp8.quantize,fp8.dequantize,fp8.matmul");
+  std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,matmul,int4.matmul,fp8.quantize,fp8.dequantize,fp8.matmul,moe.route,moe.experts");
   out->memory_bytes = static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGE_SIZE));
   out->threads = d->threads;
   out->ordinal = 0;
@@ -273,6 +275,20 @@ int fp8_matmul(glmk_device* d, const glmk_fp8_matmul_args* a, glmk_status* st) {
   return ok(st);
 }
 
+int moe_route(glmk_device* d, const glmk_moe_route_args* a, glmk_status* st) {
+  if (glmk::moe_route_check(a, st) != GLMK_OK) return st->code;
+  const glmk_moe_route_args args = *a;
+  run_op(d, "moe.route", false, [d, args](Pool& pool, glmk_status* s) { return moe_route_execute(pool, d->isa, args, s); });
+  return ok(st);
+}
+
+int moe_experts(glmk_device* d, const glmk_moe_experts_args* a, glmk_status* st) {
+  if (glmk::moe_experts_check(a, st) != GLMK_OK) return st->code;
+  const glmk_moe_experts_args args = *a;
+  run_op(d, "moe.experts", false, [d, args](Pool& pool, glmk_status* s) { return moe_experts_execute(pool, d->isa, args, s); });
+  return ok(st);
+}
+
 const glmk_device_api kApi = {
     /* .abi_version = */ GLMK_ABI_VERSION,
     /* .struct_size = */ sizeof(glmk_device_api),
@@ -299,6 +315,8 @@ const glmk_device_api kApi = {
     /* .fp8_quantize = */ fp8_quantize,
     /* .fp8_dequantize = */ fp8_dequantize,
     /* .fp8_matmul = */ fp8_matmul,
+    /* .moe_route = */ moe_route,
+    /* .moe_experts = */ moe_experts,
 };
 
 }  // namespace

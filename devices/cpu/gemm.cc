@@ -41,22 +41,25 @@ void gemm_block_scalar(const GemmBlock& b) {
   }
 }
 
+void gemm_f32(Pool& pool, Isa isa, const GemmBlock& base) {
+  void (*kernel)(const GemmBlock&) = isa == Isa::avx512 ? gemm_block_avx512 : isa == Isa::avx2 ? gemm_block_avx2 : gemm_block_scalar;
+  const int64_t items = (base.n + kRowsPerItem - 1) / kRowsPerItem;
+  pool.parallel_for(items, [&](int64_t item, int) {
+    DefaultFpEnv item_env;
+    GemmBlock b = base;
+    b.n0 = item * kRowsPerItem;
+    b.n1 = std::min(base.n, b.n0 + kRowsPerItem);
+    kernel(b);
+  });
+}
+
 int matmul_execute(Pool& pool, Isa isa, const glmk_matmul_args& a, glmk_status* st) {
   DefaultFpEnv env;  // (this thread; each work item sets its own)
   // Section: x to f32 (exact), y as f32 sums
   std::vector<float> x(static_cast<size_t>(a.m * a.k));
   for (int64_t i = 0; i < a.m * a.k; i++) x[i] = widen(a.x, a.x_dtype, i);
   std::vector<float> y(static_cast<size_t>(a.m * a.n));
-  GemmBlock base{x.data(), a.m, a.k, a.w_dtype, a.w, a.packed, a.scales, a.group_size, 0, 0, a.n, y.data()};
-  void (*kernel)(const GemmBlock&) = isa == Isa::avx512 ? gemm_block_avx512 : isa == Isa::avx2 ? gemm_block_avx2 : gemm_block_scalar;
-  const int64_t items = (a.n + kRowsPerItem - 1) / kRowsPerItem;
-  pool.parallel_for(items, [&](int64_t item, int) {
-    DefaultFpEnv item_env;
-    GemmBlock b = base;
-    b.n0 = item * kRowsPerItem;
-    b.n1 = std::min(a.n, b.n0 + kRowsPerItem);
-    kernel(b);
-  });
+  gemm_f32(pool, isa, GemmBlock{x.data(), a.m, a.k, a.w_dtype, a.w, a.packed, a.scales, a.group_size, 0, 0, a.n, y.data()});
   // Section: round once to x's dtype
   for (int64_t i = 0; i < a.m * a.n; i++) {
     const uint32_t bits = glmk_bits_from_f32(y[i]);

@@ -36,6 +36,9 @@ void gemm_block_scalar(const GemmBlock& b);
 void gemm_block_avx512(const GemmBlock& b);
 void gemm_block_avx2(const GemmBlock& b);
 
+// All rows of w (base.n0, base.n1 ignored) against base.x, split over the pool: f32 sums in base.y.
+void gemm_f32(Pool& pool, Isa isa, const GemmBlock& base);
+
 // The whole op: converts x, splits rows of w over the pool, rounds y to x's dtype.
 int matmul_execute(Pool& pool, Isa isa, const glmk_matmul_args& a, glmk_status* st);
 

@@ -80,7 +80,9 @@ void DeviceWrap::Init(Napi::Env env, Napi::Object exports) {
                           InstanceMethod("emptyCache", &DeviceWrap::EmptyCache),
                           InstanceMethod("int4", &DeviceWrap::Int4),
                           InstanceMethod("matmul", &DeviceWrap::Matmul), InstanceMethod("fp8", &DeviceWrap::Fp8),
-                          InstanceMethod("fp8Matmul", &DeviceWrap::Fp8Matmul)});
+                          InstanceMethod("fp8Matmul", &DeviceWrap::Fp8Matmul),
+                          InstanceMethod("moeRoute", &DeviceWrap::MoeRoute),
+                          InstanceMethod("moeExperts", &DeviceWrap::MoeExperts)});
   exports.Set("NativeDevice", cls);
 }
 

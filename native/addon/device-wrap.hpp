@@ -45,6 +45,8 @@ class DeviceWrap : public Napi::ObjectWrap<DeviceWrap> {
   Napi::Value Matmul(const Napi::CallbackInfo& info);  // ops-wrap.cc
   Napi::Value Fp8(const Napi::CallbackInfo& info);     // ops-wrap.cc
   Napi::Value Fp8Matmul(const Napi::CallbackInfo& info);  // ops-wrap.cc
+  Napi::Value MoeRoute(const Napi::CallbackInfo& info);    // moe-wrap.cc
+  Napi::Value MoeExperts(const Napi::CallbackInfo& info);  // moe-wrap.cc
   Napi::Value poll(Napi::Env env, Napi::ArrayBuffer buf);
   SyncHub::Arm notify_arm();
 

@@ -81,10 +81,12 @@ int plugin_load(const std::string& kind, Plugin* out, glmk_status* st) {
     const glmk_device_api* api = entry(GLMK_ABI_VERSION);
     if (!api || api->abi_version != GLMK_ABI_VERSION || api->struct_size < sizeof(glmk_device_api)) {
       unsigned got = api ? api->abi_version : 0;
+      unsigned size = api ? api->struct_size : 0;
       dlclose(h);
       return fail(st, GLMK_E_PLUGIN,
-                  "%s speaks device ABI %u but this addon needs ABI %u: rebuild the plugins with the addon "
-                  "(npm run build:plugins) or reinstall glm-kernels", path.c_str(), got, GLMK_ABI_VERSION);
+                  "%s speaks device ABI %u (a %u-byte table) but this addon needs ABI %u (%u bytes): rebuild the "
+                  "plugins with the addon (npm run build:plugins) or reinstall glm-kernels",
+                  path.c_str(), got, size, GLMK_ABI_VERSION, static_cast<unsigned>(sizeof(glmk_device_api)));
     }
     // NOTE: never dlclose a loaded plugin: its threads and CUDA contexts may outlive any one device.
     Plugin p{api, path};

@@ -156,6 +156,46 @@ typedef struct glmk_fp8_matmul_args {
   int32_t reserved;
 } glmk_fp8_matmul_args;
 
+/* moe (SPEC 5). route: per token, logits[e] = the f32 dot product of hidden row t and gate row e in the
+ * matmul order above (inputs widened exactly), then glmk_moe_select (glmk/moe-arith.h). */
+typedef struct glmk_moe_route_args {
+  const void* hidden;       /* [t, h] of hidden_dtype (GLMK_BF16 | GLMK_F16 | GLMK_F32) */
+  const void* gate;         /* [e, h] of gate_dtype (GLMK_BF16 | GLMK_F16 | GLMK_F32) */
+  int32_t hidden_dtype, gate_dtype;
+  const float* bias;        /* [e] f32, or NULL (zeros) */
+  int64_t t, h, e;
+  int32_t top_k, n_group, topk_group, norm_topk_prob;
+  float routed_scaling_factor;
+  int32_t reserved;
+  int32_t* ids;             /* [t, top_k] out */
+  float* weights;           /* [t, top_k] out */
+} glmk_moe_route_args;
+
+/* One stack of fp8 weights: data [e, n, k] e4m3, scale_inv [e, ceil(n / block_n), ceil(k / 128)] f32. */
+typedef struct glmk_fp8_stack {
+  const uint8_t* data;
+  const float* scale_inv;
+  int64_t block_n;          /* 1 or 128 */
+} glmk_fp8_stack;
+
+/* moe.experts: per (token t, slot j) with expert x = ids[t, j] (x == -1: the slot adds nothing; any other
+ * id outside [0, e) fails the op), g = fp8.matmul(hidden[t], gate[x]), u = fp8.matmul(hidden[t], up[x])
+ * (bf16 out), h = bf16(silu(f32(g)) * f32(u)), y = fp8.matmul(h, down[x]) (bf16 out);
+ * out[t] = bf16(((+0 + w0 * y0) + w1 * y1) + ... (slot order, each product rounded) + f32(shared(hidden[t])))
+ * where shared is the same SwiGLU on the shared stacks (e = 1) when shared_i > 0. */
+typedef struct glmk_moe_experts_args {
+  const uint16_t* hidden;   /* [t, h] bf16 */
+  int64_t t, h, i, e, top_k;
+  const int32_t* ids;       /* [t, top_k] */
+  const float* weights;     /* [t, top_k] */
+  glmk_fp8_stack gate, up;  /* [e, i, h] */
+  glmk_fp8_stack down;      /* [e, h, i] */
+  int64_t shared_i;         /* 0: no shared expert */
+  glmk_fp8_stack shared_gate, shared_up; /* [1, shared_i, h] */
+  glmk_fp8_stack shared_down;            /* [1, h, shared_i] */
+  uint16_t* out;            /* [t, h] bf16 */
+} glmk_moe_experts_args;
+
 /* sync_notify's callback: what sync() would have returned (code GLMK_OK and message "" when all went well). */
 typedef void (*glmk_done_fn)(void* user, int code, const char* message);
 
@@ -223,6 +263,9 @@ typedef struct glmk_device_api {
   int (*fp8_quantize)(glmk_device* dev, const glmk_fp8_args* args, glmk_status* st);
   int (*fp8_dequantize)(glmk_device* dev, const glmk_fp8_args* args, glmk_status* st);
   int (*fp8_matmul)(glmk_device* dev, const glmk_fp8_matmul_args* args, glmk_status* st);
+  /* ABI 3. MoE (optional). */
+  int (*moe_route)(glmk_device* dev, const glmk_moe_route_args* args, glmk_status* st);
+  int (*moe_experts)(glmk_device* dev, const glmk_moe_experts_args* args, glmk_status* st);
 } glmk_device_api;
 
 typedef const glmk_device_api* (*glmk_plugin_entry_fn)(uint32_t host_abi_version);

@@ -1,0 +1,205 @@
+// moe.experts (SPEC 5): every bit against the TypeScript model of the written steps, within a stated bound of
+// float64, batch invariance, every expert load pattern, unused slots, the shared expert, bad ids.
+import { describe, expect, it } from "vitest";
+import { fp8, moe, type Tensor } from "../dist/esm/index.js";
+import { runNode } from "./helpers/child.js";
+import { TEST_DEVICES, device } from "./helpers/devices.js";
+import { bf16Rne, bf16ToF32 } from "./reference/int4-ref.js";
+import { e4m3Encode, e4m3Value, fp8QuantizeRef, type Fp8Ref } from "./reference/fp8-ref.js";
+import { expertRef, expertsRef, type SwigluRef } from "./reference/moe-ref.js";
+
+const DEVICES = TEST_DEVICES.filter((d) => device(d).info().capabilities.includes("moe.experts"));
+
+function lcg(seed: number) {
+  let s = seed >>> 0;
+  return () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
+}
+
+interface Layer {
+  e: number;
+  i: number;
+  h: number;
+  bn: number;
+  gate: Float32Array;
+  up: Float32Array;
+  down: Float32Array;
+  ref: { gate: Fp8Ref; up: Fp8Ref; down: Fp8Ref };
+}
+
+function makeLayer(seed: number, e: number, i: number, h: number, bn: number): Layer {
+  const r = lcg(seed);
+  const gen = (n: number, scale: number) => Float32Array.from({ length: n }, (_, j) => r() * scale * 2 ** ((j % 5) - 2));
+  const gate = gen(e * i * h, 0.2), up = gen(e * i * h, 0.2), down = gen(e * h * i, 0.2);
+  return {
+    e, i, h, bn, gate, up, down,
+    ref: { gate: fp8QuantizeRef(gate, e, i, h, bn, 128), up: fp8QuantizeRef(up, e, i, h, bn, 128), down: fp8QuantizeRef(down, e, h, i, bn, 128) },
+  };
+}
+
+const swiglu = (l: Layer, x: number): SwigluRef => ({
+  gate: expertRef(l.ref.gate, x, l.i, l.h, l.bn),
+  up: expertRef(l.ref.up, x, l.i, l.h, l.bn),
+  down: expertRef(l.ref.down, x, l.h, l.i, l.bn),
+  i: l.i,
+  bn: l.bn,
+});
+
+describe.each(DEVICES)("moe.experts on %s", (name) => {
+  const dev = device(name);
+  // a stack [E, n, k] of experts, or (stacked false: the shared expert) one [n, k]
+  const upload = (l: Layer, stacked = true) => {
+    const q = (w: Float32Array, n: number, k: number) => fp8.quantize(dev.tensor(w, stacked ? [l.e, n, k] : [n, k]), { block: [l.bn, 128] });
+    return { gateProj: q(l.gate, l.i, l.h), upProj: q(l.up, l.i, l.h), downProj: q(l.down, l.h, l.i) };
+  };
+  const run = async (x: Uint16Array, t: number, h: number, ids: Int32Array, w: Float32Array, ex: ReturnType<typeof upload>, shared?: ReturnType<typeof upload>) =>
+    (await moe.experts(dev.tensor(x, [t, h], "bf16"), { ids: dev.tensor(ids, [t, ids.length / t]), weights: dev.tensor(w, [t, ids.length / t]) }, ex, shared ? { shared } : undefined).read()) as Uint16Array;
+
+  it.each([
+    ["blocks [128, 128], shared expert, an unused slot, a repeated expert", 5, 4, 160, 256, 128, true],
+    ["blocks [1, 128], H and I not multiples of 128", 3, 3, 72, 200, 1, false],
+  ] as const)("%s: every bit as the written steps; within the bound of float64", async (_l, t, e, i, h, bn, withShared) => {
+    const layer = makeLayer(t * 31 + e, e, i, h, bn);
+    const sharedLayer = withShared ? makeLayer(99, 1, 96, h, bn) : undefined;
+    const r = lcg(5);
+    const xBits = Uint16Array.from({ length: t * h }, () => bf16Rne(r() * 3));
+    const topK = 3;
+    const ids = new Int32Array(t * topK), w = new Float32Array(t * topK);
+    for (let j = 0; j < t * topK; j++) {
+      ids[j] = (j * 7 + 1) % e;
+      w[j] = Math.fround(0.2 + r());
+    }
+    ids[1] = -1; // token 0, slot 1: unused
+    ids[topK] = ids[topK + 1]; // token 1 names one expert twice
+    const got = await run(xBits, t, h, ids, w, upload(layer), sharedLayer && upload(sharedLayer, false));
+    const want = expertsRef(xBits, t, h, ids, w, topK, (x) => swiglu(layer, x), sharedLayer && swiglu(sharedLayer, 0));
+    expect(Array.from(got)).toEqual(Array.from(want));
+    // float64 with the same e4m3 quantization points and exact exp: |out - exact| <= 2^-5 m + 2^-8 |exact|, m the
+    // sum over slots of |weight| * the sum of |terms| of the down projection (an e4m3 code of h may flip by one step)
+    const deq = (q: Fp8Ref, ex: number, n: number, k: number) => {
+      const kb = Math.ceil(k / 128), nb = Math.ceil(n / bn);
+      return (row: number, c: number) => e4m3Value(q.data[(ex * n + row) * k + c]) * q.scaleInv[(ex * nb + Math.floor(row / bn)) * kb + Math.floor(c / 128)];
+    };
+    const qact = (v: number[]) => {
+      const out = v.slice();
+      for (let b = 0; b < v.length; b += 128) {
+        const blk = v.slice(b, b + 128);
+        const s = Math.max(Math.max(...blk.map(Math.abs)), 1e-4) / 448;
+        blk.forEach((a, j) => (out[b + j] = e4m3Value(e4m3Encode(Math.fround(a / s))) * s));
+      }
+      return out;
+    };
+    const swiglu64 = (l: Layer, ex: number, x: number[]) => {
+      const g = deq(l.ref.gate, ex, l.i, l.h), u = deq(l.ref.up, ex, l.i, l.h), d = deq(l.ref.down, ex, l.h, l.i);
+      const xq = qact(x);
+      const hv = Array.from({ length: l.i }, (_, row) => {
+        let gs = 0, us = 0;
+        for (let c = 0; c < l.h; c++) (gs += xq[c] * g(row, c)), (us += xq[c] * u(row, c));
+        return (gs / (1 + Math.exp(-gs))) * us;
+      });
+      const hq = qact(hv);
+      return Array.from({ length: l.h }, (_, row) => {
+        let s = 0, m = 0;
+        for (let c = 0; c < l.i; c++) (s += hq[c] * d(row, c)), (m += Math.abs(hq[c] * d(row, c)));
+        return [s, m];
+      });
+    };
+    for (let tok = 0; tok < t; tok++) {
+      const x = Array.from(xBits.subarray(tok * h, (tok + 1) * h), bf16ToF32);
+      const exact = new Array(h).fill(0), mag = new Array(h).fill(0);
+      for (let j = 0; j < topK; j++) {
+        if (ids[tok * topK + j] === -1) continue;
+        const wj = w[tok * topK + j];
+        swiglu64(layer, ids[tok * topK + j], x).forEach(([v, m], c) => ((exact[c] += wj * v), (mag[c] += Math.abs(wj) * m)));
+      }
+      if (sharedLayer) swiglu64(sharedLayer, 0, x).forEach(([v, m], c) => ((exact[c] += v), (mag[c] += m)));
+      for (let c = 0; c < h; c++)
+        expect(Math.abs(bf16ToF32(got[tok * h + c]) - exact[c])).toBeLessThanOrEqual(2 ** -5 * mag[c] + 2 ** -8 * Math.abs(exact[c]) + 1e-6);
+    }
+  });
+
+  it("every load pattern (one hot expert, all spread, idle experts) and a shuffled batch give each token its own bits", async () => {
+    const t = 10, e = 6, i = 64, h = 128, topK = 2;
+    const layer = makeLayer(3, e, i, h, 128);
+    const ex = upload(layer);
+    const r = lcg(17);
+    const xBits = Uint16Array.from({ length: t * h }, () => bf16Rne(r() * 2));
+    const w = Float32Array.from({ length: t * topK }, () => Math.fround(0.5 + r()));
+    const patterns: Record<string, Int32Array> = {
+      hot: Int32Array.from({ length: t * topK }, (_, j) => (j % topK === 0 ? 4 : 1)),
+      spread: Int32Array.from({ length: t * topK }, (_, j) => j % e),
+      idle: Int32Array.from({ length: t * topK }, (_, j) => (j % 3 === 0 ? 5 : 0)),
+    };
+    const alone = async (ids: Int32Array, tok: number) =>
+      run(xBits.slice(tok * h, (tok + 1) * h), 1, h, ids.slice(tok * topK, (tok + 1) * topK), w.slice(tok * topK, (tok + 1) * topK), ex);
+    for (const ids of Object.values(patterns)) {
+      const all = await run(xBits, t, h, ids, w, ex);
+      for (const tok of [0, 3, 9]) expect(Array.from(await alone(ids, tok))).toEqual(Array.from(all.subarray(tok * h, (tok + 1) * h)));
+      const perm = [7, 2, 9, 0, 5, 1, 8, 3, 6, 4];
+      const px = new Uint16Array(t * h), pi = new Int32Array(t * topK), pw = new Float32Array(t * topK);
+      perm.forEach((src, dst) => {
+        px.set(xBits.subarray(src * h, (src + 1) * h), dst * h);
+        pi.set(ids.subarray(src * topK, (src + 1) * topK), dst * topK);
+        pw.set(w.subarray(src * topK, (src + 1) * topK), dst * topK);
+      });
+      const sh = await run(px, t, h, pi, pw, ex);
+      perm.forEach((src, dst) => expect(Array.from(sh.subarray(dst * h, (dst + 1) * h))).toEqual(Array.from(all.subarray(src * h, (src + 1) * h))));
+    }
+  });
+
+  it("more tokens than one pass (512) give each token the bits it has alone", async () => {
+    const t = 600, e = 2, i = 32, h = 128;
+    const ex = upload(makeLayer(8, e, i, h, 128));
+    const r = lcg(23);
+    const xBits = Uint16Array.from({ length: t * h }, () => bf16Rne(r()));
+    const ids = Int32Array.from({ length: t }, (_, j) => j % 2), w = new Float32Array(t).fill(1);
+    const all = await run(xBits, t, h, ids, w, ex);
+    for (const tok of [0, 511, 512, 599])
+      expect(Array.from(await run(xBits.slice(tok * h, (tok + 1) * h), 1, h, ids.slice(tok, tok + 1), w.slice(tok, tok + 1), ex))).toEqual(Array.from(all.subarray(tok * h, (tok + 1) * h)));
+  });
+
+  it("checks its arguments; an id outside [0, E) fails the op with E_ARG", async () => {
+    const ex = upload(makeLayer(1, 2, 32, 128, 128));
+    const x = dev.tensor(new Uint16Array(128), [1, 128], "bf16");
+    const route = (ids: number[]) => ({ ids: dev.tensor(Int32Array.from(ids), [1, ids.length]), weights: dev.tensor(new Float32Array(ids.length), [1, ids.length]) });
+    expect(moe.experts(x, route([0, 1]), ex).shape).toEqual([1, 128]);
+    await expect(moe.experts(x, route([0, 2]), ex).read()).rejects.toThrow(expect.objectContaining({ code: "E_ARG", message: expect.stringMatching(/route.ids .*\[0, 2\).* received 2 at \[0, 1\]/) }));
+    await expect(moe.experts(x, route([-2]), ex).read()).rejects.toThrow(expect.objectContaining({ code: "E_ARG" }));
+    expect(() => moe.experts(dev.tensor(new Float32Array(128), [1, 128]), route([0]), ex)).toThrow(expect.objectContaining({ code: "E_DTYPE", message: expect.stringMatching(/hidden/) }));
+    expect(() => moe.experts(dev.tensor(new Uint16Array(64), [1, 64], "bf16"), route([0]), ex)).toThrow(expect.objectContaining({ code: "E_SHAPE" }));
+    expect(() => moe.experts(x, { ids: route([0]).ids, weights: route([0, 1]).weights }, ex)).toThrow(expect.objectContaining({ code: "E_SHAPE", message: expect.stringMatching(/route.weights/) }));
+    expect(() => moe.experts(x, route([0]), { ...ex, downProj: ex.gateProj })).toThrow(expect.objectContaining({ code: "E_SHAPE", message: expect.stringMatching(/downProj/) }));
+    expect(() => moe.experts(x, route([0]), ex, { shared: ex })).toThrow(expect.objectContaining({ code: "E_SHAPE", message: expect.stringMatching(/shared/) }));
+    expect(moe.experts(x, route([0]), ex, { shared: upload(makeLayer(2, 1, 32, 128, 128), false) }).shape).toEqual([1, 128]);
+    const disposed: Tensor = ex.upProj.data;
+    disposed.dispose();
+    expect(() => moe.experts(x, route([0]), ex)).toThrow(expect.objectContaining({ code: "E_DISPOSED" }));
+  });
+});
+
+describe("moe determinism across processes (cpu)", () => {
+  it("GLM_KERNELS_ISA and 1 vs 2 threads give one digest of route and experts", () => {
+    const code = `
+      import { openDevice, fp8, moe } from "./dist/esm/index.js";
+      import { createHash } from "node:crypto";
+      const dev = openDevice("cpu");
+      let s = 11;
+      const r = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
+      const bf = (v) => new Uint16Array(new Float32Array([v]).buffer)[1];
+      const [t, h, i, e] = [7, 256, 96, 8];
+      const x = dev.tensor(Uint16Array.from({ length: t * h }, () => bf(r())), [t, h], "bf16");
+      const gate = dev.tensor(Uint16Array.from({ length: e * h }, () => bf(r())), [e, h], "bf16");
+      const q = (n, k) => fp8.quantize(dev.tensor(Float32Array.from({ length: e * n * k }, r), [e, n, k]));
+      const route = moe.route(x, gate, { topK: 3, nGroup: 4, topkGroup: 2 });
+      const y = moe.experts(x, route, { gateProj: q(i, h), upProj: q(i, h), downProj: q(h, i) });
+      const hash = createHash("sha256");
+      for (const a of [await route.ids.read(), await route.weights.read(), await y.read()]) hash.update(new Uint8Array(a.buffer));
+      console.log(hash.digest("hex"));`;
+    const digests = new Set<string>();
+    for (const env of [{ GLM_KERNELS_ISA: "scalar" }, { GLM_KERNELS_ISA: "avx2" }, {}, { GLM_KERNELS_THREADS: "1" }]) {
+      const res = runNode(code, env);
+      expect(res.status, res.stderr).toBe(0);
+      digests.add(res.stdout.trim());
+    }
+    expect(digests.size).toBe(1);
+  });
+});
