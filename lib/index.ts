@@ -22,7 +22,7 @@ export {
   f16BitsToF32,
 } from "./dtype.js";
 export { topk, type TopkOptions, type TopkResult } from "./ops/topk.js";
-export { moe, type ExpertWeights, type Route, type RouteOptions } from "./moe.js";
+export { moe, type ExpertWeights, type MoeLayer, type Route, type RouteOptions } from "./moe.js";
 export { fp8, type Fp8Weights } from "./fp8.js";
 export { matmul } from "./ops/matmul.js";
 export { int4, type Int4Options, type Int4Weights } from "./int4.js";

@@ -5,7 +5,7 @@
 import { open, rename, rm, stat, readFile, type FileHandle } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Device } from "./device.js";
-import type { DType } from "./dtype.js";
+import { DTYPE_BYTES, type DType } from "./dtype.js";
 import { GlmKernelsError } from "./errors.js";
 import type { Tensor } from "./tensor.js";
 
@@ -121,25 +121,35 @@ export async function loadTensor(h: StHeader, name: string, dev: Device): Promis
   if (!dtype)
     throw new GlmKernelsError("E_DTYPE", `Expected tensor ${name} in ${h.path} to have a device dtype (${Object.keys(ST_TO_DTYPE).join(", ")}) but received ${t.dtype}`);
   const out = dev.empty(t.shape, dtype);
+  try {
+    await loadInto(h, name, out, 0);
+  } catch (e) {
+    out.dispose();
+    throw e;
+  }
+  return out;
+}
+
+/** A tensor's bytes into `dst` from byte `offset` on (a slice of a stack), in chunks. */
+export async function loadInto(h: StHeader, name: string, dst: Tensor, offset: number): Promise<void> {
+  const t = tensorInfo(h, name);
+  if (offset + (t.end - t.begin) > dst.byteLength)
+    throw new GlmKernelsError("E_SHAPE", `Expected tensor ${name} in ${h.path} to fit ${dst.byteLength - offset} bytes but it holds ${t.end - t.begin}`);
   const fh = await open(h.path, "r");
   try {
     const buf = Buffer.allocUnsafe(Math.min(CHUNK, Math.max(1, t.end - t.begin)));
-    const base = out.ptr();
+    const base = dst.ptr() + BigInt(offset);
     for (let at = t.begin; at < t.end; ) {
       const want = Math.min(buf.length, t.end - at);
       const { bytesRead } = await fh.read(buf, 0, want, at);
       if (bytesRead !== want) bad(h.path, `tensor ${name} could not be read whole (the file shrank?)`);
       // a synchronous copy (no deferral: buf is reused for the next chunk)
-      dev.native.upload(base + BigInt(at - t.begin), buf.subarray(0, want), Number.MAX_SAFE_INTEGER);
+      dst.device.native.upload(base + BigInt(at - t.begin), buf.subarray(0, want), Number.MAX_SAFE_INTEGER);
       at += want;
     }
-  } catch (e) {
-    out.dispose();
-    throw e;
   } finally {
     await fh.close();
   }
-  return out;
 }
 
 /** A small tensor's bytes on the host (e.g. weight_shape), at most `limit` bytes. */
@@ -156,10 +166,23 @@ export async function readHostTensor(h: StHeader, name: string, limit = 1 << 20)
   }
 }
 
-/** What writeSafetensors writes for one name: a device tensor, or host bytes with their safetensors dtype. */
-export type StEntry = Tensor | { dtype: string; shape: number[]; bytes: Uint8Array };
+/**
+ * What writeSafetensors writes for one name: a device tensor, host bytes with their safetensors dtype, or a
+ * range of a device tensor (e.g. one expert of a stack) with its own shape.
+ */
+export type StEntry =
+  | Tensor
+  | { dtype: string; shape: number[]; bytes: Uint8Array }
+  | { of: Tensor; offset: number; shape: number[] };
 
 function entryInfo(name: string, e: StEntry): { dtype: string; shape: number[]; bytes: number } {
+  if ("of" in e) {
+    e.of.ptr(name);
+    const bytes = e.shape.reduce((a, b) => a * b, 1) * DTYPE_BYTES[e.of.dtype];
+    if (e.offset < 0 || e.offset + bytes > e.of.byteLength)
+      throw new GlmKernelsError("E_SHAPE", `Expected ${name} to lie inside its tensor of ${e.of.byteLength} bytes but it spans [${e.offset}, ${e.offset + bytes})`);
+    return { dtype: DTYPE_TO_ST[e.of.dtype], shape: e.shape, bytes };
+  }
   if ("bytes" in e) {
     const want = e.shape.reduce((a, b) => a * b, 1) * (ST_DTYPE_BYTES[e.dtype] ?? NaN);
     if (!(want === e.bytes.byteLength)) throw new GlmKernelsError("E_SHAPE", `Expected ${want} bytes for ${name} (${e.dtype} [${e.shape.join(", ")}]) but received ${e.bytes.byteLength}`);
@@ -193,16 +216,17 @@ export async function writeSafetensors(path: string, entries: Record<string, StE
     head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
     await fh.write(head);
     await fh.write(json);
-    for (const name of names) {
+    for (const [i, name] of names.entries()) {
       const e = entries[name];
       if ("bytes" in e) {
         await fh.write(e.bytes);
         continue;
       }
-      const base = e.ptr(name);
-      for (let off = 0; off < e.byteLength; off += CHUNK) {
-        const n = Math.min(CHUNK, e.byteLength - off);
-        const r = e.device.native.read(base + BigInt(off), n);
+      const [t, start, length] = "of" in e ? [e.of, e.offset, infos[i].bytes] : [e, 0, e.byteLength];
+      const base = t.ptr(name) + BigInt(start);
+      for (let off = 0; off < length; off += CHUNK) {
+        const n = Math.min(CHUNK, length - off);
+        const r = t.device.native.read(base + BigInt(off), n);
         await fh.write(new Uint8Array(r instanceof ArrayBuffer ? r : await r));
       }
     }
@@ -259,6 +283,12 @@ export class StSource {
       this.#headers.set(file, h);
     }
     return h;
+  }
+
+  /** Every tensor name: the index's weight_map, or the one file's header. */
+  async names(): Promise<string[]> {
+    if (this.weightMap) return Object.keys(this.weightMap);
+    return [...(await this.headerFor("")).tensors.keys()];
   }
 
   /** config.json beside the checkpoint, when there is one. */
