@@ -116,7 +116,7 @@ async function verify(flags: Map<string, string>): Promise<number> {
     const same = names.filter((n) => theirs[n] === mine[n]).length;
     if (same !== names.length) failed++;
     int4Child = 1;
-    console.log(`${same === names.length ? "ok  " : "FAIL"} ${"int4/fp8/matmul, scalar path, other threads (child)".padEnd(52)} ${same}/${names.length} cases identical${child.status === 0 ? "" : `; child failed: ${child.stderr.trim()}`}`);
+    console.log(`${same === names.length ? "ok  " : "FAIL"} ${"int4/fp8/matmul/moe, scalar path, other threads (child)".padEnd(52)} ${same}/${names.length} cases identical${child.status === 0 ? "" : `; child failed: ${child.stderr.trim()}`}`);
   }
   console.log(`${checks.length + (other ? 1 : 0) + int4Checks.length + int4Child - failed} passed, ${failed} failed`);
   return failed ? 1 : 0;

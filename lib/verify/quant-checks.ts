@@ -173,7 +173,8 @@ export async function quantDigests(dev: Device): Promise<Record<string, string>>
   if (caps.includes("fp8.quantize")) for (const c of FP8_CASES) out[c.name] = await fp8Digest(dev, c);
   if (caps.includes("fp8.matmul"))
     for (const c of FP8_MATMUL_CASES) out[c.name] = createHash("sha256").update(await fp8MatmulOut(dev, c)).digest("hex");
-  return out;
+  const { moeDigests } = await import("./moe-checks.js");
+  return { ...out, ...(await moeDigests(dev)) };
 }
 
 export async function verifyQuant(dev: Device, opts: { repeats: number; onCheck?: (c: Check) => void }): Promise<Check[]> {
@@ -219,5 +220,7 @@ export async function verifyQuant(dev: Device, opts: { repeats: number; onCheck?
   };
   if (caps.includes("matmul")) await matmuls(MATMUL_CASES, (c, r0, r1) => matmulOut(dev, c, r0, r1));
   if (caps.includes("fp8.matmul")) await matmuls(FP8_MATMUL_CASES, (c, r0, r1) => fp8MatmulOut(dev, c, r0, r1));
+  const { verifyMoe } = await import("./moe-checks.js");
+  await verifyMoe(dev, golden, opts.repeats, report);
   return checks;
 }

@@ -10,6 +10,8 @@ import { topkRef } from "../reference/topk-ref.js";
 import { bf16Rne, bf16ToF32, dequantizeRef, quantizeRef } from "../reference/int4-ref.js";
 import { FP8_CASES, FP8_MATMUL_CASES, MATMUL_CASES, QUANT_CASES, seededF32, verifyQuant } from "../../dist/esm/verify/quant-checks.js";
 import { f16Rne, fp8DequantizeRef, fp8MatmulRef, fp8QuantizeRef } from "../reference/fp8-ref.js";
+import { MOE_EXPERTS_CASES, MOE_ROUTE_CASES, moeExpertsInputs, moeRouteInputs } from "../../dist/esm/verify/moe-checks.js";
+import { expertRef, expertsRef, routeRef } from "../reference/moe-ref.js";
 
 function f16Value(h: number): number {
   const e = (h >> 10) & 31, m = h & 1023, sg = h & 0x8000 ? -1 : 1;
@@ -65,11 +67,12 @@ describe("the CLI", () => {
     const lines = r.stdout.trim().split("\n");
     const checks = lines.filter((l) => /^(ok |FAIL)/.test(l));
     // top-k: golden, repeats, batch per case, plus the child; int4: golden and repeats per quantizer case,
-    // golden, repeats and batch per matmul case, plus its child
-    expect(checks.length).toBe(3 * GOLDEN_CASES.length + 1 + 2 * QUANT_CASES.length + 2 * FP8_CASES.length + 3 * (MATMUL_CASES.length + FP8_MATMUL_CASES.length) + 1);
+    // golden, repeats and batch per matmul and moe case, plus its child
+    const quant = 2 * QUANT_CASES.length + 2 * FP8_CASES.length + 3 * (MATMUL_CASES.length + FP8_MATMUL_CASES.length + MOE_ROUTE_CASES.length + MOE_EXPERTS_CASES.length);
+    expect(checks.length).toBe(3 * GOLDEN_CASES.length + 1 + quant + 1);
     expect(checks.every((l) => l.startsWith("ok"))).toBe(true);
     for (const c of GOLDEN_CASES) expect(r.stdout).toContain(`${golden[c.name]}`);
-    expect(r.stdout).toMatch(/^ok {3}int4\/fp8\/matmul, scalar path, other threads \(child\) +12\/12 cases identical$/m);
+    expect(r.stdout).toMatch(/^ok {3}int4\/fp8\/matmul\/moe, scalar path, other threads \(child\) +15\/15 cases identical$/m);
     expect(lines.at(-1)).toBe(`${checks.length} passed, 0 failed`);
   });
 
@@ -86,7 +89,9 @@ describe("the CLI", () => {
 describe("int4 and matmul golden digests", () => {
   const quantGolden = JSON.parse(readFileSync(new URL("./golden.json", import.meta.url), "utf8")).quantDigests as Record<string, string>;
   it("cover every case", () => {
-    expect(Object.keys(quantGolden).sort()).toEqual([...QUANT_CASES, ...MATMUL_CASES, ...FP8_CASES, ...FP8_MATMUL_CASES].map((c) => c.name).sort());
+    expect(Object.keys(quantGolden).sort()).toEqual(
+      [...QUANT_CASES, ...MATMUL_CASES, ...FP8_CASES, ...FP8_MATMUL_CASES, ...MOE_ROUTE_CASES, ...MOE_EXPERTS_CASES].map((c) => c.name).sort(),
+    );
   });
   it.each(QUANT_CASES.map((c) => [c.name, c] as const))("the quantizer's equal the TypeScript reference's: %s", (_n, c) => {
     const v = seededF32(c.n * c.k, new Prng(c.seed));
@@ -122,9 +127,28 @@ describe("int4 and matmul golden digests", () => {
     const y = fp8MatmulRef(xBits, c.m, c.k, ref, c.n, c.block[0]).f32;
     expect(createHash("sha256").update(new Uint8Array(y.buffer)).digest("hex")).toBe(quantGolden[c.name]);
   });
-  it.each(TEST_DEVICES)("verify's int4, fp8 and matmul checks pass on %s", async (name) => {
+  it.each(MOE_ROUTE_CASES.map((c) => [c.name, c] as const))("moe.route's equal the TypeScript model: %s", (_n, c) => {
+    const inp = moeRouteInputs(c);
+    const r = routeRef(Float32Array.from(inp.hidden, bf16ToF32), Float32Array.from(inp.gate, bf16ToF32), c.t, c.h, c.e, {
+      bias: inp.bias, topK: c.topK, nGroup: c.nGroup, topkGroup: c.topkGroup, scaling: 2.5, norm: true,
+    });
+    expect(createHash("sha256").update(new Uint8Array(r.ids.buffer)).update(new Uint8Array(r.weights.buffer)).digest("hex")).toBe(quantGolden[c.name]);
+  });
+  it.each(MOE_EXPERTS_CASES.map((c) => [c.name, c] as const))("moe.experts' equal the TypeScript model: %s", (_n, c) => {
+    const inp = moeExpertsInputs(c);
+    const q = (v: Float32Array, e: number, n: number, k: number) => fp8QuantizeRef(v, e, n, k, 128, 128);
+    const [g, u, d] = [q(inp.gate, c.e, c.i, c.h), q(inp.up, c.e, c.i, c.h), q(inp.down, c.e, c.h, c.i)];
+    const shared = { gate: q(inp.sGate, 1, c.sharedI, c.h), up: q(inp.sUp, 1, c.sharedI, c.h), down: q(inp.sDown, 1, c.h, c.sharedI), i: c.sharedI, bn: 128 };
+    const expert = (x: number) => ({ gate: expertRef(g, x, c.i, c.h, 128), up: expertRef(u, x, c.i, c.h, 128), down: expertRef(d, x, c.h, c.i, 128), i: c.i, bn: 128 });
+    const y = expertsRef(inp.hidden, c.t, c.h, inp.ids, inp.weights, c.topK, expert, shared);
+    expect(createHash("sha256").update(new Uint8Array(y.buffer)).digest("hex")).toBe(quantGolden[c.name]);
+  });
+  it.each(TEST_DEVICES)("verify's int4, fp8, matmul and moe checks pass on %s", async (name) => {
     const checks = await verifyQuant(device(name), { repeats: 3 });
     expect(checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail ?? ""}`)).toEqual([]);
-    if (name === "cpu") expect(checks.length).toBe(2 * QUANT_CASES.length + 2 * FP8_CASES.length + 3 * (MATMUL_CASES.length + FP8_MATMUL_CASES.length));
+    if (name === "cpu")
+      expect(checks.length).toBe(
+        2 * QUANT_CASES.length + 2 * FP8_CASES.length + 3 * (MATMUL_CASES.length + FP8_MATMUL_CASES.length + MOE_ROUTE_CASES.length + MOE_EXPERTS_CASES.length),
+      );
   });
 });
