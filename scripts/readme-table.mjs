@@ -1,6 +1,6 @@
 // Regenerates the README's results tables from bench/results/*.json (written by `glm-kernels bench --json`):
 // the top-k table from topk-*.json, with the chart beside each report (bench/results/X.svg from X.json,
-// drawn by the CLI's own code in dist/), and the int4 and fp8 tables from int4-*.json and fp8-*.json.
+// drawn by the CLI's own code in dist/), and the int4, fp8 and moe tables from int4-*, fp8-* and moe-*.json.
 import { existsSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
 
 const chartJs = new URL("../dist/esm/bench/chart.js", import.meta.url);
@@ -11,6 +11,7 @@ if (!existsSync(chartJs)) {
 const { topkChartSvg } = await import(chartJs.href);
 const { formatInt4 } = await import(new URL("../dist/esm/bench/int4.js", import.meta.url).href);
 const { formatFp8 } = await import(new URL("../dist/esm/bench/fp8.js", import.meta.url).href);
+const { formatMoe } = await import(new URL("../dist/esm/bench/moe.js", import.meta.url).href);
 
 const dir = "bench/results";
 const rows = [];
@@ -50,6 +51,7 @@ function section(name, format) {
 }
 section("int4", formatInt4);
 section("fp8", formatFp8);
+section("moe", formatMoe);
 const start = "<!-- bench:start -->";
 const end = "<!-- bench:end -->";
 const a = readme.indexOf(start);

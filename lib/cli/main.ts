@@ -19,6 +19,8 @@ const HELP = `usage: glm-kernels <command> [options]
                              int4.matmul beside onnxruntime-node MatMulNBits and dense bf16 matmul
   bench fp8 [--device D] [--shapes NxK,...] [--m 1,8,...] [--time MS] [--json F]
                              fp8.matmul beside onnxruntime-node MatMul on the dequantized weights
+  bench moe [--device D] [--tokens 1,8,64] [--h H] [--i I] [--experts E] [--top-k K] [--time MS] [--json F]
+                             moe.route + moe.experts (GLM-5 shapes, 16 experts), cold, against read bandwidth
   bench latency [--device D] [--load N] [--calls N] [--json F]
                              one call's latency (1x4096 k=64, 1x131072 k=2048), median and p99,
                              idle and beside N busy processes (default 6)
@@ -136,7 +138,8 @@ async function bench(pos: string[], flags: Map<string, string>): Promise<number>
   if (op === "latency") return latency(flags);
   if (op === "int4") return benchInt4Cli(flags);
   if (op === "fp8") return benchFp8Cli(flags);
-  if (op !== "topk") throw new GlmKernelsError("E_ARG", `Expected a benchmark (topk, int4, fp8 or latency) but received "${op}"`);
+  if (op === "moe") return benchMoeCli(flags);
+  if (op !== "topk") throw new GlmKernelsError("E_ARG", `Expected a benchmark (topk, int4, fp8, moe or latency) but received "${op}"`);
   const dev = pickDevice(flags);
   const time = Number(flags.get("time") ?? 2000);
   if (!(time > 0)) throw new GlmKernelsError("E_ARG", `Expected --time to be a positive number of ms but received "${flags.get("time")}"`);
@@ -201,6 +204,25 @@ async function benchFp8Cli(flags: Map<string, string>): Promise<number> {
   const { benchFp8, formatFp8 } = await import("../bench/fp8.js");
   const rep = await benchFp8(dev, { time, shapes, ms: intList(flags, "m"), log: (s) => process.stderr.write(`${s}\n`) });
   console.log(formatFp8(rep));
+  writeReport(flags, rep);
+  return 0;
+}
+
+async function benchMoeCli(flags: Map<string, string>): Promise<number> {
+  const dev = pickDevice(flags);
+  const time = Number(flags.get("time") ?? 1000);
+  if (!(time > 0)) throw new GlmKernelsError("E_ARG", `Expected --time to be a positive number of ms but received "${flags.get("time")}"`);
+  const { benchMoe, formatMoe } = await import("../bench/moe.js");
+  const rep = await benchMoe(dev, {
+    time,
+    tokens: intList(flags, "tokens"),
+    h: flags.has("h") ? positiveInt(flags, "h", 6144, 1) : undefined,
+    i: flags.has("i") ? positiveInt(flags, "i", 2048, 1) : undefined,
+    e: flags.has("experts") ? positiveInt(flags, "experts", 16, 1) : undefined,
+    topK: flags.has("top-k") ? positiveInt(flags, "top-k", 8, 1) : undefined,
+    log: (s) => process.stderr.write(`${s}\n`),
+  });
+  console.log(formatMoe(rep));
   writeReport(flags, rep);
   return 0;
 }

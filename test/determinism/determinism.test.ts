@@ -78,7 +78,7 @@ describe("the CLI", () => {
 
   it("refuses an unknown op or device with the error code, exit 1, no stack", () => {
     const a = runCli(["bench", "nope"]);
-    expect([a.status, a.stderr.trim()]).toEqual([1, 'glm-kernels: E_ARG: Expected a benchmark (topk, int4, fp8 or latency) but received "nope"']);
+    expect([a.status, a.stderr.trim()]).toEqual([1, 'glm-kernels: E_ARG: Expected a benchmark (topk, int4, fp8, moe or latency) but received "nope"']);
     const b = runCli(["verify", "--device", "tpu"]);
     expect(b.status).toBe(1);
     expect(b.stderr).toMatch(/^glm-kernels: E_ARG: Expected a device name/);
