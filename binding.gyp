@@ -19,6 +19,7 @@
         "devices/cpu/moe.cc",
         "devices/cpu/gemm.cc",
         "devices/cpu/gemm-simd.cc",
+        "devices/cpu/fp8-matmul-avx512.cc",
         "devices/cpu/topk.cc",
         "devices/cpu/topk-simd.cc",
         "devices/cpu/topk-order.cc"

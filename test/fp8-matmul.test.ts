@@ -96,9 +96,22 @@ describe("fp8.matmul determinism across processes (cpu)", () => {
       const dev = openDevice("cpu");
       let s = 5;
       const r = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5;
-      const q = fp8.quantize(dev.tensor(Float32Array.from({ length: 70 * 300 }, r), [70, 300]));
-      const x = dev.tensor(Uint16Array.from({ length: 6 * 300 }, () => new Uint16Array(new Float32Array([r()]).buffer)[1]), [6, 300], "bf16");
-      console.log(createHash("sha256").update(new Uint8Array((await fp8.matmul(x, q).read()).buffer)).digest("hex"));`;
+      const bf = () => new Uint16Array(new Float32Array([r()]).buffer)[1];
+      const hash = createHash("sha256");
+      // tiles of 16 rows and items of 4 tiles with partial ends, partial K blocks, M = 1 and more, blocks
+      // [1, 128], and weights holding NaN codes (0x7F, 0xFF: never from quantize, possible in a checkpoint)
+      for (const [m, n, k, bn, nan] of [[6, 70, 300, 128, 0], [1, 130, 300, 128, 1], [3, 33, 129, 1, 1], [1, 17, 1000, 1, 0], [20, 80, 256, 128, 1]]) {
+        const q = fp8.quantize(dev.tensor(Float32Array.from({ length: n * k }, r), [n, k]), { block: [bn, 128] });
+        if (nan) {
+          const codes = await q.data.read();
+          codes[5] = 0x7f, codes[k + 130] = 0xff, codes[n * k - 1] = 0x7f;
+          q.data = dev.tensor(codes, [n, k], "f8e4m3");
+        }
+        const x = dev.tensor(Uint16Array.from({ length: m * k }, bf), [m, k], "bf16");
+        hash.update(new Uint8Array((await fp8.matmul(x, q).read()).buffer));
+        hash.update(new Uint8Array((await fp8.matmul(x, q, { dtype: "f32" }).read()).buffer));
+      }
+      console.log(hash.digest("hex"));`;
     const digests = new Set<string>();
     for (const env of [{ GLM_KERNELS_ISA: "scalar" }, { GLM_KERNELS_ISA: "avx2" }, {}, { GLM_KERNELS_THREADS: "1" }]) {
       const res = runNode(code, env);

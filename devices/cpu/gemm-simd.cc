@@ -223,36 +223,4 @@ GLMK_AVX2 void gemm_block_avx2(const GemmBlock& b) {
     }
 }
 
-// fp8.matmul's inner part for one weight row on AVX-512 (the order of gemm.hpp's fp8 note: per 128-K block,
-// p[k mod 16] fma chains, the fixed tree, then acc = acc + (partial * sa) * ws, as gemm.cc's scalar code).
-// e4m3 decodes through f16: the code's bits placed in a binary16 (sign, then exponent and mantissa shifted
-// by 7) hold the same value times 2^-8, exactly, subnormals included; 0x7F / 0xFF (NaN) are patched.
-GLMK_AVX512 void fp8_row_avx512(const float* xa, const float* sa, int64_t m, int64_t k, const uint8_t* codes,
-                                const float* ws, float* acc) {
-  const int64_t blocks = (k + 127) / 128;
-  for (int64_t i = 0; i < m; i++) acc[i] = 0.0f;
-  for (int64_t j = 0; j < blocks; j++) {
-    __m512 w[8];
-    __mmask16 mask[8];
-    for (int v = 0; v < 8; v++) {
-      const int64_t c = j * 128 + v * 16, left = k - c;
-      mask[v] = left >= 16 ? __mmask16(0xFFFF) : left <= 0 ? __mmask16(0) : __mmask16((1u << left) - 1u);
-      const __m256i b = _mm256_cvtepu8_epi16(_mm_maskz_loadu_epi8(mask[v], codes + c));
-      const __m256i mag = _mm256_and_si256(b, _mm256_set1_epi16(0x7F));
-      const __m256i h = _mm256_or_si256(_mm256_slli_epi16(_mm256_and_si256(b, _mm256_set1_epi16(0x80)), 8), _mm256_slli_epi16(mag, 7));
-      const __m512 f = _mm512_mul_ps(_mm512_cvtph_ps(h), _mm512_set1_ps(256.0f));
-      const __mmask16 nan = _mm256_cmpeq_epi16_mask(mag, _mm256_set1_epi16(0x7F));
-      w[v] = _mm512_mask_mov_ps(f, nan, _mm512_castsi512_ps(_mm512_set1_epi32(0x7FC00000)));
-    }
-    for (int64_t i = 0; i < m; i++) {
-      __m512 p = _mm512_setzero_ps();
-      const float* x = xa + i * k + j * 128;
-      for (int v = 0; v < 8; v++) p = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mask[v], x + v * 16), w[v], p);
-      alignas(64) float lanes[16];
-      _mm512_store_ps(lanes, p);
-      acc[i] = acc[i] + (gemm_reduce16(lanes) * sa[i * blocks + j]) * ws[j];
-    }
-  }
-}
-
 }  // namespace glmk::cpu

@@ -45,10 +45,11 @@ int matmul_execute(Pool& pool, Isa isa, const glmk_matmul_args& a, glmk_status* 
 // fp8.matmul (SPEC 5, glmk_fp8_matmul_args): per 128-K block the same 16-chain order on the e4m3 values of
 // the row's activations (quantized here, per row and block) and of the weights, then scaled and added.
 int fp8_matmul_execute(Pool& pool, Isa isa, const glmk_fp8_matmul_args& a, glmk_status* st);
-// One weight row (its e4m3 codes and block scales ws) against m quantized rows xa [m, k] (their scales sa
-// [m, ceil(k / 128)]): acc[i] = the f32 sum for row i.
-void fp8_row_avx512(const float* xa, const float* sa, int64_t m, int64_t k, const uint8_t* codes, const float* ws,
-                    float* acc);
+// One tile of weight rows [n0, n0 + rows) (rows <= 16) against m quantized rows xa [m, k] (their scales sa
+// [m, ceil(k / 128)]): acc[i * 16 + r] = the f32 sum for row i and weight row n0 + r (fp8-matmul-avx512.cc).
+// next_rows: rows of the tile that follows (0: none), prefetched while this one ends.
+void fp8_tile_avx512(const float* xa, const float* sa, int64_t m, int64_t k, const uint8_t* data, const float* scale_inv,
+                     int64_t block_n, int64_t n0, int64_t rows, int64_t next_rows, float* acc);
 
 // The fixed reduction tree of the 16 partial sums (the order above).
 inline float gemm_reduce16(const float* p) {
