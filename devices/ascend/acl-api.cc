@@ -185,7 +185,8 @@ std::string acl_search_text() {
   std::string s;
   const auto dirs = lib_dirs();
   for (size_t i = 0; i < dirs.size(); i++) s += (i ? ", " : "") + dirs[i];
-  if (!std::getenv("ASCEND_HOME_PATH")) s += " (ASCEND_HOME_PATH is not set)";
+  const char* home = std::getenv("ASCEND_HOME_PATH");
+  if (!home || !*home) s += " (ASCEND_HOME_PATH is not set)";
   return s;
 }
 

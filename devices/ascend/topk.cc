@@ -44,31 +44,40 @@ class Descs {
   aclTensor* view(void* data, int dtype, int64_t r, int64_t c, int64_t ld, int64_t offset, int64_t storage) {
     const int64_t dims[2] = {r, c}, strides[2] = {ld, 1}, st[1] = {storage};
     aclTensor* t = acl_->aclCreateTensor(dims, 2, dtype, strides, offset, kAclFormatNd, st, 1, data);
-    if (t) tensors_.push_back(t);
-    else failed_ = true;
+    keep(t, "aclCreateTensor");
     return t;
   }
   // A [1] f32 tensor: element i of the device's constants (a 32-byte aligned [4]), broadcast by SWhere.
   aclTensor* constant(float* constants, int64_t i) {
     const int64_t dims[1] = {1}, strides[1] = {1}, st[1] = {4};
     aclTensor* t = acl_->aclCreateTensor(dims, 1, kAclFloat, strides, i, kAclFormatNd, st, 1, constants);
-    if (t) tensors_.push_back(t);
-    else failed_ = true;
+    keep(t, "aclCreateTensor");
     return t;
   }
   aclScalar* scalar(float v) {
     aclScalar* s = acl_->aclCreateScalar(&v, kAclFloat);
     if (s) scalars_.push_back(s);
-    else failed_ = true;
+    else note("aclCreateScalar");
     return s;
   }
-  bool failed() const { return failed_; }
+  // Empty while every descriptor was made; else "aclCreateTensor failed: <CANN's message>" (the first).
+  const std::string& error() const { return error_; }
 
  private:
   const AclApi* acl_;
   std::vector<aclTensor*> tensors_;
   std::vector<aclScalar*> scalars_;
-  bool failed_ = false;
+  std::string error_;
+
+  void keep(aclTensor* t, const char* what) {
+    if (t) tensors_.push_back(t);
+    else note(what);
+  }
+  void note(const char* what) {
+    if (!error_.empty()) return;
+    const char* m = acl_->aclGetRecentErrMsg();
+    error_ = std::string(what) + " failed: " + (m && *m ? m : "(CANN gave no message)");
+  }
 };
 
 // One aclnn op: phase one (workspace size + executor), the workspace, phase two on the stream.
@@ -142,7 +151,7 @@ int launch_block(glmk_device* d, const glmk_topk_args& a, const Block& b, std::s
   aclTensor* VM = t.view(vmask, kAclBool, n, kk, kk, 0, n * kk);
   aclTensor* OUT_I = t.view(a.indices, kAclInt32, n, kk, a.k, b.r0 * a.k, a.rows * a.k);
   aclTensor* OUT_V = t.view(a.values, kAclFloat, n, kk, a.k, b.r0 * a.k, a.rows * a.k);
-  if (t.failed()) return (msg = "topk: aclCreateTensor / aclCreateScalar failed"), GLMK_E_DEVICE;
+  if (!t.error().empty()) return (msg = "topk: " + t.error()), GLMK_E_DEVICE;
 
   int rc = GLMK_OK;
   auto op = [&](const char* name, auto phase1, RunFn run) {
@@ -179,14 +188,14 @@ int launch_block(glmk_device* d, const glmk_topk_args& a, const Block& b, std::s
     aclTensor* P1 = t.view(perm1, kAclInt64, n, w, w, 0, nw);
     aclTensor* PK = t.view(perm, kAclInt64, n, kk, w, 0, nw);
     IDX = t.view(idx, kAclInt64, n, kk, kk, 0, n * kk);
-    if (t.failed()) return (msg = "topk: aclCreateTensor failed"), GLMK_E_DEVICE;
+    if (!t.error().empty()) return (msg = "topk: " + t.error()), GLMK_E_DEVICE;
     op("aclnnCast", [&](uint64_t* ws, aclOpExecutor** ex) { return acl->aclnnCastGetWorkspaceSize(M, kAclFloat, F, ws, ex); }, acl->aclnnCast);
     op("aclnnSort", [&](uint64_t* ws, aclOpExecutor** ex) { return acl->aclnnSortGetWorkspaceSize(F, true, 1, true, sorted_scratch, P1, ws, ex); }, acl->aclnnSort);
     op("aclnnGather", [&](uint64_t* ws, aclOpExecutor** ex) { return acl->aclnnGatherGetWorkspaceSize(key, 1, P1, KP, ws, ex); }, acl->aclnnGather);
     op("aclnnSort", [&](uint64_t* ws, aclOpExecutor** ex) { return acl->aclnnSortGetWorkspaceSize(KP, true, 1, true, sorted_scratch, P, ws, ex); }, acl->aclnnSort);
     op("aclnnGather", [&](uint64_t* ws, aclOpExecutor** ex) { return acl->aclnnGatherGetWorkspaceSize(P1, 1, PK, IDX, ws, ex); }, acl->aclnnGather);
   }
-  if (t.failed()) return (msg = "topk: aclCreateTensor failed"), GLMK_E_DEVICE;
+  if (!t.error().empty()) return (msg = "topk: " + t.error()), GLMK_E_DEVICE;
 
   // Section: the outputs
   op("aclnnCast", [&](uint64_t* ws, aclOpExecutor** ex) { return acl->aclnnCastGetWorkspaceSize(IDX, kAclInt32, OUT_I, ws, ex); }, acl->aclnnCast);

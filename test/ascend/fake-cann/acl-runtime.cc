@@ -69,9 +69,10 @@ bool fakecann_inject(const char* name) {
     size_t e = s.find(',', b);
     if (e == std::string::npos) e = s.size();
     std::string item = s.substr(b, e - b);
-    long from = 1;
+    long from = 1, only = 0;
     if (size_t at = item.find('@'); at != std::string::npos) from = std::atol(item.c_str() + at + 1), item.resize(at);
-    if (item == name && n >= from) return true;
+    if (size_t at = item.find('#'); at != std::string::npos) only = std::atol(item.c_str() + at + 1), item.resize(at);
+    if (item == name && (only ? n == only : n >= from)) return true;
     b = e + 1;
   }
   return false;
@@ -118,7 +119,11 @@ int aclInit(const char* config) {
   fakecann_trace("aclInit");
   if (fakecann_inject("aclInit")) return fakecann_error(kAclErrInvalidParam, "fake CANN: injected failure in aclInit");
   std::lock_guard<std::recursive_mutex> lock(g_mu);
-  if (g_inited) return fakecann_error(kAclErrRepeatInit, "aclInit: repeated initialization");
+  // GLMK_FAKE_CANN_PREINIT=1: as if another library in the process had called aclInit first.
+  if (g_inited || std::getenv("GLMK_FAKE_CANN_PREINIT")) {
+    g_inited = true;
+    return fakecann_error(kAclErrRepeatInit, "aclInit: repeated initialization");
+  }
   g_inited = true;
   return kAclOk;
 }

@@ -8,8 +8,10 @@
 // plugin never resolves those.
 //
 // Test controls (read at each call):
-//   GLMK_FAKE_CANN_FAIL=name[@n][,...]  the entry point `name` fails from its n-th call on (default 1st);
-//                                       `exec:aclnnX` makes op X fail when the stream runs it
+//   GLMK_FAKE_CANN_FAIL=name[@n|#n][,...]  the entry point `name` fails from its n-th call on (@n, default
+//                                       the 1st) or at its n-th call only (#n); `exec:aclnnX` makes op X
+//                                       fail when the stream runs it
+//   GLMK_FAKE_CANN_PREINIT=1            aclInit answers "repeated initialization" (100002) from the start
 //   GLMK_FAKE_CANN_NO_MSG=1             aclGetRecentErrMsg returns NULL
 //   GLMK_FAKE_CANN_DEVICES=n            how many NPUs aclrtGetDeviceCount reports (default 1)
 //   GLMK_FAKE_CANN_TRACE=file           appends one line per call (entry point and its key arguments)
