@@ -178,6 +178,8 @@ int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
         for (void* p : d->pending_free) d->acl->aclrtFree(p);
         d->pending_free.clear();
         d->keep_alive.clear();
+        for (const auto& r : d->releases) r.fn(r.user, code, code ? msg.c_str() : "");
+        d->releases.clear();
         return code;
       });
   *out = d;
@@ -243,6 +245,23 @@ int upload(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_status
   return ok(st);
 }
 
+// Like upload, but src is read in stream order (no staging copy, nothing copied on the caller's thread):
+// release(user, ...) once the stream has run the copy.
+int upload_deferred(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_done_fn release, void* user,
+                    glmk_status* st) {
+  d->queue->push([d, dst, src, bytes, release, user](std::string& msg) {
+    const int e = bytes ? d->acl->aclrtMemcpyAsync(dst, bytes, src, bytes, kHostToDevice, d->stream) : kAclSuccess;
+    if (e != kAclSuccess) {
+      acl_error(d, msg, GLMK_E_DEVICE, "upload (aclrtMemcpyAsync)", e);
+      release(user, GLMK_E_DEVICE, msg.c_str());
+      return GLMK_E_DEVICE;
+    }
+    d->releases.push_back({release, user});
+    return GLMK_OK;
+  });
+  return ok(st);
+}
+
 int download(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_status* st) {
   if (!bytes) return ok(st);
   d->queue->push([d, dst, src, bytes](std::string& msg) {
@@ -303,7 +322,7 @@ const glmk_device_api kApi = {
     /* .topk = */ topk,
     /* .memory_stats = */ memory_stats,
     /* .empty_cache = */ empty_cache,
-    /* .upload_deferred = */ nullptr,
+    /* .upload_deferred = */ upload_deferred,
     /* .sync_poll = */ nullptr,
     /* .int4_quantize = */ nullptr,
     /* .int4_dequantize = */ nullptr,

@@ -31,6 +31,11 @@ struct glmk_device {
   // Queue-thread state (only the queue's thread touches these).
   std::vector<void*> pending_free;                 // freed in stream order: released after the next drain
   std::vector<std::unique_ptr<char[]>> keep_alive; // upload staging copies, kept until the next drain
+  struct Release {
+    glmk_done_fn fn;
+    void* user;
+  };
+  std::vector<Release> releases;                   // deferred uploads' sources, released after the next drain
   void* scratch = nullptr;                         // top-k scratch and aclnn workspaces, grown on demand
   size_t scratch_bytes = 0;
   void* workspace = nullptr;                       // aclnn workspaces (one op at a time on the stream)
