@@ -127,6 +127,20 @@ describe.runIf(existsSync(join(FAKE, "lib64/libascendcl.so")))("ascend through t
     expect(out).toEqual([expect.stringMatching(/^GlmKernelsError E_DEVICE cannot open ascend:0: aclrtMalloc: ACL error 207001: fake CANN: injected failure in aclrtMalloc/)]);
   });
 
+  it("an older CANN without the newer-only entry points (aclrtSetSysParamOpt, ...) still works", () => {
+    const dir = mkdtempSync(join(tmpdir(), "glmk-cann-old-"));
+    mkdirSync(join(dir, "lib64"));
+    for (const f of ["libnnopbase.so", "libopapi_math.so", "libopapi_nn.so"]) symlinkSync(join(FAKE, "lib64", f), join(dir, "lib64", f));
+    symlinkSync(join(ROOT, "build-plugins/fake-cann-variants/libascendcl-old.so"), join(dir, "lib64/libascendcl.so"));
+    const trace = join(dir, "calls.txt");
+    expect(twoTopks({ ...WITH_FAKE, ASCEND_HOME_PATH: dir, GLMK_FAKE_CANN_TRACE: trace })).toEqual(GOOD_PAIR);
+    const lines = readFileSync(trace, "utf8").split("\n");
+    expect(lines).toContain("aclrtCtxSetSysParamOpt 0 1 device 0");
+    expect(lines.filter((l) => l.startsWith("aclrtSetSysParamOpt"))).toEqual([]);
+    const info = runCli(["info"], { ...WITH_FAKE, ASCEND_HOME_PATH: dir });
+    expect(info.stdout).toMatch(/ {2}ascend: 1 x Ascend NPU \(0 threads; 0\.0 GiB; ops topk;/);
+  });
+
   it("a CANN without an entry point the plugin needs is E_DEVICE naming it", () => {
     const dir = mkdtempSync(join(tmpdir(), "glmk-cann-"));
     mkdirSync(join(dir, "lib64"));

@@ -161,6 +161,7 @@ int aclrtCtxSetSysParamOpt(int opt, int64_t value) {
   return kAclOk;
 }
 
+#ifndef GLMK_FAKE_CANN_OLD  // the variant built without these stands for an older CANN that lacks them
 int aclrtSetSysParamOpt(int opt, int64_t value) {
   fakecann_trace("aclrtSetSysParamOpt %d %lld", opt, static_cast<long long>(value));
   if (opt < 0 || opt > 1) return fakecann_error(kAclErrInvalidParam, "aclrtSetSysParamOpt: unknown option %d", opt);
@@ -176,6 +177,7 @@ int aclrtGetMemInfo(int attr, size_t* free_bytes, size_t* total) {
   *free_bytes = *total;
   return kAclOk;
 }
+#endif
 
 int aclrtCreateStream(void** stream) {
   if (t_device < 0) return fakecann_error(kAclErrRtContextNull, "aclrtCreateStream: no current context (call aclrtSetDevice)");
