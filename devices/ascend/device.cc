@@ -60,6 +60,21 @@ int reserve(glmk_device* d, void** buf, size_t* have, size_t bytes, std::string&
   return GLMK_OK;
 }
 
+int drain(glmk_device* d, std::string& message) {
+  const int code = stream_wait(d, message, "execution failed (aclrtSynchronizeStream)");
+  for (void* p : d->pending_free) d->acl->aclrtFree(p);
+  d->pending_free.clear();
+  d->keep_alive.clear();
+  for (const auto& r : d->releases) r.fn(r.user, code, code ? message.c_str() : "");
+  d->releases.clear();
+  d->held_bytes = 0;
+  return code;
+}
+
+int drain_if_heavy(glmk_device* d, std::string& message) {
+  return d->held_bytes > (size_t{256} << 20) ? drain(d, message) : GLMK_OK;
+}
+
 namespace {
 
 // The ACL context is per host thread: each thread that calls into the device sets it once.
@@ -173,15 +188,7 @@ int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
         acl->aclrtSetDevice(ordinal);
         t_bound = ordinal;
       },
-      [d](std::string& msg) {
-        const int code = stream_wait(d, msg, "execution failed (aclrtSynchronizeStream)");
-        for (void* p : d->pending_free) d->acl->aclrtFree(p);
-        d->pending_free.clear();
-        d->keep_alive.clear();
-        for (const auto& r : d->releases) r.fn(r.user, code, code ? msg.c_str() : "");
-        d->releases.clear();
-        return code;
-      });
+      [d](std::string& msg) { return drain(d, msg); });
   *out = d;
   return ok(st);
 }
@@ -217,16 +224,19 @@ int alloc(glmk_device* d, size_t bytes, void** out, glmk_status* st) {
 }
 
 int free_(glmk_device* d, void* p, glmk_status* st) {
+  size_t bytes = 0;
   {
     std::lock_guard<std::mutex> lock(d->mem_mu);
     auto it = d->live.find(p);
     if (it == d->live.end()) return fail(st, GLMK_E_ARG, "free: %p is not a live allocation of ascend:%d", p, d->ordinal);
+    bytes = it->second;
     d->live_bytes -= it->second;
     d->live.erase(it);
   }
-  d->queue->push([d, p](std::string&) {
+  d->queue->push([d, p, bytes](std::string& msg) {
     d->pending_free.push_back(p);  // released once the stream has run everything launched before
-    return GLMK_OK;
+    d->held_bytes += bytes;
+    return drain_if_heavy(d, msg);
   });
   return ok(st);
 }
@@ -239,8 +249,9 @@ int upload(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_status
   auto* staged = copy.release();
   d->queue->push([d, dst, staged, bytes](std::string& msg) {
     d->keep_alive.emplace_back(staged);  // the async copy reads it until the next drain
+    d->held_bytes += bytes;
     const int e = d->acl->aclrtMemcpyAsync(dst, bytes, staged, bytes, kHostToDevice, d->stream);
-    return e == kAclSuccess ? GLMK_OK : acl_error(d, msg, GLMK_E_DEVICE, "upload (aclrtMemcpyAsync)", e);
+    return e == kAclSuccess ? drain_if_heavy(d, msg) : acl_error(d, msg, GLMK_E_DEVICE, "upload (aclrtMemcpyAsync)", e);
   });
   return ok(st);
 }

@@ -36,6 +36,7 @@ struct glmk_device {
     void* user;
   };
   std::vector<Release> releases;                   // deferred uploads' sources, released after the next drain
+  size_t held_bytes = 0;                           // pending frees + staging copies: drained early past a limit
   void* scratch = nullptr;                         // top-k scratch and aclnn workspaces, grown on demand
   size_t scratch_bytes = 0;
   void* workspace = nullptr;                       // aclnn workspaces (one op at a time on the stream)
@@ -54,6 +55,14 @@ int fail_text(std::string& message, const char* fmt, ...) __attribute__((format(
 
 // Waits for the ACL stream (queue thread only).
 int stream_wait(glmk_device* d, std::string& message, const char* what);
+
+// Waits for the stream, then frees what was freed in stream order and lets go of the sources it read
+// (queue thread only). Returns the stream's status.
+int drain(glmk_device* d, std::string& message);
+
+// After a task that added to held_bytes: drains now when they exceed 256 MiB, so that a queue that never
+// runs dry does not hold freed memory forever.
+int drain_if_heavy(glmk_device* d, std::string& message);
 
 // Makes *buf (d->scratch or d->workspace) at least `bytes` (queue thread only; waits for the stream before
 // replacing it).

@@ -90,6 +90,28 @@ describe.runIf(existsSync(join(FAKE, "lib64/libascendcl.so")))("ascend through t
     expect(twoTopks({ ...WITH_FAKE, GLMK_FAKE_CANN_PREINIT: "1" })).toEqual(GOOD_PAIR);
   });
 
+  it("frees in stream order, early once 256 MiB of frees are pending, with the stream still busy", () => {
+    const trace = join(mkdtempSync(join(tmpdir(), "glmk-trace-")), "calls.txt");
+    const r = runNode(
+      `import { openDevice, topk } from "glm-kernels";
+       const dev = openDevice("ascend");
+       const s = dev.tensor(new Float32Array([0.5, 3, -1, 2]), [1, 4]);
+       const outs = [];
+       for (let i = 0; i < 6; i++) {
+         const big = dev.tensor(new Float32Array(16 << 20).fill(i), [16 << 20]);
+         outs.push(topk(s, 2));
+         big.dispose();
+       }
+       const got = [];
+       for (const o of outs) got.push(Array.from(await o.indices.read()).join(","));
+       console.log(got.join(" "));`,
+      { ...WITH_FAKE, GLMK_FAKE_CANN_TRACE: trace },
+    );
+    expect(r.stderr).toBe("");
+    expect(r.stdout.trim()).toBe(Array(6).fill("1,3").join(" "));
+    expect(readFileSync(trace, "utf8").split("\n").filter((l) => l.startsWith("error"))).toEqual([]);
+  });
+
   it("reports no NPU as zero devices, and a missing ordinal by name", () => {
     const r = runNode(
       `import { listDevices, openDevice } from "glm-kernels";
