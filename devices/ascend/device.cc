@@ -138,10 +138,9 @@ int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
   uint32_t n = 0;
   int e = acl->aclrtGetDeviceCount(&n);
   if (e != kAclSuccess) {
-    std::string m;
-    acl_error(nullptr, m, GLMK_E_DEVICE, "no usable Ascend driver: aclrtGetDeviceCount failed", e);
     const char* cm = acl->aclGetRecentErrMsg();
-    return fail_msg(st, GLMK_E_DEVICE, m + (cm && *cm ? std::string(": ") + cm : "") +
+    return fail_msg(st, GLMK_E_DEVICE, "no usable Ascend driver: aclrtGetDeviceCount failed: ACL error " + std::to_string(e) + ": " +
+                                           (cm && *cm ? cm : "(CANN gave no message)") +
                                            ". Install the Ascend driver (npu-smi info lists the NPUs) or choose another device");
   }
   if (o->ordinal < 0 || static_cast<uint32_t>(o->ordinal) >= n)

@@ -144,6 +144,14 @@ describe.runIf(existsSync(join(FAKE, "lib64/libascendcl.so")))("ascend through t
     expect(out[1]).toBe(GOOD_PAIR[1]);
   });
 
+  it("a driver that cannot count its NPUs: E_DEVICE with CANN's words and the fix", () => {
+    const out = twoTopks({ ...WITH_FAKE, GLMK_FAKE_CANN_FAIL: "aclrtGetDeviceCount" });
+    expect(out).toEqual([
+      "GlmKernelsError E_DEVICE no usable Ascend driver: aclrtGetDeviceCount failed: ACL error 507000: fake CANN: injected failure in " +
+        "aclrtGetDeviceCount (drvGetDevNum failed). Install the Ascend driver (npu-smi info lists the NPUs) or choose another device",
+    ]);
+  });
+
   it("every allocation failing makes opening fail with E_DEVICE naming aclrtMalloc", () => {
     const out = twoTopks({ ...WITH_FAKE, GLMK_FAKE_CANN_FAIL: "aclrtMalloc" });
     expect(out).toEqual([expect.stringMatching(/^GlmKernelsError E_DEVICE cannot open ascend:0: aclrtMalloc: ACL error 207001: fake CANN: injected failure in aclrtMalloc/)]);
