@@ -84,7 +84,7 @@ describe("bad input never crashes the process", () => {
     ["GLM_KERNELS_SPIN_US", "2000000", /GLM_KERNELS_SPIN_US/],
     ["GLM_KERNELS_DEVICE", "tpu", /device/],
     ["GLM_KERNELS_DEVICE", "cuda", /cuda plugin|CUDA driver/],
-    ["GLM_KERNELS_DEVICE", "ascend", /CANN's libascendcl\.so was not found in .*set_env\.sh|ascend plugin libglmk-ascend\.so was not found/],
+    ["GLM_KERNELS_DEVICE", "ascend", /CANN's libascendcl\.so was not found: run `source <CANN>\/set_env\.sh`|ascend plugin libglmk-ascend\.so was not found/],
   ])("%s=%s is a GlmKernelsError that names it", (name, value, pattern) => {
     const r = runNode(
       `import { defaultDevice, GlmKernelsError } from "glm-kernels";

@@ -54,10 +54,10 @@ std::string dl_error() {
   return e ? e : "unknown dlopen error";
 }
 
+// NOTE: glmk_status holds 508 characters: the fix goes before the (long) list of folders.
 const char kFix[] =
-    "Install the CANN toolkit and run `source <CANN>/set_env.sh` (e.g. /usr/local/Ascend/ascend-toolkit/set_env.sh or "
-    "/usr/local/Ascend/cann/set_env.sh) before starting Node, or set ASCEND_HOME_PATH to the CANN folder that holds "
-    "lib64/libascendcl.so";
+    "run `source <CANN>/set_env.sh` (e.g. /usr/local/Ascend/ascend-toolkit/set_env.sh) before starting Node, or set "
+    "ASCEND_HOME_PATH to the CANN folder with lib64/libascendcl.so";
 
 struct Loaded {
   AclApi api{};
@@ -90,14 +90,14 @@ Loaded load_once() {
   if (!dir.empty()) {
     acl = dlopen((dir + "/libascendcl.so").c_str(), RTLD_NOW | RTLD_GLOBAL);
     if (!acl) {
-      out.error = "cannot load " + dir + "/libascendcl.so: " + dl_error() + ". " + kFix;
+      out.error = "cannot load " + dir + "/libascendcl.so: " + dl_error() + "; " + kFix;
       return out;
     }
   } else {
     acl = dlopen("libascendcl.so", RTLD_NOW | RTLD_GLOBAL);
     if (!acl) {
-      out.error = "CANN's libascendcl.so was not found in " + acl_search_text() + " nor on the loader path (" + dl_error() +
-                  "). " + kFix;
+      out.error = std::string("CANN's libascendcl.so was not found: ") + kFix + ". Looked in " + acl_search_text() +
+                  " and on the loader path (" + dl_error() + ")";
       return out;
     }
     // The folder the loader found it in holds the other libraries too.
@@ -113,7 +113,7 @@ Loaded load_once() {
   void* nnop = dlopen(dir.empty() ? "libnnopbase.so" : (dir + "/libnnopbase.so").c_str(), RTLD_NOW | RTLD_GLOBAL);
   if (!nnop) {
     out.error = "cannot load CANN's libnnopbase.so from " + (dir.empty() ? std::string("the loader path") : dir) + ": " +
-                dl_error() + ". " + kFix;
+                dl_error() + "; " + kFix;
     return out;
   }
   std::vector<void*> ops;
@@ -124,7 +124,7 @@ Loaded load_once() {
     else op_errors += "; " + dl_error();
   }
   if (ops.empty()) {
-    out.error = "no CANN op library (libopapi.so or libopapi_*.so) could be loaded from " + dir + op_errors + ". " + kFix;
+    out.error = "no CANN op library (libopapi.so or libopapi_*.so) could be loaded from " + dir + op_errors + "; " + kFix;
     return out;
   }
 
