@@ -157,6 +157,15 @@ describe.runIf(existsSync(join(FAKE, "lib64/libascendcl.so")))("ascend through t
     expect(out).toEqual([expect.stringMatching(/^GlmKernelsError E_DEVICE cannot open ascend:0: aclrtMalloc: ACL error 207001: fake CANN: injected failure in aclrtMalloc/)]);
   });
 
+  it("finds CANN through ASCEND_TOOLKIT_HOME too, and the ops in an older CANN's single libopapi.so", () => {
+    expect(twoTopks({ ...WITH_FAKE, ASCEND_HOME_PATH: "", ASCEND_TOOLKIT_HOME: FAKE })).toEqual(GOOD_PAIR);
+    const dir = mkdtempSync(join(tmpdir(), "glmk-cann-single-"));
+    mkdirSync(join(dir, "lib64"));
+    for (const f of ["libascendcl.so", "libnnopbase.so"]) symlinkSync(join(FAKE, "lib64", f), join(dir, "lib64", f));
+    symlinkSync(join(ROOT, "build-plugins/fake-cann-variants/libopapi.so"), join(dir, "lib64/libopapi.so"));
+    expect(twoTopks({ ...WITH_FAKE, ASCEND_HOME_PATH: dir })).toEqual(GOOD_PAIR);
+  });
+
   it("an older CANN without the newer-only entry points (aclrtSetSysParamOpt, ...) still works", () => {
     const dir = mkdtempSync(join(tmpdir(), "glmk-cann-old-"));
     mkdirSync(join(dir, "lib64"));
