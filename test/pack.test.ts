@@ -43,6 +43,12 @@ describe("npm pack + install without a compiler", () => {
       expect(info.stdout).toMatch(/cuda: (\d+ x |not available: no usable CUDA driver)/);
     }
     expect(existsSync(join(pkg, "libglmk-cuda-sim.so"))).toBe(false);
+    // The ascend plugin always ships (it needs no CANN to build); without CANN, info says why. The CPU fake
+    // of CANN never ships.
+    expect(existsSync(join(pkg, "libglmk-ascend.so"))).toBe(true);
+    expect(info.stdout).toMatch(/ascend: (\d+ x |not available: ascend is not available: CANN's libascendcl\.so was not found)/);
+    const shipped = execFileSync("find", [join(proj, "node_modules/glm-kernels")], { encoding: "utf8" });
+    expect(shipped).not.toMatch(/libascendcl|libnnopbase|libopapi|fake-cann/);
     const topk = run(join(bin, "node"), [
       "--input-type=module",
       "-e",

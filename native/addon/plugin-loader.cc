@@ -94,16 +94,13 @@ int plugin_load(const std::string& kind, Plugin* out, glmk_status* st) {
     *out = p;
     return ok(st);
   }
-  if (kind == "ascend")  // NOTE: say so plainly until the Ascend plugin exists (build:plugins makes none)
-    return fail(st, GLMK_E_PLUGIN,
-                "the ascend plugin %s was not found in %s: this version of glm-kernels has no Ascend plugin yet; "
-                "use GLM_KERNELS_DEVICE=cpu, cuda or auto",
-                file.c_str(), searched.c_str());
   return fail(st, GLMK_E_PLUGIN,
               "the %s plugin %s was not found in %s; build it with `npm run build:plugins` (needs %s) or point "
               "GLM_KERNELS_PLUGIN_PATH at the folder that holds it",
               kind.c_str(), file.c_str(), searched.c_str(),
-              kind == "cuda-sim" ? "CMake, g++, the CUDA headers and libboost-context-dev" : "CMake and nvcc");
+              kind == "cuda-sim" ? "CMake, g++, the CUDA headers and libboost-context-dev"
+              : kind == "ascend" ? "CMake and g++; CANN is not needed to build it"
+                                 : "CMake and nvcc");
 }
 
 }  // namespace glmk::addon

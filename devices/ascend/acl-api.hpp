@@ -1,0 +1,95 @@
+// The part of CANN's C API that the ascend plugin calls, declared here (no CANN headers at build time) and
+// resolved at run time with dlopen/dlsym from libascendcl.so, libnnopbase.so and the op libraries
+// (libopapi.so on older CANN, split libopapi_*.so on newer: a symbol is looked up across all of them).
+//
+// Values below are from CANN's public headers (acl_base.h, acl_rt.h, aclnn/acl_meta.h, aclnnop/*.h;
+// see also ../../shared/ASCEND.md): only the ones this plugin passes.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace glmk::ascend {
+
+using aclError = int;        // 0: success
+using aclnnStatus = int32_t; // 0: success
+using aclrtStream = void*;
+struct aclTensor;
+struct aclScalar;
+struct aclOpExecutor;
+
+constexpr aclError kAclSuccess = 0;
+constexpr aclError kAclRepeatInitialize = 100002;  // aclInit a second time in one process
+
+// aclDataType
+constexpr int kAclFloat = 0, kAclFloat16 = 1, kAclInt32 = 3, kAclInt64 = 9, kAclBool = 12, kAclBf16 = 27;
+// aclFormat
+constexpr int kAclFormatNd = 2;
+// aclrtMemcpyKind
+constexpr int kHostToDevice = 1, kDeviceToHost = 2, kDeviceToDevice = 3;
+// aclrtMemMallocPolicy: ACL_MEM_MALLOC_HUGE_FIRST
+constexpr int kMallocHugeFirst = 0;
+// aclSysParamOpt: ACL_OPT_DETERMINISTIC
+constexpr int kOptDeterministic = 0;
+
+using WsFn1 = aclnnStatus (*)(const aclTensor*, aclTensor*, uint64_t*, aclOpExecutor**);
+using RunFn = aclnnStatus (*)(void* workspace, uint64_t workspace_size, aclOpExecutor* executor, aclrtStream stream);
+
+// The resolved entry points. Required ones are non-null once load() succeeded; optional ones may be null.
+struct AclApi {
+  // libascendcl
+  aclError (*aclInit)(const char* config);
+  aclError (*aclrtSetDevice)(int32_t device);
+  aclError (*aclrtResetDevice)(int32_t device);
+  aclError (*aclrtGetDeviceCount)(uint32_t* count);
+  aclError (*aclrtCreateStream)(aclrtStream* stream);
+  aclError (*aclrtDestroyStream)(aclrtStream stream);
+  aclError (*aclrtSynchronizeStream)(aclrtStream stream);
+  aclError (*aclrtMalloc)(void** ptr, size_t size, int policy);
+  aclError (*aclrtFree)(void* ptr);
+  aclError (*aclrtMemcpy)(void* dst, size_t dst_max, const void* src, size_t count, int kind);
+  aclError (*aclrtMemcpyAsync)(void* dst, size_t dst_max, const void* src, size_t count, int kind, aclrtStream stream);
+  const char* (*aclGetRecentErrMsg)();
+  aclError (*aclrtCtxSetSysParamOpt)(int opt, int64_t value);
+  aclError (*aclrtSetSysParamOpt)(int opt, int64_t value);            // optional (newer CANN)
+  const char* (*aclrtGetSocName)();                                    // optional
+  aclError (*aclrtGetMemInfo)(int attr, size_t* free, size_t* total);  // optional
+
+  // libnnopbase
+  aclTensor* (*aclCreateTensor)(const int64_t* view_dims, uint64_t view_dims_num, int data_type, const int64_t* stride,
+                                int64_t offset, int format, const int64_t* storage_dims, uint64_t storage_dims_num,
+                                void* data);
+  aclnnStatus (*aclDestroyTensor)(const aclTensor* tensor);
+  aclScalar* (*aclCreateScalar)(void* value, int data_type);
+  aclnnStatus (*aclDestroyScalar)(const aclScalar* scalar);
+  aclnnStatus (*aclDestroyAclOpExecutor)(aclOpExecutor* executor);  // optional: only on a path that skips phase two
+
+  // op libraries (two-phase: ...GetWorkspaceSize, then the op on a stream)
+  aclnnStatus (*aclnnCastGetWorkspaceSize)(const aclTensor* self, int dtype, aclTensor* out, uint64_t*, aclOpExecutor**);
+  RunFn aclnnCast;
+  aclnnStatus (*aclnnEqScalarGetWorkspaceSize)(const aclTensor* self, const aclScalar* other, aclTensor* out, uint64_t*,
+                                               aclOpExecutor**);
+  RunFn aclnnEqScalar;
+  aclnnStatus (*aclnnNeTensorGetWorkspaceSize)(const aclTensor* self, const aclTensor* other, aclTensor* out, uint64_t*,
+                                               aclOpExecutor**);
+  RunFn aclnnNeTensor;
+  aclnnStatus (*aclnnSWhereGetWorkspaceSize)(const aclTensor* condition, const aclTensor* self, const aclTensor* other,
+                                             aclTensor* out, uint64_t*, aclOpExecutor**);
+  RunFn aclnnSWhere;
+  aclnnStatus (*aclnnSortGetWorkspaceSize)(const aclTensor* self, bool stable, int64_t dim, bool descending,
+                                           aclTensor* values_out, aclTensor* indices_out, uint64_t*, aclOpExecutor**);
+  RunFn aclnnSort;
+  aclnnStatus (*aclnnGatherGetWorkspaceSize)(const aclTensor* self, int64_t dim, const aclTensor* index, aclTensor* out,
+                                             uint64_t*, aclOpExecutor**);
+  RunFn aclnnGather;
+};
+
+// Loads CANN once per process (later calls return the first outcome). On failure, *why says which library
+// or symbol is missing, where it was looked for, and how to make CANN visible.
+const AclApi* acl_load(std::string* why);
+
+// The folders searched for CANN's libraries, in order (for messages and `glm-kernels info`).
+std::string acl_search_text();
+
+}  // namespace glmk::ascend

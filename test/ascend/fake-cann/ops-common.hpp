@@ -1,0 +1,98 @@
+// Helpers of the fake op libraries: strided element access, broadcasting, values as double, phase one.
+#pragma once
+
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "fake.hpp"
+
+namespace fake {
+
+// Element `lin` (row-major over the view) of t: its address.
+inline char* at(const aclTensor& t, int64_t lin) {
+  int64_t off = t.offset;
+  for (size_t i = t.dims.size(); i-- > 0;) {
+    const int64_t d = t.dims[i];
+    off += (lin % d) * t.strides[i];
+    lin /= d;
+  }
+  return t.data + off * static_cast<int64_t>(fake_dtype_size(t.dtype));
+}
+
+// The address in `t` (broadcast to out_dims, aligned on the right) of out element `lin`.
+inline char* at_bcast(const aclTensor& t, const std::vector<int64_t>& out_dims, int64_t lin) {
+  int64_t off = t.offset;
+  const size_t shift = out_dims.size() - t.dims.size();
+  for (size_t i = out_dims.size(); i-- > 0;) {
+    const int64_t idx = lin % out_dims[i];
+    lin /= out_dims[i];
+    if (i < shift) continue;
+    const size_t j = i - shift;
+    if (t.dims[j] != 1) off += idx * t.strides[j];
+  }
+  return t.data + off * static_cast<int64_t>(fake_dtype_size(t.dtype));
+}
+
+inline bool broadcastable(const aclTensor& t, const std::vector<int64_t>& out) {
+  if (t.dims.size() > out.size()) return false;
+  const size_t shift = out.size() - t.dims.size();
+  for (size_t j = 0; j < t.dims.size(); j++)
+    if (t.dims[j] != 1 && t.dims[j] != out[j + shift]) return false;
+  return true;
+}
+
+inline double f16_value(uint16_t h) {
+  const int e = (h >> 10) & 31, m = h & 1023;
+  const double s = (h & 0x8000) ? -1 : 1;
+  if (e == 31) return m ? std::copysign(NAN, s) : s * INFINITY;
+  return e ? s * std::ldexp(1.0 + m / 1024.0, e - 15) : s * std::ldexp(m, -24);
+}
+
+inline double read(const aclTensor& t, const char* p) {
+  switch (t.dtype) {
+    case kF32: { float v; std::memcpy(&v, p, 4); return v; }
+    case kF16: { uint16_t h; std::memcpy(&h, p, 2); return f16_value(h); }
+    case kBf16: { uint16_t h; std::memcpy(&h, p, 2); uint32_t b = static_cast<uint32_t>(h) << 16; float v; std::memcpy(&v, &b, 4); return v; }
+    case kI32: { int32_t v; std::memcpy(&v, p, 4); return v; }
+    case kI64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
+    case kBool: case kU8: return static_cast<uint8_t>(*p);
+    case kI8: return static_cast<int8_t>(*p);
+    default: return 0;
+  }
+}
+
+// Writes v as t's dtype (f32, i32, i64, bool; phase one refuses the others as outputs).
+inline void write(const aclTensor& t, char* p, double v) {
+  switch (t.dtype) {
+    case kF32: { float f = static_cast<float>(v); std::memcpy(p, &f, 4); break; }
+    case kI32: { int32_t i = static_cast<int32_t>(v); std::memcpy(p, &i, 4); break; }
+    case kI64: { int64_t i = static_cast<int64_t>(v); std::memcpy(p, &i, 8); break; }
+    case kBool: *p = v != 0; break;
+    default: break;
+  }
+}
+
+inline bool writable(int dt) { return dt == kF32 || dt == kI32 || dt == kI64 || dt == kBool; }
+
+// Phase one's common checks: every tensor given and alive. Returns 0 or the error.
+inline int need(const char* op, std::initializer_list<std::pair<const char*, const aclTensor*>> ts) {
+  for (auto& [name, t] : ts) {
+    if (!t) return fakecann_error(kAclnnErrNullptr, "%s: %s is NULL", op, name);
+    if (!fakecann_tensor_alive(t)) return fakecann_error(kAclnnErrParamInvalid, "%s: %s is not a live tensor", op, name);
+  }
+  return 0;
+}
+
+// A new executor for `op` that uses tensors `ts` (their allocations are what its task touches).
+inline aclOpExecutor* executor(const char* op, std::initializer_list<const aclTensor*> ts) {
+  aclOpExecutor* e = fakecann_new_executor(op);
+  for (const aclTensor* t : ts) {
+    e->uses.push_back(t);
+    if (fake_numel(t) > 0) e->touches.push_back(fakecann_device_range(t->data, 1, nullptr));
+  }
+  return e;
+}
+
+}  // namespace fake
