@@ -105,7 +105,9 @@ GLMK_AVX512 inline void accumulate(__m512* p, float sa, __m512 wsv, float* acc) 
 
 }  // namespace
 
-constexpr int64_t kAhead = 1024;  // prefetch distance along a weight row (8 blocks)
+// Prefetch distance along a weight row (8 blocks), into L2 (_MM_HINT_T1: 16.5 GB/s at M = 1 on the 2-vCPU
+// Zen 4, against 15.0 with T0 and 13-16 without; 512 to 4096 bytes all within noise of each other).
+constexpr int64_t kAhead = 1024;
 
 GLMK_AVX512 void fp8_tile_avx512(const float* xa, const float* sa, int64_t m, int64_t k, const uint8_t* data,
                                  const float* scale_inv, int64_t block_n, int64_t n0, int64_t rows, int64_t next_rows,
@@ -126,8 +128,8 @@ GLMK_AVX512 void fp8_tile_avx512(const float* xa, const float* sa, int64_t m, in
       const uint8_t* ahead = c0 + kAhead < k ? tile + r * k + c0 + kAhead
                              : r < next_rows ? tile + (16 + r) * k + (c0 + kAhead - k) : nullptr;
       if (ahead && ahead < tile + (16 + next_rows) * k) {
-        _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T0);
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T0);
+        _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T1);
+        _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T1);
       }
       ws[r] = wsrow[r][j];
     }
