@@ -12,6 +12,7 @@ describe("bench moe", () => {
     const row = r.stdout.split("\n").find((l) => l.startsWith("| 16 |"))!;
     expect(Number(row.split("|")[4])).toBeGreaterThan(2);
     const bad = runCli(["bench", "moe", "--tokens", "0"]);
+    expect(r.stdout).toMatch(/^fp8.matmul alone, M = 1, 128 x 256 .*onnxruntime-node MatMul .* [\d.]+x$/m);
     expect(bad.status).toBe(1);
     expect(bad.stderr).toMatch(/--tokens/);
   });

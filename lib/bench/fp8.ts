@@ -28,10 +28,10 @@ const MAX_COPIES = 64;
 
 export async function benchFp8(
   dev: Device,
-  opts: { time: number; shapes?: Array<[number, number]>; ms?: number[]; log: (s: string) => void },
+  opts: { time: number; shapes?: Array<[number, number]>; ms?: number[]; log: (s: string) => void; readGBs?: number },
 ): Promise<Fp8BenchReport> {
   const info = dev.info();
-  const bw = measureBandwidth(dev, opts.log);
+  const bw = opts.readGBs === undefined ? measureBandwidth(dev, opts.log) : { readGBs: opts.readGBs };
   const ort = await loadOrt(dev, opts.log);
   const p50 = (time: number, fn: () => Promise<void>) => median(time, fn, Math.min(100, time / 4), 3);
   const rows: Fp8BenchRow[] = [];

@@ -8,6 +8,7 @@ import type { Fp8Weights } from "../ops/fp8.js";
 import { experts, route } from "../ops/moe.js";
 import type { Tensor } from "../tensor.js";
 import { measureBandwidth, p50 as median, runInfo, type RunInfo } from "./common.js";
+import { benchFp8, type Fp8BenchRow } from "./fp8.js";
 
 export interface MoeBenchRow {
   tokens: number;
@@ -26,6 +27,8 @@ export interface MoeBenchReport extends RunInfo {
   e: number;
   topK: number;
   rows: MoeBenchRow[];
+  /** fp8.matmul alone at M = 1 on one expert's [I, H] weights beside onnxruntime-node MatMul (f32 weights), same run */
+  fp8Peer: Fp8BenchRow | null;
 }
 
 const ROUTES = 16;
@@ -91,7 +94,9 @@ export async function benchMoe(
     for (const q of Object.values(ex)) (q.data.dispose(), q.scaleInv.dispose());
     gate.dispose();
   }
-  return { ...runInfo(dev, bw.readGBs), h, i, e, topK, rows };
+  // fp8.matmul alone at M = 1 beside what a Node user has instead (bench fp8's measurement, this run)
+  const peer = await benchFp8(dev, { time: opts.time, shapes: [[i, h]], ms: [1], log: opts.log, readGBs: bw.readGBs });
+  return { ...runInfo(dev, bw.readGBs), h, i, e, topK, rows, fp8Peer: peer.rows[0] ?? null };
 }
 
 export function formatMoe(rep: MoeBenchReport): string {
@@ -104,6 +109,14 @@ export function formatMoe(rep: MoeBenchReport): string {
     lines.push(
       `| ${r.tokens} | ${r.ms.toFixed(2)} | ${r.tokensPerS.toFixed(0)} | ${r.expertsTouched.toFixed(1)} | ${r.weightGBs.toFixed(1)} | ` +
         `${(r.fractionOfRead * 100).toFixed(0)}% | ${r.routeMs.toFixed(3)} |`,
+    );
+  const p = rep.fp8Peer;
+  if (p)
+    lines.push(
+      "",
+      `fp8.matmul alone, M = 1, ${p.n} x ${p.k} (one expert's gate): ${p.ms.toFixed(3)} ms, ${p.weightGBs.toFixed(1)} GB/s ` +
+        `(${(p.fractionOfRead * 100).toFixed(0)}% of read)` +
+        (p.peerMs === null ? "" : `; onnxruntime-node MatMul on the f32-dequantized weights ${p.peerMs.toFixed(3)} ms: ${p.speedup!.toFixed(2)}x`),
     );
   return lines.join("\n");
 }
