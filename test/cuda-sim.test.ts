@@ -6,7 +6,8 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { CLI, ROOT, runCli } from "./helpers/child.js";
-import { TEST_DEVICES } from "./helpers/devices.js";
+import { fp8, moe } from "../dist/esm/index.js";
+import { TEST_DEVICES, device } from "./helpers/devices.js";
 
 const run = promisify(execFile);
 const BUILD = join(ROOT, "build-plugins");
@@ -79,6 +80,25 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     );
     for (const r of results) expect(JSON.parse(r.stdout)).toEqual(want);
   }, 600_000);
+
+  it("fp8.matmul's f32 sums with NaN codes and moe.route's NaN weights are the CPU's bits (NaN bits included)", async () => {
+    const [n, k] = [20, 300];
+    const w = Float32Array.from({ length: n * k }, (_, i) => ((i * 37) % 101) / 50 - 1);
+    const x = Uint16Array.from({ length: 3 * k }, (_, i) => 0x3f80 + ((i * 13) % 97) - 48);
+    const run = async (name: string) => {
+      const dev = device(name);
+      const q = fp8.quantize(dev.tensor(w, [n, k]));
+      const codes = (await q.data.read()) as Uint8Array;
+      (codes[5] = 0x7f), (codes[k + 130] = 0xff), (codes[n * k - 1] = 0x7f);
+      q.data = dev.tensor(codes, [n, k], "f8e4m3");
+      const y = (await fp8.matmul(dev.tensor(x, [3, k], "bf16"), q, { dtype: "f32" }).read()) as Float32Array;
+      const r = moe.route(dev.tensor(new Float32Array([1, NaN]), [2, 1]), dev.tensor(new Float32Array([1, NaN, 2, -1, NaN, 0]), [6, 1]), { topK: 5 });
+      return [Array.from(new Uint32Array(y.buffer)), Array.from(new Uint32Array(((await r.weights.read()) as Float32Array).buffer))];
+    };
+    const [cpu, sim] = [await run("cpu"), await run("cuda-sim")];
+    expect(cpu[0].some((b) => (b & 0x7fffffff) > 0x7f800000)).toBe(true);
+    expect(sim).toEqual(cpu);
+  });
 
   it("is a test device: never in the npm package", () => {
     expect(existsSync(join(ROOT, "prebuilds/linux-x64/libglmk-cuda-sim.so"))).toBe(false);

@@ -89,18 +89,25 @@ const report = (name, bad) => {
   if (bad.length) failed++;
   console.log(`${bad.length ? "FAIL" : "ok  "} ${name}${bad.length ? `: ${bad.join(", ")} differ` : ": bit for bit"}`);
 };
-async function compareFp8Matmul(m, n, k, block) {
+async function compareFp8Matmul(m, n, k, block, nan = false) {
   const w = weights(n * k, 1, m + n + k, "random"), x = await bf16(weights(m * k, 1, 3 * m + k, "random"));
   const out = {};
   for (const [label, dev] of [["cpu", cpu], ["gpu", gpu]]) {
     const q = fp8.quantize(dev.tensor(w, [n, k]), { block });
+    if (nan) {
+      // NaN codes (never from quantize, possible in a checkpoint): the f32 sums' NaN bits must match too
+      const codes = await q.data.read();
+      (codes[5] = 0x7f), (codes[k + 130] = 0xff), (codes[n * k - 1] = 0x7f);
+      q.data = dev.tensor(codes, [n, k], "f8e4m3");
+    }
     const xt = dev.tensor(x, [m, k], "bf16");
     out[label] = [await bytes(fp8.matmul(xt, q, { dtype: "f32" })), await bytes(fp8.matmul(xt, q))];
   }
-  report(`fp8.matmul [${m} x ${n} x ${k}] block [${block.join(", ")}]`, ["f32", "bf16"].filter((_, i) => !out.cpu[i].equals(out.gpu[i])));
+  report(`fp8.matmul [${m} x ${n} x ${k}] block [${block.join(", ")}]${nan ? " with NaN codes" : ""}`, ["f32", "bf16"].filter((_, i) => !out.cpu[i].equals(out.gpu[i])));
 }
 for (const [m, n, k, block] of [[1, 2048, 6144, [128, 128]], [16, 512, 2048, [128, 128]], [64, 256, 6144, [1, 128]], [5, 300, 1000, [128, 128]]])
   await compareFp8Matmul(m, n, k, block);
+await compareFp8Matmul(3, 200, 300, [128, 128], true);
 
 async function compareRoute(t, h, e, topK, nGroup, topkGroup) {
   const x = await bf16(weights(t * h, 1, t + h, "random")), g = await bf16(weights(e * h, 1, e + h, "random").map((v) => v * 2 ** -8));

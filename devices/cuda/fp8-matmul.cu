@@ -2,6 +2,8 @@
 // nvcc for the cuda plugin and, through sim/fp8-matmul-sim.cc, by g++ for cuda-sim.
 #include "fp8-matmul.hpp"
 
+#include <cstdint>
+
 #include "fp8-matmul.cuh"
 #include "glmk/status.hpp"
 
@@ -19,14 +21,22 @@ int launch_status(const char* op, glmk_status* st) {
   return e == cudaSuccess ? ok(st) : fail(st, GLMK_E_DEVICE, "%s: kernel launch failed: %s: %s", op, cudaGetErrorName(e), cudaGetErrorString(e));
 }
 
-static unsigned grid_for(int64_t threads) { return static_cast<unsigned>((threads + kFp8MatmulThreads - 1) / kFp8MatmulThreads); }
+int grid_size(int64_t threads, int block, const char* op, unsigned* grid, glmk_status* st) {
+  const int64_t blocks = (threads + block - 1) / block;
+  if (blocks > INT32_MAX)
+    return fail(st, GLMK_E_SHAPE, "%s: %lld threads need more than 2^31 - 1 blocks of %d", op, static_cast<long long>(threads), block);
+  *grid = static_cast<unsigned>(blocks);
+  return ok(st);
+}
 
 int fp8_act_quant_enqueue(cudaStream_t stream, const uint16_t* x, int64_t rows, int64_t k, float* xa, float* sa,
                           const char* op, glmk_status* st) {
   const int64_t threads = rows * ((k + kFp8KBlock - 1) / kFp8KBlock);
+  unsigned grid = 0;
   if (threads == 0) return ok(st);
+  if (grid_size(threads, kFp8MatmulThreads, op, &grid, st) != GLMK_OK) return st->code;
   cudaGetLastError();
-  GLMK_LAUNCH(fp8_act_quant_kernel, grid_for(threads), kFp8MatmulThreads, 0, stream, x, rows, k, xa, sa);
+  GLMK_LAUNCH(fp8_act_quant_kernel, grid, kFp8MatmulThreads, 0, stream, x, rows, k, xa, sa);
   return launch_status(op, st);
 }
 
@@ -36,6 +46,8 @@ int fp8_matmul_enqueue(cudaStream_t stream, const glmk_fp8_matmul_args& a, glmk_
     cudaError_t e = cudaMemsetAsync(a.y, 0, static_cast<size_t>(a.m * a.n) * (a.y_dtype == GLMK_F32 ? 4 : 2), stream);
     return e == cudaSuccess ? ok(st) : fail(st, GLMK_E_DEVICE, "fp8.matmul: cudaMemsetAsync: %s", cudaGetErrorString(e));
   }
+  unsigned grid = 0;
+  if (grid_size(a.m * a.n, kFp8MatmulThreads, "fp8.matmul", &grid, st) != GLMK_OK) return st->code;
   // Section: scratch for the quantized activations
   const int64_t blocks = (a.k + kFp8KBlock - 1) / kFp8KBlock;
   const size_t xa_bytes = scratch_round(static_cast<size_t>(a.m * a.k) * sizeof(float));
@@ -46,7 +58,7 @@ int fp8_matmul_enqueue(cudaStream_t stream, const glmk_fp8_matmul_args& a, glmk_
   // Section: quantize, then one thread per output
   if (fp8_act_quant_enqueue(stream, static_cast<const uint16_t*>(a.x), a.m, a.k, xa, sa, "fp8.matmul", st) != GLMK_OK) return st->code;
   cudaGetLastError();
-  GLMK_LAUNCH(fp8_matmul_kernel, grid_for(a.m * a.n), kFp8MatmulThreads, 0, stream, a, xa, sa);
+  GLMK_LAUNCH(fp8_matmul_kernel, grid, kFp8MatmulThreads, 0, stream, a, xa, sa);
   return launch_status("fp8.matmul", st);
 }
 

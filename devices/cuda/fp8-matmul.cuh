@@ -50,7 +50,10 @@ __global__ void fp8_matmul_kernel(glmk_fp8_matmul_args a, const float* xa, const
   if (t >= a.m * a.n) return;
   const int64_t m = t / a.n, n = t % a.n, blocks = (a.k + kFp8KBlock - 1) / kFp8KBlock;
   const float acc = fp8_row_dot(xa + m * a.k, sa + m * blocks, a.data + n * a.k, a.scale_inv + (n / a.block_n) * blocks, a.k);
-  if (a.y_dtype == GLMK_F32) static_cast<float*>(a.y)[t] = acc;
+  // NOTE: a GPU writes every NaN result as 0x7FFFFFFF where x86 passes the operand's NaN on; the NaNs here
+  // come from e4m3 NaN codes and NaN activation scales, both 0x7FC00000, which is what the CPU device
+  // writes. (Only an invalid operation on infinities, from infinite scales, gives x86's 0xFFC00000 there.)
+  if (a.y_dtype == GLMK_F32) static_cast<uint32_t*>(a.y)[t] = acc != acc ? 0x7FC00000u : glmk_bits_from_f32(acc);
   else static_cast<uint16_t*>(a.y)[t] = glmk_bf16_rne(glmk_bits_from_f32(acc));
 }
 

@@ -33,6 +33,9 @@ class StreamScratch {
 // bytes rounded up to 256 (so that the next part of a scratch stays aligned).
 inline size_t scratch_round(size_t bytes) { return (bytes + 255) & ~static_cast<size_t>(255); }
 
+// The grid of `threads` threads in blocks of `block`; E_SHAPE naming `op` beyond CUDA's 2^31 - 1 blocks.
+int grid_size(int64_t threads, int block, const char* op, unsigned* grid, glmk_status* st);
+
 // The status of the launch just made: E_DEVICE "<op>: kernel launch failed: ..." or OK.
 int launch_status(const char* op, glmk_status* st);
 

@@ -58,6 +58,10 @@ __global__ void moe_select_kernel(glmk_moe_route_args a, const float* logits, fl
   if (t >= a.t) return;
   glmk_moe_select(logits + t * a.e, a.bias, static_cast<int>(a.e), a.top_k, a.n_group, a.topk_group, a.routed_scaling_factor,
                   a.norm_topk_prob, scratch + t * 2 * a.e, group_ok + t * a.n_group, a.ids + t * a.top_k, a.weights + t * a.top_k);
+  // NOTE: a NaN weight comes from glmk_expf's canonical NaN, which x86 passes on unchanged (the CPU device's
+  // 0x7FC00000) but a GPU rewrites as 0x7FFFFFFF: write it as the CPU does
+  for (int j = 0; j < a.top_k; j++)
+    if (a.weights[t * a.top_k + j] != a.weights[t * a.top_k + j]) a.weights[t * a.top_k + j] = glmk_f32_from_bits(0x7FC00000u);
 }
 
 // Section: experts
