@@ -6,12 +6,12 @@
 // the CPU device's whatever the grid or the schedule (cuda-sim checks them under many seeds).
 //
 // NOTE: correctness-first SIMT kernels, not tuned; the tensor-core (e4m3 mma, m16n8k32) version is to come.
-// Performance model: y = x [M, K] bf16 * w [N, K] e4m3. Bytes: N K (weights) + 2 M K + 6 M K (activations
-// in, quantized f32 out and back) + M N (2 or 4); FLOPs: 2 M N K. One thread per output re-reads its weight
-// row from L2 for each of the M rows and reads K bytes strided across the warp (threads hold different
-// rows), so at decode (M <= 16) it is bound by uncoalesced weight loads, well below the 4.8 TB/s of an
-// H200, and at large M by scalar f32 FMA throughput (no tensor cores): expect a small fraction of either
-// roof until measured (bench/gpu/quant-check.mjs checks the bits on a GPU; nothing here has run on one).
+// Performance model: y = x [M, K] bf16 * w [N, K] e4m3. Bytes: N K (weights) + 10 M K (activations: bf16
+// in, their e4m3 values written as f32 and read back) + M N (2 or 4); FLOPs: 2 M N K. One thread per output
+// re-reads its weight row from L2 for each of the M rows and reads K bytes strided across the warp (threads
+// hold different rows), so at decode (M <= 16) it is bound by uncoalesced weight loads, well below the
+// 4.8 TB/s of an H200, and at large M by scalar f32 FMA throughput (no tensor cores): expect a small
+// fraction of either roof until measured (bench/gpu/quant-check.mjs checks the bits on a GPU; nothing here has run on one).
 #pragma once
 
 #include <cmath>
