@@ -138,7 +138,7 @@ async function compareExperts(t, h, i, e, topK, sharedI) {
   }
   report(`moe.experts T ${t} H ${h} I ${i} E ${e} top-${topK} shared ${sharedI}`, ["out"].filter((_, j) => !out.cpu[j].equals(out.gpu[j])));
 }
-await compareExperts(4, 6144, 2048, 8, 8, 2048);
+await compareExperts(4, 6144, 2048, 4, 8, 2048); // GLM-5 H and I; 4 experts keep the host arrays small
 await compareExperts(33, 1024, 512, 16, 4, 256);
 
 console.log(`quantizer, fp8.matmul and moe check on ${gpu.name} (${gpu.info().name}): ${failed ? `${failed} FAILED` : "passed"}`);
