@@ -1,12 +1,13 @@
-// cuda-sim: the emulator's own checks, and the CUDA top-k under many schedule seeds. The shared suites
-// (topk.test.ts, determinism/) also run on cuda-sim through TEST_DEVICES.
+// cuda-sim: the emulator's own checks, and the CUDA top-k, quantizers, fp8.matmul and MoE under many schedule
+// seeds. The shared suites (topk, fp8, fp8-matmul, moe-*, determinism/) also run on cuda-sim through TEST_DEVICES.
 import { execFile, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { CLI, ROOT, runCli } from "./helpers/child.js";
-import { TEST_DEVICES } from "./helpers/devices.js";
+import { fp8, moe } from "../dist/esm/index.js";
+import { TEST_DEVICES, device } from "./helpers/devices.js";
 
 const run = promisify(execFile);
 const BUILD = join(ROOT, "build-plugins");
@@ -22,9 +23,11 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(r.status, r.stdout).toBe(0);
   });
 
-  it("the CUDA top-k matches a C++ reference through the device ABI (no Node), 3 seeds", () => {
+  it("the CUDA top-k, fp8.matmul, moe.route and moe.experts match C++ references through the device ABI (no Node), 3 seeds", () => {
     const r = spawnSync(join(BUILD, "topk-sim-check"), ["3"], { encoding: "utf8" });
     expect(r.stdout).toMatch(/topk on cuda-sim passed/);
+    expect(r.stdout).toMatch(/fp8.matmul, moe.route and moe.experts on cuda-sim passed/);
+    expect(r.stdout).toMatch(/ok {3}moe.experts: a bad id is reported at sync seed 3: .*received 4 at \[1, 0\]/);
     expect(r.status, r.stdout).toBe(0);
   });
 
@@ -52,16 +55,20 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     const cpu = runCli(["verify", "--device", "cpu", "--repeats", "2"]);
     expect(sim.status, sim.stdout + sim.stderr).toBe(0);
     expect(sim.stdout).toMatch(/schedule seed \d+ vs \d+ \(child process\)\s+12\/12 cases identical/);
-    // top-k's 12 cases, the int4 quantizer's 3 and the fp8 quantizer's 2 (cuda-sim has no matmul and no moe
-    // yet; and across devices SPEC 4 promises a matmul within tolerance only)
-    expect(Object.keys(digests(sim.stdout))).toHaveLength(17);
-    const cpuSame = Object.fromEntries(Object.entries(digests(cpu.stdout)).filter(([k]) => !/matmul-|moe-/.test(k)));
+    // top-k's 12 cases, the int4 quantizer's 3, the fp8 quantizer's 2 and moe.route's 2 (SPEC 5: route is the
+    // same bits on every device); verify prints matmul and experts goldens on cpu only (across devices SPEC 4
+    // and 5 promise them within tolerance; cuda-sim's equal the CPU's bit for bit: the test below checks that)
+    expect(Object.keys(digests(sim.stdout))).toHaveLength(19);
+    const cpuSame = Object.fromEntries(Object.entries(digests(cpu.stdout)).filter(([k]) => !/matmul-|moe-experts-/.test(k)));
     expect(digests(sim.stdout)).toEqual(cpuSame);
   }, 600_000);
 
-  it("the int4 and fp8 quantizers give the golden digests under 5 schedule seeds", async () => {
+  // NOTE: fp8.matmul and moe.experts follow the CPU device's written order (SIMT kernels, no tensor cores yet),
+  // so their digests are the CPU's golden ones, bit for bit, whatever the schedule
+  it("the int4 and fp8 quantizers, fp8.matmul, moe.route and moe.experts give the CPU's golden digests under 5 schedule seeds", async () => {
     const quantGolden = JSON.parse(readFileSync(join(ROOT, "test/determinism/golden.json"), "utf8")).quantDigests as Record<string, string>;
-    const want = Object.fromEntries(Object.entries(quantGolden).filter(([k]) => /^(int4|fp8)-quantize-/.test(k)));
+    const want = Object.fromEntries(Object.entries(quantGolden).filter(([k]) => /^((int4|fp8)-quantize|fp8-matmul|moe-route|moe-experts)-/.test(k)));
+    expect(Object.keys(want)).toHaveLength(10);
     const results = await Promise.all(
       [3n, 17n, 0x9e3779b97f4a7c15n, 12345n, 2n ** 64n - 1n].map((s) =>
         run(process.execPath, [CLI, "digests", "--int4", "1", "--device", "cuda-sim"], {
@@ -73,6 +80,25 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     );
     for (const r of results) expect(JSON.parse(r.stdout)).toEqual(want);
   }, 600_000);
+
+  it("fp8.matmul's f32 sums with NaN codes and moe.route's NaN weights are the CPU's bits (NaN bits included)", async () => {
+    const [n, k] = [20, 300];
+    const w = Float32Array.from({ length: n * k }, (_, i) => ((i * 37) % 101) / 50 - 1);
+    const x = Uint16Array.from({ length: 3 * k }, (_, i) => 0x3f80 + ((i * 13) % 97) - 48);
+    const run = async (name: string) => {
+      const dev = device(name);
+      const q = fp8.quantize(dev.tensor(w, [n, k]));
+      const codes = (await q.data.read()) as Uint8Array;
+      (codes[5] = 0x7f), (codes[k + 130] = 0xff), (codes[n * k - 1] = 0x7f);
+      q.data = dev.tensor(codes, [n, k], "f8e4m3");
+      const y = (await fp8.matmul(dev.tensor(x, [3, k], "bf16"), q, { dtype: "f32" }).read()) as Float32Array;
+      const r = moe.route(dev.tensor(new Float32Array([1, NaN]), [2, 1]), dev.tensor(new Float32Array([1, NaN, 2, -1, NaN, 0]), [6, 1]), { topK: 5 });
+      return [Array.from(new Uint32Array(y.buffer)), Array.from(new Uint32Array(((await r.weights.read()) as Float32Array).buffer))];
+    };
+    const [cpu, sim] = [await run("cpu"), await run("cuda-sim")];
+    expect(cpu[0].some((b) => (b & 0x7fffffff) > 0x7f800000)).toBe(true);
+    expect(sim).toEqual(cpu);
+  });
 
   it("is a test device: never in the npm package", () => {
     expect(existsSync(join(ROOT, "prebuilds/linux-x64/libglmk-cuda-sim.so"))).toBe(false);

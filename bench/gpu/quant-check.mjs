@@ -1,7 +1,8 @@
 // The int4 and fp8 quantizers on a real cuda device against the CPU device (itself checked bit for bit against the
 // TypeScript reference in CI): random, adversarial (zeros, .5 quotients, subnormals, huge, NaN, inf) and
 // real-shaped 6144 x 2048 weights, both grids, every group size, bf16 and f32; packed, scales,
-// dequantize, fakeQuant and fakeQuantGrad compared bit for bit. bench/gpu/acceptance.sh runs it.
+// dequantize, fakeQuant and fakeQuantGrad compared bit for bit; then fp8.matmul, moe.route and moe.experts,
+// also bit for bit (below). bench/gpu/acceptance.sh runs it.
 // Usage: node bench/gpu/int4-check.mjs path/to/package
 import { resolve } from "node:path";
 
@@ -78,5 +79,67 @@ async function compareFp8(shape, kind, dtype, block) {
 for (const kind of ["random", "adversarial"])
   for (const [dtype, block] of [["f32", [128, 128]], ["bf16", [1, 128]]]) await compareFp8([3, 200, 300], kind, dtype, block);
 await compareFp8([2, 2048, 6144], "random", "bf16", [128, 128]);
-console.log(`quantizer check on ${gpu.name} (${gpu.info().name}): ${failed ? `${failed} FAILED` : "passed"}`);
+// fp8.matmul, moe.route and moe.experts: the cuda kernels follow the CPU device's written order (SIMT, no tensor
+// cores yet), so their outputs must equal the CPU's bit for bit: the f32 sums and bf16 of fp8.matmul (decode and
+// prefill rows, blocks [128, 128] and [1, 128], K not a multiple of 128), route ids and weights (GLM-5 and
+// DeepSeek-V3 grouping), and the experts' output with unused slots, repeated experts and a shared expert.
+const { moe } = await import(`${pkg}/dist/esm/index.js`);
+const bf16 = (f32) => upload(cpu, f32, [f32.length], "bf16").read();
+const report = (name, bad) => {
+  if (bad.length) failed++;
+  console.log(`${bad.length ? "FAIL" : "ok  "} ${name}${bad.length ? `: ${bad.join(", ")} differ` : ": bit for bit"}`);
+};
+async function compareFp8Matmul(m, n, k, block, nan = false) {
+  const w = weights(n * k, 1, m + n + k, "random"), x = await bf16(weights(m * k, 1, 3 * m + k, "random"));
+  const out = {};
+  for (const [label, dev] of [["cpu", cpu], ["gpu", gpu]]) {
+    const q = fp8.quantize(dev.tensor(w, [n, k]), { block });
+    if (nan) {
+      // NaN codes (never from quantize, possible in a checkpoint): the f32 sums' NaN bits must match too
+      const codes = await q.data.read();
+      (codes[5] = 0x7f), (codes[k + 130] = 0xff), (codes[n * k - 1] = 0x7f);
+      q.data = dev.tensor(codes, [n, k], "f8e4m3");
+    }
+    const xt = dev.tensor(x, [m, k], "bf16");
+    out[label] = [await bytes(fp8.matmul(xt, q, { dtype: "f32" })), await bytes(fp8.matmul(xt, q))];
+  }
+  report(`fp8.matmul [${m} x ${n} x ${k}] block [${block.join(", ")}]${nan ? " with NaN codes" : ""}`, ["f32", "bf16"].filter((_, i) => !out.cpu[i].equals(out.gpu[i])));
+}
+for (const [m, n, k, block] of [[1, 2048, 6144, [128, 128]], [16, 512, 2048, [128, 128]], [64, 256, 6144, [1, 128]], [5, 300, 1000, [128, 128]]])
+  await compareFp8Matmul(m, n, k, block);
+await compareFp8Matmul(3, 200, 300, [128, 128], true);
+
+async function compareRoute(t, h, e, topK, nGroup, topkGroup) {
+  const x = await bf16(weights(t * h, 1, t + h, "random")), g = await bf16(weights(e * h, 1, e + h, "random").map((v) => v * 2 ** -8));
+  const bias = weights(e, 1, e, "random").map((v) => v * 2 ** -10);
+  const out = {};
+  for (const [label, dev] of [["cpu", cpu], ["gpu", gpu]]) {
+    const r = moe.route(dev.tensor(x, [t, h], "bf16"), dev.tensor(g, [e, h], "bf16"), { bias: dev.tensor(bias, [e]), topK, nGroup, topkGroup });
+    out[label] = [await bytes(r.ids), await bytes(r.weights)];
+  }
+  report(`moe.route T ${t} H ${h} E ${e} top-${topK} groups ${nGroup}/${topkGroup}`, ["ids", "weights"].filter((_, i) => !out.cpu[i].equals(out.gpu[i])));
+}
+await compareRoute(128, 6144, 256, 8, 1, 1);
+await compareRoute(64, 7168, 256, 8, 8, 4);
+
+async function compareExperts(t, h, i, e, topK, sharedI) {
+  const x = await bf16(weights(t * h, 1, t + 1, "random"));
+  const ids = Int32Array.from({ length: t * topK }, (_, j) => (j === 1 ? -1 : (7 * j + (j % topK === 1 ? 0 : 3)) % e));
+  const wts = Float32Array.from({ length: t * topK }, (_, j) => 0.05 + (j % 7) / 16);
+  const gen = (n, seed) => weights(n, 1, seed, "random").map((v) => v * 2 ** -4);
+  const w = [gen(e * i * h, 1), gen(e * i * h, 2), gen(e * h * i, 3), gen(sharedI * h, 4), gen(sharedI * h, 5), gen(h * sharedI, 6)];
+  const out = {};
+  for (const [label, dev] of [["cpu", cpu], ["gpu", gpu]]) {
+    const q = (v, shape) => fp8.quantize(dev.tensor(v, shape));
+    const ex = { gateProj: q(w[0], [e, i, h]), upProj: q(w[1], [e, i, h]), downProj: q(w[2], [e, h, i]) };
+    const shared = { gateProj: q(w[3], [sharedI, h]), upProj: q(w[4], [sharedI, h]), downProj: q(w[5], [h, sharedI]) };
+    const rt = { ids: dev.tensor(ids, [t, topK]), weights: dev.tensor(wts, [t, topK]) };
+    out[label] = [await bytes(moe.experts(dev.tensor(x, [t, h], "bf16"), rt, ex, { shared }))];
+  }
+  report(`moe.experts T ${t} H ${h} I ${i} E ${e} top-${topK} shared ${sharedI}`, ["out"].filter((_, j) => !out.cpu[j].equals(out.gpu[j])));
+}
+await compareExperts(4, 6144, 2048, 4, 8, 2048); // GLM-5 H and I; 4 experts keep the host arrays small
+await compareExperts(33, 1024, 512, 16, 4, 256);
+
+console.log(`quantizer, fp8.matmul and moe check on ${gpu.name} (${gpu.info().name}): ${failed ? `${failed} FAILED` : "passed"}`);
 process.exitCode = failed ? 1 : 0;

@@ -9,11 +9,14 @@
 #include <string>
 
 #include "cuda-compat.h"
+#include "fp8-matmul.hpp"
 #include "fp8.hpp"
 #include "glmk/fp8-check.hpp"
 #include "glmk/int4-check.hpp"
+#include "glmk/moe-check.hpp"
 #include "glmk/status.hpp"
 #include "int4.hpp"
+#include "moe.hpp"
 #include "topk.hpp"
 
 #if defined(GLMK_SIM)
@@ -31,13 +34,17 @@ struct glmk_device {
   size_t memory = 0;
   std::string name;
   cudaStream_t stream = nullptr;
-  uint32_t* error = nullptr;  // [4], see TopkParams::error
-  std::atomic<bool> check_error{false};  // a top-k that checks row values ran since the last sync
+  // [kErrorWords]: the first execution-time argument error since the last sync: {kind, ...}; kind 1, 2:
+  // top-k's (TopkParams::error), 3: moe.experts' bad id {3, t, id, e, slot} (moe.cuh)
+  uint32_t* error = nullptr;
+  std::atomic<bool> check_error{false};  // an op that checks values on the device ran since the last sync
   glmk::cuda::Workspace workspace;
 };
 
 namespace glmk::cuda {
 namespace {
+
+constexpr int kErrorWords = 8;
 
 // "<what>: cudaErrorX: text" (+ the emulator's account under cuda-sim).
 int cuda_fail(glmk_status* st, int code, const char* what, cudaError_t e, glmk_device* d = nullptr) {
@@ -92,8 +99,8 @@ int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
   cudaDeviceProp prop;
   if ((e = cudaSetDevice(d->ordinal)) != cudaSuccess || (e = cudaGetDeviceProperties(&prop, d->ordinal)) != cudaSuccess ||
       (e = cudaStreamCreateWithFlags(&d->stream, cudaStreamNonBlocking)) != cudaSuccess ||
-      (e = cudaMalloc(reinterpret_cast<void**>(&d->error), 4 * sizeof(uint32_t))) != cudaSuccess ||
-      (e = cudaMemsetAsync(d->error, 0, 4 * sizeof(uint32_t), d->stream)) != cudaSuccess ||
+      (e = cudaMalloc(reinterpret_cast<void**>(&d->error), kErrorWords * sizeof(uint32_t))) != cudaSuccess ||
+      (e = cudaMemsetAsync(d->error, 0, kErrorWords * sizeof(uint32_t), d->stream)) != cudaSuccess ||
       (e = cudaStreamSynchronize(d->stream)) != cudaSuccess) {
     close(d);
     return cuda_fail(st, GLMK_E_DEVICE, "cannot open the CUDA device", e);
@@ -120,7 +127,7 @@ int info(glmk_device* d, glmk_device_info* out, glmk_status* st) {
   std::snprintf(out->kind, sizeof out->kind, "%s", GLMK_KIND);
   std::snprintf(out->name, sizeof out->name, "%s", d->name.c_str());
   std::snprintf(out->build, sizeof out->build, "%s", GLMK_BUILD_TEXT);
-  std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,fp8.quantize,fp8.dequantize");
+  std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,fp8.quantize,fp8.dequantize,fp8.matmul,moe.route,moe.experts");
   out->memory_bytes = d->memory;
   out->threads = d->multiprocessors;
   out->ordinal = d->ordinal;
@@ -163,13 +170,16 @@ int sync(glmk_device* d, glmk_status* st) {
   cudaError_t e = cudaStreamSynchronize(d->stream);
   if (e != cudaSuccess) return cuda_fail(st, GLMK_E_DEVICE, "execution failed", e, d);
   if (!check) return ok(st);
-  uint32_t rec[4];
+  uint32_t rec[kErrorWords];
   if ((e = cudaMemcpyAsync(rec, d->error, sizeof rec, cudaMemcpyDeviceToHost, d->stream)) != cudaSuccess ||
       (e = cudaStreamSynchronize(d->stream)) != cudaSuccess)
     return cuda_fail(st, GLMK_E_DEVICE, "reading the error record", e, d);
   if (rec[0] == 0) return ok(st);
   cudaMemsetAsync(d->error, 0, sizeof rec, d->stream);
   long long row = rec[1], value = static_cast<int32_t>(rec[2]), limit = static_cast<int32_t>(rec[3]);
+  if (rec[0] == 3)
+    return fail(st, GLMK_E_ARG, "moe.experts: Expected route.ids in [0, %lld) or -1 (an unused slot) but received %lld at [%lld, %lld]",
+                static_cast<long long>(rec[3]), value, row, static_cast<long long>(rec[4]));
   if (rec[0] == 1)
     return fail(st, GLMK_E_ARG, "topk: Expected rowStarts[%lld] between 0 and %lld but received %lld", row, limit, value);
   return fail(st, GLMK_E_ARG, "topk: Expected lengths[%lld] between 0 and cols - rowStarts[%lld] = %lld but received %lld",
@@ -215,6 +225,30 @@ int fp8_quantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
 int fp8_dequantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
   if (fp8_check(a, false, st) != GLMK_OK || bind(d, st) != GLMK_OK) return st->code;
   return fp8_dequantize_enqueue(d->stream, *a, st);
+}
+
+// The checks of devices/cpu/device.cc's fp8_matmul (the JS layer checks first, with names).
+int fp8_matmul(glmk_device* d, const glmk_fp8_matmul_args* a, glmk_status* st) {
+  if (a->m < 0 || a->n < 0 || a->k < 0 || a->block_n < 1)
+    return fail(st, GLMK_E_SHAPE, "fp8.matmul: Expected non-negative M, N, K and blocks >= 1 but received %lld, %lld, %lld, %lld",
+                static_cast<long long>(a->m), static_cast<long long>(a->n), static_cast<long long>(a->k),
+                static_cast<long long>(a->block_n));
+  if (a->y_dtype != GLMK_BF16 && a->y_dtype != GLMK_F32)
+    return fail(st, GLMK_E_DTYPE, "fp8.matmul: Expected an output dtype bf16 or f32 but received dtype %d", a->y_dtype);
+  if (bind(d, st) != GLMK_OK) return st->code;
+  return fp8_matmul_enqueue(d->stream, *a, st);
+}
+
+int moe_route(glmk_device* d, const glmk_moe_route_args* a, glmk_status* st) {
+  if (moe_route_check(a, st) != GLMK_OK || bind(d, st) != GLMK_OK) return st->code;
+  return moe_route_enqueue(d->stream, *a, st);
+}
+
+int moe_experts(glmk_device* d, const glmk_moe_experts_args* a, glmk_status* st) {
+  if (moe_experts_check(a, st) != GLMK_OK || bind(d, st) != GLMK_OK) return st->code;
+  if (moe_experts_enqueue(d->stream, *a, d->error, st) != GLMK_OK) return st->code;
+  if (a->t > 0) d->check_error = true;
+  return ok(st);
 }
 
 // What the stream-ordered pool holds: in use, and freed but kept (the pool never returns memory on its own:
@@ -274,7 +308,9 @@ const glmk_device_api kApi = {
     /* .matmul = */ nullptr,
     /* .fp8_quantize = */ fp8_quantize,
     /* .fp8_dequantize = */ fp8_dequantize,
-    /* .fp8_matmul = */ nullptr,
+    /* .fp8_matmul = */ fp8_matmul,
+    /* .moe_route = */ moe_route,
+    /* .moe_experts = */ moe_experts,
 };
 
 }  // namespace

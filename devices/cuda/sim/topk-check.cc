@@ -1,5 +1,6 @@
 // The CUDA top-k under the emulator, checked against a plain C++ reference, straight through the device ABI
-// (no Node). Built as topk-sim-check and, with AddressSanitizer, topk-sim-check-asan: CI runs both.
+// (no Node), and fp8.matmul / moe.route / moe.experts against theirs (fp8-moe-check.cc). Built as
+// topk-sim-check and, with AddressSanitizer, topk-sim-check-asan: CI runs both.
 // Usage: topk-sim-check [seeds=3] [quick]   (quick: only the cases of at most 200K scores, for sanitizers)
 #include <algorithm>
 #include <chrono>
@@ -13,6 +14,7 @@
 #include "glmk/score-key.h"
 
 extern "C" const glmk_device_api* glmk_plugin_entry(uint32_t);
+bool fp8_moe_check(const glmk_device_api* api, glmk_device* d, uint64_t seed);  // fp8-moe-check.cc
 
 namespace {
 
@@ -168,7 +170,7 @@ int main(int argc, char** argv) {
       {"f32 special 1x1 k1", GLMK_F32, 1, 1, 1, 2, false},
       {"f16 special 200x3000 k2048 ragged (many rows)", GLMK_F16, 200, 3000, 2048, 2, true},
   };
-  bool ok = true;
+  bool ok = true, moe_ok = true;
   for (int sd = 1; sd <= seeds; sd++) {
     Dev dev{glmk_plugin_entry(GLMK_ABI_VERSION)};
     glmk_open_options o{0, 1, static_cast<uint64_t>(sd), "auto"};
@@ -189,8 +191,11 @@ int main(int argc, char** argv) {
     std::printf("%s a bad lengths value is reported at sync: %s\n", reported ? "ok  " : "FAIL", dev.st.message);
     for (void* p : {s, l, out}) dev.api->free(dev.d, p, &dev.st);
     ok = ok && reported && dev.api->sync(dev.d, &dev.st) == GLMK_OK;
+    moe_ok = fp8_moe_check(dev.api, dev.d, static_cast<uint64_t>(sd)) && moe_ok;
     dev.api->close(dev.d);
   }
-  std::printf("topk on %s %s\n", glmk_plugin_entry(GLMK_ABI_VERSION)->kind, ok ? "passed" : "FAILED");
-  return ok ? 0 : 1;
+  const char* kind = glmk_plugin_entry(GLMK_ABI_VERSION)->kind;
+  std::printf("topk on %s %s\n", kind, ok ? "passed" : "FAILED");
+  std::printf("fp8.matmul, moe.route and moe.experts on %s %s\n", kind, moe_ok ? "passed" : "FAILED");
+  return ok && moe_ok ? 0 : 1;
 }

@@ -1,0 +1,65 @@
+// fp8.matmul on CUDA: the host side (scratch, grid sizes, launches). Kernels: fp8-matmul.cuh. Compiled by
+// nvcc for the cuda plugin and, through sim/fp8-matmul-sim.cc, by g++ for cuda-sim.
+#include "fp8-matmul.hpp"
+
+#include <cstdint>
+
+#include "fp8-matmul.cuh"
+#include "glmk/status.hpp"
+
+namespace glmk::cuda {
+
+int StreamScratch::alloc(size_t bytes, const char* op, glmk_status* st) {
+  cudaError_t e = cudaMallocAsync(&ptr_, bytes ? bytes : 1, stream_);
+  if (e == cudaSuccess) return ok(st);
+  ptr_ = nullptr;
+  return fail(st, GLMK_E_OOM, "%s: cannot allocate %zu bytes of scratch: %s: %s", op, bytes, cudaGetErrorName(e), cudaGetErrorString(e));
+}
+
+int launch_status(const char* op, glmk_status* st) {
+  cudaError_t e = cudaGetLastError();
+  return e == cudaSuccess ? ok(st) : fail(st, GLMK_E_DEVICE, "%s: kernel launch failed: %s: %s", op, cudaGetErrorName(e), cudaGetErrorString(e));
+}
+
+int grid_size(int64_t threads, int block, const char* op, unsigned* grid, glmk_status* st) {
+  const int64_t blocks = (threads + block - 1) / block;
+  if (blocks > INT32_MAX)
+    return fail(st, GLMK_E_SHAPE, "%s: %lld threads need more than 2^31 - 1 blocks of %d", op, static_cast<long long>(threads), block);
+  *grid = static_cast<unsigned>(blocks);
+  return ok(st);
+}
+
+int fp8_act_quant_enqueue(cudaStream_t stream, const uint16_t* x, int64_t rows, int64_t k, float* xa, float* sa,
+                          const char* op, glmk_status* st) {
+  const int64_t threads = rows * ((k + kFp8KBlock - 1) / kFp8KBlock);
+  unsigned grid = 0;
+  if (threads == 0) return ok(st);
+  if (grid_size(threads, kFp8MatmulThreads, op, &grid, st) != GLMK_OK) return st->code;
+  cudaGetLastError();
+  GLMK_LAUNCH(fp8_act_quant_kernel, grid, kFp8MatmulThreads, 0, stream, x, rows, k, xa, sa);
+  return launch_status(op, st);
+}
+
+int fp8_matmul_enqueue(cudaStream_t stream, const glmk_fp8_matmul_args& a, glmk_status* st) {
+  if (a.m == 0 || a.n == 0) return ok(st);
+  if (a.k == 0) {  // no blocks: every sum is +0
+    cudaError_t e = cudaMemsetAsync(a.y, 0, static_cast<size_t>(a.m * a.n) * (a.y_dtype == GLMK_F32 ? 4 : 2), stream);
+    return e == cudaSuccess ? ok(st) : fail(st, GLMK_E_DEVICE, "fp8.matmul: cudaMemsetAsync: %s", cudaGetErrorString(e));
+  }
+  unsigned grid = 0;
+  if (grid_size(a.m * a.n, kFp8MatmulThreads, "fp8.matmul", &grid, st) != GLMK_OK) return st->code;
+  // Section: scratch for the quantized activations
+  const int64_t blocks = (a.k + kFp8KBlock - 1) / kFp8KBlock;
+  const size_t xa_bytes = scratch_round(static_cast<size_t>(a.m * a.k) * sizeof(float));
+  StreamScratch scratch(stream);
+  if (scratch.alloc(xa_bytes + static_cast<size_t>(a.m * blocks) * sizeof(float), "fp8.matmul", st) != GLMK_OK) return st->code;
+  float* xa = scratch.at<float>(0);
+  float* sa = scratch.at<float>(xa_bytes);
+  // Section: quantize, then one thread per output
+  if (fp8_act_quant_enqueue(stream, static_cast<const uint16_t*>(a.x), a.m, a.k, xa, sa, "fp8.matmul", st) != GLMK_OK) return st->code;
+  cudaGetLastError();
+  GLMK_LAUNCH(fp8_matmul_kernel, grid, kFp8MatmulThreads, 0, stream, a, xa, sa);
+  return launch_status("fp8.matmul", st);
+}
+
+}  // namespace glmk::cuda

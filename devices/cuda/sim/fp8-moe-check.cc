@@ -1,0 +1,236 @@
+// fp8.matmul, moe.route and moe.experts of the cuda plugin (under the emulator or on a GPU) against a plain
+// C++ model of the CPU device's written order (devices/cpu/gemm.cc, moe.cc), straight through the device ABI,
+// bit for bit; small shapes (topk-check.cc calls it, also under ASan). Includes a bad id reported at sync.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "glmk/device.h"
+#include "glmk/fp8-arith.h"
+#include "glmk/moe-arith.h"
+
+namespace {
+
+uint32_t mix32(uint64_t x) {
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  return static_cast<uint32_t>(x ^ (x >> 29));
+}
+float val(uint64_t i, uint64_t seed, float scale) { return (static_cast<float>(mix32(i * 0x9E3779B97F4A7C15ull + seed) % 2001) - 1000.0f) * scale; }
+uint16_t bf(float f) { return glmk_bf16_rne(glmk_bits_from_f32(f)); }
+float f(uint16_t b) { return glmk_f32_from_bits(glmk_bf16_to_f32_bits(b)); }
+
+float reduce16(const float* p) {
+  float q[8], r[4], s[2];
+  for (int j = 0; j < 8; j++) q[j] = p[j] + p[j + 8];
+  for (int j = 0; j < 4; j++) r[j] = q[j] + q[j + 4];
+  for (int j = 0; j < 2; j++) s[j] = r[j] + r[j + 2];
+  return s[0] + s[1];
+}
+
+// Weights [e, n, k] quantized in blocks [bn, 128] (the model of fp8.quantize).
+struct Stack {
+  std::vector<uint8_t> data;
+  std::vector<float> scale;
+  int64_t e, n, k, bn;
+};
+Stack quantize(int64_t e, int64_t n, int64_t k, int64_t bn, uint64_t seed) {
+  Stack s{std::vector<uint8_t>(e * n * k), {}, e, n, k, bn};
+  const int64_t rb = (n + bn - 1) / bn, cb = (k + 127) / 128;
+  s.scale.resize(e * rb * cb);
+  for (int64_t x = 0; x < e; x++)
+    for (int64_t r = 0; r < rb; r++)
+      for (int64_t c = 0; c < cb; c++) {
+        float amax = 0;
+        for (int64_t i = r * bn; i < std::min(n, (r + 1) * bn); i++)
+          for (int64_t j = c * 128; j < std::min(k, (c + 1) * 128); j++) amax = std::max(amax, std::fabs(val((x * n + i) * k + j, seed, 1e-3f)));
+        const float sc = glmk_fp8_scale_inv(amax);
+        s.scale[(x * rb + r) * cb + c] = sc;
+        for (int64_t i = r * bn; i < std::min(n, (r + 1) * bn); i++)
+          for (int64_t j = c * 128; j < std::min(k, (c + 1) * 128); j++)
+            s.data[(x * n + i) * k + j] = glmk_e4m3_from_f32_bits(glmk_bits_from_f32(val((x * n + i) * k + j, seed, 1e-3f) / sc));
+      }
+  return s;
+}
+
+// fp8.matmul of bf16 rows x [m, k] with expert x of s: f32 sums [m, n].
+std::vector<float> matmul_ref(const std::vector<uint16_t>& xs, int64_t m, const Stack& s, int64_t x) {
+  const int64_t k = s.k, n = s.n, kb = (k + 127) / 128, rb = (n + s.bn - 1) / s.bn;
+  std::vector<float> xa(m * k), sa(m * kb), y(m * n);
+  for (int64_t r = 0; r < m; r++)
+    for (int64_t j = 0; j < kb; j++) {
+      float amax = 0;
+      for (int64_t c = j * 128; c < std::min(k, (j + 1) * 128) && amax == amax; c++) {
+        const float v = std::fabs(f(xs[r * k + c]));
+        amax = v != v ? v : (v > amax ? v : amax);
+      }
+      sa[r * kb + j] = glmk_fp8_scale_inv(amax);
+      for (int64_t c = j * 128; c < std::min(k, (j + 1) * 128); c++)
+        xa[r * k + c] = glmk_f32_from_bits(glmk_e4m3_to_f32_bits(glmk_e4m3_from_f32_bits(glmk_bits_from_f32(f(xs[r * k + c]) / sa[r * kb + j]))));
+    }
+  for (int64_t r = 0; r < m; r++)
+    for (int64_t o = 0; o < n; o++) {
+      float acc = 0;
+      for (int64_t j = 0; j < kb; j++) {
+        float p[16] = {0};
+        for (int64_t c = j * 128; c < std::min(k, (j + 1) * 128); c++)
+          p[c % 16] = std::fma(xa[r * k + c], glmk_f32_from_bits(glmk_e4m3_to_f32_bits(s.data[(x * n + o) * k + c])), p[c % 16]);
+        acc = acc + (reduce16(p) * sa[r * kb + j]) * s.scale[(x * rb + o / s.bn) * kb + j];
+      }
+      y[r * n + o] = acc;
+    }
+  return y;
+}
+
+std::vector<uint16_t> swiglu_ref(const std::vector<uint16_t>& xs, int64_t m, const Stack& g, const Stack& u, const Stack& d, int64_t x) {
+  std::vector<float> gy = matmul_ref(xs, m, g, x), uy = matmul_ref(xs, m, u, x);
+  std::vector<uint16_t> h(gy.size());
+  for (size_t j = 0; j < h.size(); j++) h[j] = bf(glmk_siluf(f(bf(gy[j]))) * f(bf(uy[j])));
+  std::vector<float> y = matmul_ref(h, m, d, x);
+  std::vector<uint16_t> out(y.size());
+  for (size_t j = 0; j < y.size(); j++) out[j] = bf(y[j]);
+  return out;
+}
+
+struct Ctx {
+  const glmk_device_api* api;
+  glmk_device* d;
+  glmk_status st{};
+  std::vector<void*> held;
+  bool ok = true;
+  void* put(const void* src, size_t bytes) {
+    void* p = nullptr;
+    if (api->alloc(d, bytes, &p, &st) != GLMK_OK) return nullptr;
+    if (src) api->upload(d, p, src, bytes, &st);
+    held.push_back(p);
+    return p;
+  }
+  template <class T>
+  std::vector<T> get(const void* p, size_t n) {
+    std::vector<T> out(n);
+    api->download(d, out.data(), p, n * sizeof(T), &st);
+    return out;
+  }
+  glmk_fp8_stack stack(const Stack& s) {
+    return {static_cast<const uint8_t*>(put(s.data.data(), s.data.size())), static_cast<const float*>(put(s.scale.data(), s.scale.size() * 4)), s.bn};
+  }
+  void report(bool good, const char* what, uint64_t seed) {
+    std::printf("%s %s seed %llu%s%s\n", good ? "ok  " : "FAIL", what, static_cast<unsigned long long>(seed), st.code ? ": " : "", st.code ? st.message : "");
+    ok = ok && good;
+  }
+  ~Ctx() {
+    for (void* p : held) api->free(d, p, &st);
+    api->sync(d, &st);
+  }
+};
+
+template <class T>
+bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+}
+
+void check_matmul(Ctx& c, uint64_t seed, int64_t m, int64_t n, int64_t k, int64_t bn) {
+  const Stack w = quantize(1, n, k, bn, seed);
+  std::vector<uint16_t> x(m * k);
+  for (int64_t i = 0; i < m * k; i++) x[i] = bf(val(i, seed + 7, 1e-2f));
+  const std::vector<float> want = matmul_ref(x, m, w, 0);
+  const glmk_fp8_stack ws = c.stack(w);
+  void* y = c.put(nullptr, m * n * 4);
+  glmk_fp8_matmul_args a{static_cast<const uint16_t*>(c.put(x.data(), x.size() * 2)), m, n, k, ws.data, ws.scale_inv, bn, y, GLMK_F32, 0};
+  const bool launched = c.api->fp8_matmul(c.d, &a, &c.st) == GLMK_OK;
+  const std::vector<float> got = c.get<float>(y, m * n);
+  c.report(launched && c.api->sync(c.d, &c.st) == GLMK_OK && same_bits(got, want), "fp8.matmul f32 sums (bits)", seed);
+}
+
+void check_route(Ctx& c, uint64_t seed, int64_t t, int64_t h, int64_t e, int top_k, int n_group, int topk_group) {
+  std::vector<uint16_t> x(t * h), g(e * h);
+  std::vector<float> bias(e), logits(t * e), scratch(2 * e), want_w(t * top_k);
+  std::vector<int32_t> want_ids(t * top_k);
+  std::vector<int> group_ok(n_group);
+  for (int64_t i = 0; i < t * h; i++) x[i] = bf(val(i, seed + 1, 1e-2f));
+  for (int64_t i = 0; i < e * h; i++) g[i] = bf(val(i, seed + 2, 1e-3f));
+  for (int64_t i = 0; i < e; i++) bias[i] = val(i, seed + 3, 1e-4f);
+  for (int64_t r = 0; r < t; r++) {
+    for (int64_t o = 0; o < e; o++) {
+      float p[16] = {0};
+      for (int64_t k = 0; k < h; k++) p[k % 16] = std::fma(f(x[r * h + k]), f(g[o * h + k]), p[k % 16]);
+      logits[r * e + o] = reduce16(p);
+    }
+    glmk_moe_select(&logits[r * e], bias.data(), static_cast<int>(e), top_k, n_group, topk_group, 2.5f, 1, scratch.data(), group_ok.data(),
+                    &want_ids[r * top_k], &want_w[r * top_k]);
+  }
+  void* ids = c.put(nullptr, t * top_k * 4);
+  void* w = c.put(nullptr, t * top_k * 4);
+  glmk_moe_route_args a{c.put(x.data(), x.size() * 2), c.put(g.data(), g.size() * 2), GLMK_BF16, GLMK_BF16,
+                        static_cast<const float*>(c.put(bias.data(), e * 4)), t, h, e, top_k, n_group, topk_group, 1, 2.5f, 0,
+                        static_cast<int32_t*>(ids), static_cast<float*>(w)};
+  const bool launched = c.api->moe_route(c.d, &a, &c.st) == GLMK_OK;
+  const auto got_ids = c.get<int32_t>(ids, t * top_k);
+  const auto got_w = c.get<float>(w, t * top_k);
+  c.report(launched && c.api->sync(c.d, &c.st) == GLMK_OK && same_bits(got_ids, want_ids) && same_bits(got_w, want_w),
+           "moe.route ids and weights (bits)", seed);
+}
+
+void check_experts(Ctx& c, uint64_t seed, int64_t t, int64_t h, int64_t i, int64_t e, int64_t top_k, int64_t si, int64_t bn) {
+  const Stack g = quantize(e, i, h, bn, seed + 11), u = quantize(e, i, h, bn, seed + 12), d = quantize(e, h, i, bn, seed + 13);
+  const Stack sg = quantize(1, si, h, bn, seed + 14), su = quantize(1, si, h, bn, seed + 15), sd = quantize(1, h, si, bn, seed + 16);
+  std::vector<uint16_t> x(t * h);
+  std::vector<int32_t> ids(t * top_k);
+  std::vector<float> w(t * top_k);
+  for (int64_t j = 0; j < t * h; j++) x[j] = bf(val(j, seed + 17, 1e-2f));
+  for (int64_t j = 0; j < t * top_k; j++) {
+    ids[j] = j == 1 ? -1 : static_cast<int32_t>(mix32(seed * 3 + j) % e);
+    w[j] = val(j, seed + 18, 1e-3f);
+  }
+  // the model: per (token, slot) its own SwiGLU, combined in slot order, + shared, one rounding
+  std::vector<uint16_t> want(t * h);
+  const std::vector<uint16_t> shared = swiglu_ref(x, t, sg, su, sd, 0);
+  for (int64_t r = 0; r < t; r++) {
+    std::vector<float> acc(h, 0.0f);
+    const std::vector<uint16_t> row(x.begin() + r * h, x.begin() + (r + 1) * h);
+    for (int64_t j = 0; j < top_k; j++) {
+      if (ids[r * top_k + j] == -1) continue;
+      const std::vector<uint16_t> y = swiglu_ref(row, 1, g, u, d, ids[r * top_k + j]);
+      for (int64_t o = 0; o < h; o++) acc[o] = acc[o] + w[r * top_k + j] * f(y[o]);
+    }
+    for (int64_t o = 0; o < h; o++) want[r * h + o] = bf(acc[o] + f(shared[r * h + o]));
+  }
+  void* out = c.put(nullptr, t * h * 2);
+  void* ids_d = c.put(ids.data(), ids.size() * 4);
+  glmk_moe_experts_args a{static_cast<const uint16_t*>(c.put(x.data(), x.size() * 2)), t, h, i, e, top_k,
+                          static_cast<const int32_t*>(ids_d), static_cast<const float*>(c.put(w.data(), w.size() * 4)),
+                          c.stack(g), c.stack(u), c.stack(d), si, c.stack(sg), c.stack(su), c.stack(sd), static_cast<uint16_t*>(out)};
+  const bool launched = c.api->moe_experts(c.d, &a, &c.st) == GLMK_OK;
+  const auto got = c.get<uint16_t>(out, t * h);
+  c.report(launched && c.api->sync(c.d, &c.st) == GLMK_OK && same_bits(got, want), "moe.experts with a shared expert (bits)", seed);
+  // a bad id (token 1, slot 0): E_ARG at the next sync naming [1, 0]; then the device works on
+  ids[top_k] = static_cast<int32_t>(e);
+  c.api->upload(c.d, ids_d, ids.data(), ids.size() * 4, &c.st);
+  c.api->moe_experts(c.d, &a, &c.st);
+  const int rc = c.api->sync(c.d, &c.st);
+  char expect[96];
+  std::snprintf(expect, sizeof expect, "but received %lld at [1, 0]", static_cast<long long>(e));
+  const bool reported = rc == GLMK_E_ARG && std::strstr(c.st.message, expect) != nullptr;
+  c.report(reported, "moe.experts: a bad id is reported at sync", seed);
+  c.st = glmk_status{};
+  c.ok = c.ok && c.api->sync(c.d, &c.st) == GLMK_OK;
+}
+
+}  // namespace
+
+// Runs the checks on an open device; prints one line each; true when all passed.
+bool fp8_moe_check(const glmk_device_api* api, glmk_device* d, uint64_t seed) {
+  Ctx c{api, d};
+  if (!api->fp8_matmul || !api->moe_route || !api->moe_experts) {
+    std::printf("FAIL the plugin has no fp8_matmul / moe_route / moe_experts\n");
+    return false;
+  }
+  check_matmul(c, seed, 3, 37, 300, 128);
+  check_matmul(c, seed, 2, 20, 129, 1);
+  check_route(c, seed, 3, 100, 64, 6, 8, 4);
+  check_route(c, seed, 2, 48, 32, 4, 1, 1);
+  check_experts(c, seed, 3, 136, 72, 4, 2, 40, 128);
+  return c.ok;
+}
