@@ -264,12 +264,7 @@ int fp8_dequantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
 }
 
 int fp8_matmul(glmk_device* d, const glmk_fp8_matmul_args* a, glmk_status* st) {
-  if (a->m < 0 || a->n < 0 || a->k < 0 || a->block_n < 1)
-    return fail(st, GLMK_E_SHAPE, "fp8.matmul: Expected non-negative M, N, K and blocks >= 1 but received %lld, %lld, %lld, %lld",
-                static_cast<long long>(a->m), static_cast<long long>(a->n), static_cast<long long>(a->k),
-                static_cast<long long>(a->block_n));
-  if (a->y_dtype != GLMK_BF16 && a->y_dtype != GLMK_F32)
-    return fail(st, GLMK_E_DTYPE, "fp8.matmul: Expected an output dtype bf16 or f32 but received dtype %d", a->y_dtype);
+  if (glmk::fp8_matmul_check(a, st) != GLMK_OK) return st->code;
   const glmk_fp8_matmul_args args = *a;
   run_op(d, "fp8.matmul", false, [d, args](Pool& pool, glmk_status* s) { return fp8_matmul_execute(pool, d->isa, args, s); });
   return ok(st);

@@ -227,14 +227,8 @@ int fp8_dequantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
   return fp8_dequantize_enqueue(d->stream, *a, st);
 }
 
-// The checks of devices/cpu/device.cc's fp8_matmul (the JS layer checks first, with names).
 int fp8_matmul(glmk_device* d, const glmk_fp8_matmul_args* a, glmk_status* st) {
-  if (a->m < 0 || a->n < 0 || a->k < 0 || a->block_n < 1)
-    return fail(st, GLMK_E_SHAPE, "fp8.matmul: Expected non-negative M, N, K and blocks >= 1 but received %lld, %lld, %lld, %lld",
-                static_cast<long long>(a->m), static_cast<long long>(a->n), static_cast<long long>(a->k),
-                static_cast<long long>(a->block_n));
-  if (a->y_dtype != GLMK_BF16 && a->y_dtype != GLMK_F32)
-    return fail(st, GLMK_E_DTYPE, "fp8.matmul: Expected an output dtype bf16 or f32 but received dtype %d", a->y_dtype);
+  if (fp8_matmul_check(a, st) != GLMK_OK) return st->code;
   if (bind(d, st) != GLMK_OK) return st->code;
   return fp8_matmul_enqueue(d->stream, *a, st);
 }

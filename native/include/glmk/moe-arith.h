@@ -22,22 +22,15 @@
 #define GLMK_MOE_ARITH_H
 
 #include <stdint.h>
-#include <string.h>
 
-#include "score-key.h" /* GLMK_HD */
-
-GLMK_HD float glmk_moe_f32(uint32_t b) {
-  float f;
-  memcpy(&f, &b, 4);
-  return f;
-}
+#include "int4-arith.h" /* GLMK_HD, glmk_f32_from_bits */
 
 /* 2^e for e in [-126, 127], a normal f32 built from its bits. */
-GLMK_HD float glmk_moe_pow2(int e) { return glmk_moe_f32((uint32_t)(e + 127) << 23); }
+GLMK_HD float glmk_moe_pow2(int e) { return glmk_f32_from_bits((uint32_t)(e + 127) << 23); }
 
 GLMK_HD float glmk_expf(float x) {
-  if (x != x) return glmk_moe_f32(0x7FC00000u);
-  if (x > 0x1.62e43p+6f) return glmk_moe_f32(0x7F800000u);
+  if (x != x) return glmk_f32_from_bits(0x7FC00000u);
+  if (x > 0x1.62e43p+6f) return glmk_f32_from_bits(0x7F800000u);
   if (x < -0x1.9fe368p+6f) return 0.0f;
   const float t = x * 0x1.715476p+0f;
   const int n = (int)(t >= 0.0f ? t + 0.5f : t - 0.5f);
