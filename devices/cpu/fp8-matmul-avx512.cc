@@ -54,8 +54,9 @@ GLMK_AVX512 inline __m512 reduce16x16(__m512* p) {
 
 // 32 codes (n of them; the rest 0) as value * 2^-8 in two vectors; NaN codes come out as finite numbers.
 GLMK_AVX512 inline void decode32(const uint8_t* codes, int64_t n, __m512& lo, __m512& hi) {
-  const __mmask32 m = n >= 32 ? __mmask32(0xFFFFFFFFu) : n <= 0 ? __mmask32(0) : __mmask32((1u << n) - 1u);
-  const __m512i w = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(m, codes));
+  const __m512i w = _mm512_cvtepu8_epi16(
+      n >= 32 ? _mm256_loadu_si256(reinterpret_cast<const __m256i*>(codes))
+              : _mm256_maskz_loadu_epi8(n <= 0 ? __mmask32(0) : __mmask32((1u << n) - 1u), codes));
   // sign to bit 15, exponent and mantissa to bits 7..13: (w + (w & 0x80)) << 7
   const __m512i h = _mm512_slli_epi16(_mm512_add_epi16(w, _mm512_and_si512(w, _mm512_set1_epi16(0x80))), 7);
   lo = _mm512_cvtph_ps(_mm512_castsi512_si256(h));
@@ -66,12 +67,23 @@ GLMK_AVX512 inline void decode32(const uint8_t* codes, int64_t n, __m512& lo, __
 GLMK_AVX512 inline bool any_nan(const uint8_t* data, int64_t k, int64_t c0, int64_t rows) {
   const int64_t left = std::min<int64_t>(128, k - c0);
   __mmask64 hit = 0;
+  const __m512i x7f = _mm512_set1_epi8(0x7F);
+  if (left == 128) {
+    // b & 0x7F is at most 0x7F, reached exactly by the NaN codes: one max over the block, one compare
+    __m512i mx = _mm512_setzero_si512();
+    for (int64_t r = 0; r < rows; r++) {
+      const uint8_t* p = data + r * k + c0;
+      mx = _mm512_max_epu8(mx, _mm512_and_si512(_mm512_loadu_si512(p), x7f));
+      mx = _mm512_max_epu8(mx, _mm512_and_si512(_mm512_loadu_si512(p + 64), x7f));
+    }
+    return _mm512_cmpeq_epi8_mask(mx, x7f) != 0;
+  }
   for (int64_t r = 0; r < rows; r++)
     for (int64_t v = 0; v < left; v += 64) {
       const int64_t n = std::min<int64_t>(64, left - v);
       const __mmask64 m = n >= 64 ? ~__mmask64(0) : (__mmask64(1) << n) - 1;
       const __m512i b = _mm512_maskz_loadu_epi8(m, data + r * k + c0 + v);
-      hit |= _mm512_mask_cmpeq_epi8_mask(m, _mm512_and_si512(b, _mm512_set1_epi8(0x7F)), _mm512_set1_epi8(0x7F));
+      hit |= _mm512_mask_cmpeq_epi8_mask(m, _mm512_and_si512(b, x7f), x7f);
     }
   return hit != 0;
 }
