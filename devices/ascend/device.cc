@@ -15,6 +15,7 @@
 #include "glmk/status.hpp"
 #include "fp8.hpp"
 #include "int4.hpp"
+#include "matmul.hpp"
 #include "moe.hpp"
 #include "topk.hpp"
 
@@ -203,7 +204,7 @@ int info(glmk_device* d, glmk_device_info* out, glmk_status* st) {
   std::snprintf(out->build, sizeof out->build, "%s", GLMK_BUILD_TEXT);
   // NOTE: exactly the ops that pass the shared suites on ascend (through the CPU fake of CANN).
   std::snprintf(out->capabilities, sizeof out->capabilities,
-                "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,fp8.quantize,fp8.dequantize,moe.route");
+                "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,matmul,int4.matmul,fp8.quantize,fp8.dequantize,moe.route");
   out->memory_bytes = d->memory;
   out->threads = 0;
   out->ordinal = d->ordinal;
@@ -342,7 +343,7 @@ const glmk_device_api kApi = {
     /* .int4_quantize = */ int4_quantize,          // host-computed (int4.cc)
     /* .int4_dequantize = */ int4_dequantize,      // host-computed (int4.cc)
     /* .int4_fake_quant_grad = */ int4_fake_quant_grad,
-    /* .matmul = */ nullptr,
+    /* .matmul = */ matmul,                        // aclnnMatmul in f32 (matmul.cc)
     /* .fp8_quantize = */ fp8_quantize,            // host-computed (fp8.cc)
     /* .fp8_dequantize = */ fp8_dequantize,        // host-computed (fp8.cc)
     /* .fp8_matmul = */ nullptr,                   // E_UNSUPPORTED: see the README's "ascend (CANN)"

@@ -35,7 +35,7 @@ console.log(JSON.stringify(out));
 const GOOD = "1,3,0,0,1,-1 40400000,40000000,3f000000,80000000,0,ff800000";
 const GOOD_PAIR = [GOOD, GOOD];
 // What `glm-kernels info` lists for ascend: exactly the ops that pass the shared suites through the fake.
-const OPS = "topk,int4\\.quantize,int4\\.dequantize,int4\\.fakeQuant,int4\\.fakeQuantGrad,fp8\\.quantize,fp8\\.dequantize,moe\\.route";
+const OPS = "topk,int4\\.quantize,int4\\.dequantize,int4\\.fakeQuant,int4\\.fakeQuantGrad,matmul,int4\\.matmul,fp8\\.quantize,fp8\\.dequantize,moe\\.route";
 
 function twoTopks(env: Record<string, string>) {
   const r = runNode(TWO_TOPKS, env);
