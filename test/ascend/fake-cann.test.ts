@@ -1,8 +1,9 @@
 // The ascend plugin without CANN (a clear E_DEVICE, `auto` skips it, `info` says why) and through the CPU
 // fake of CANN (test/ascend/fake-cann): what it asks of the runtime, and failures injected into the fake
 // becoming GlmKernelsErrors with the process alive. Each case runs in a child process: CANN is loaded once
-// per process. The shared suites (topk.test.ts, determinism/) run on `ascend` through the fake too, with
-// ASCEND_HOME_PATH=build-plugins/fake-cann and ascend in GLM_KERNELS_TEST_DEVICES (.ci/run).
+// per process. The shared suites (topk, int4, matmul, fp8, moe-route, determinism/, ...) run on `ascend`
+// through the fake too, with ASCEND_HOME_PATH=build-plugins/fake-cann and ascend in GLM_KERNELS_TEST_DEVICES
+// (.ci/run); fake-cann-ops.test.ts covers the int4, fp8, matmul and moe.route paths' CANN calls and failures.
 import { existsSync, mkdtempSync, readFileSync, symlinkSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
