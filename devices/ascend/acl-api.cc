@@ -168,6 +168,8 @@ Loaded load_once() {
   GLMK_REQ(aclnnSort, ops)
   GLMK_REQ(aclnnGatherGetWorkspaceSize, ops)
   GLMK_REQ(aclnnGather, ops)
+  GLMK_REQ(aclnnMatmulGetWorkspaceSize, ops)
+  GLMK_REQ(aclnnMatmul, ops)
 #undef GLMK_REQ
 #undef GLMK_OPT
   if (!missing.empty()) {

@@ -83,6 +83,10 @@ struct AclApi {
   aclnnStatus (*aclnnGatherGetWorkspaceSize)(const aclTensor* self, int64_t dim, const aclTensor* index, aclTensor* out,
                                              uint64_t*, aclOpExecutor**);
   RunFn aclnnGather;
+  // aclnnMatmul (ops-nn mat_mul_v3): out = self @ mat2; cubeMathType 0 = KEEP_DTYPE (f32 stays f32).
+  aclnnStatus (*aclnnMatmulGetWorkspaceSize)(const aclTensor* self, const aclTensor* mat2, aclTensor* out, int8_t cube_math_type,
+                                             uint64_t*, aclOpExecutor**);
+  RunFn aclnnMatmul;
 };
 
 // Loads CANN once per process (later calls return the first outcome). On failure, *why says which library

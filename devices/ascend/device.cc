@@ -13,6 +13,10 @@
 #include <new>
 
 #include "glmk/status.hpp"
+#include "fp8.hpp"
+#include "int4.hpp"
+#include "matmul.hpp"
+#include "moe.hpp"
 #include "topk.hpp"
 
 #ifndef GLMK_BUILD_TEXT
@@ -198,7 +202,9 @@ int info(glmk_device* d, glmk_device_info* out, glmk_status* st) {
   const bool named = d->soc.rfind("Ascend", 0) == 0;  // aclrtGetSocName gives e.g. "Ascend910B4"
   std::snprintf(out->name, sizeof out->name, "%s%s", named ? "" : "Ascend ", d->soc.empty() ? "NPU" : d->soc.c_str());
   std::snprintf(out->build, sizeof out->build, "%s", GLMK_BUILD_TEXT);
-  std::snprintf(out->capabilities, sizeof out->capabilities, "topk");
+  // NOTE: exactly the ops that pass the shared suites on ascend (through the CPU fake of CANN).
+  std::snprintf(out->capabilities, sizeof out->capabilities,
+                "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,matmul,int4.matmul,fp8.quantize,fp8.dequantize,moe.route");
   out->memory_bytes = d->memory;
   out->threads = 0;
   out->ordinal = d->ordinal;
@@ -334,13 +340,15 @@ const glmk_device_api kApi = {
     /* .empty_cache = */ empty_cache,
     /* .upload_deferred = */ upload_deferred,
     /* .sync_poll = */ nullptr,
-    /* .int4_quantize = */ nullptr,
-    /* .int4_dequantize = */ nullptr,
-    /* .int4_fake_quant_grad = */ nullptr,
-    /* .matmul = */ nullptr,
-    /* .fp8_quantize = */ nullptr,
-    /* .fp8_dequantize = */ nullptr,
-    /* .fp8_matmul = */ nullptr,
+    /* .int4_quantize = */ int4_quantize,          // host-computed (int4.cc)
+    /* .int4_dequantize = */ int4_dequantize,      // host-computed (int4.cc)
+    /* .int4_fake_quant_grad = */ int4_fake_quant_grad,
+    /* .matmul = */ matmul,                        // aclnnMatmul in f32 (matmul.cc)
+    /* .fp8_quantize = */ fp8_quantize,            // host-computed (fp8.cc)
+    /* .fp8_dequantize = */ fp8_dequantize,        // host-computed (fp8.cc)
+    /* .fp8_matmul = */ nullptr,                   // E_UNSUPPORTED: see the README's "ascend (CANN)"
+    /* .moe_route = */ moe_route,                  // host-computed (moe.cc)
+    /* .moe_experts = */ nullptr,                  // E_UNSUPPORTED: see the README's "ascend (CANN)"
 };
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include <memory>
 #include <vector>
 
+#include "aclnn-call.hpp"
 #include "device.hpp"
 #include "glmk/status.hpp"
 
@@ -30,71 +31,6 @@ namespace glmk::ascend {
 namespace {
 
 constexpr size_t kScratchBudget = size_t{1} << 30;  // rows of a block are launched in chunks that fit
-
-// The tensors and scalars of one launch, destroyed once its ops are enqueued.
-class Descs {
- public:
-  explicit Descs(const AclApi* acl) : acl_(acl) {}
-  ~Descs() {
-    for (aclTensor* t : tensors_) acl_->aclDestroyTensor(t);
-    for (aclScalar* s : scalars_) acl_->aclDestroyScalar(s);
-  }
-  // A 2-D view [r, c] with row stride `ld` (elements) at element `offset` of `data`, whose storage holds
-  // `storage` elements.
-  aclTensor* view(void* data, int dtype, int64_t r, int64_t c, int64_t ld, int64_t offset, int64_t storage) {
-    const int64_t dims[2] = {r, c}, strides[2] = {ld, 1}, st[1] = {storage};
-    aclTensor* t = acl_->aclCreateTensor(dims, 2, dtype, strides, offset, kAclFormatNd, st, 1, data);
-    keep(t, "aclCreateTensor");
-    return t;
-  }
-  // A [1] f32 tensor: element i of the device's constants (a 32-byte aligned [4]), broadcast by SWhere.
-  aclTensor* constant(float* constants, int64_t i) {
-    const int64_t dims[1] = {1}, strides[1] = {1}, st[1] = {4};
-    aclTensor* t = acl_->aclCreateTensor(dims, 1, kAclFloat, strides, i, kAclFormatNd, st, 1, constants);
-    keep(t, "aclCreateTensor");
-    return t;
-  }
-  aclScalar* scalar(float v) {
-    aclScalar* s = acl_->aclCreateScalar(&v, kAclFloat);
-    if (s) scalars_.push_back(s);
-    else note("aclCreateScalar");
-    return s;
-  }
-  // Empty while every descriptor was made; else "aclCreateTensor failed: <CANN's message>" (the first).
-  const std::string& error() const { return error_; }
-
- private:
-  const AclApi* acl_;
-  std::vector<aclTensor*> tensors_;
-  std::vector<aclScalar*> scalars_;
-  std::string error_;
-
-  void keep(aclTensor* t, const char* what) {
-    if (t) tensors_.push_back(t);
-    else note(what);
-  }
-  void note(const char* what) {
-    if (!error_.empty()) return;
-    const char* m = acl_->aclGetRecentErrMsg();
-    error_ = std::string(what) + " failed: " + (m && *m ? m : "(CANN gave no message)");
-  }
-};
-
-// One aclnn op: phase one (workspace size + executor), the workspace, phase two on the stream.
-template <typename Phase1>
-int launch(glmk_device* d, std::string& msg, const char* name, Phase1 phase1, RunFn run) {
-  uint64_t ws = 0;
-  aclOpExecutor* ex = nullptr;
-  aclnnStatus s = phase1(&ws, &ex);
-  if (s != 0) return acl_error(d, msg, GLMK_E_DEVICE, std::string("topk: ") + name + "GetWorkspaceSize", s);
-  if (ws && reserve(d, &d->workspace, &d->workspace_bytes, ws, msg) != GLMK_OK) {
-    if (d->acl->aclDestroyAclOpExecutor && ex) d->acl->aclDestroyAclOpExecutor(ex);  // phase two never runs
-    msg = "topk: " + msg;
-    return GLMK_E_OOM;
-  }
-  s = run(ws ? d->workspace : nullptr, ws, ex, d->stream);
-  return s == 0 ? GLMK_OK : acl_error(d, msg, GLMK_E_DEVICE, std::string("topk: ") + name, s);
-}
 
 struct Block {
   int64_t r0, n, start, len;
@@ -155,7 +91,7 @@ int launch_block(glmk_device* d, const glmk_topk_args& a, const Block& b, std::s
 
   int rc = GLMK_OK;
   auto op = [&](const char* name, auto phase1, RunFn run) {
-    if (rc == GLMK_OK) rc = launch(d, msg, name, phase1, run);
+    if (rc == GLMK_OK) rc = aclnn_launch(d, msg, "topk", name, phase1, run);
   };
   // Section: the key (selects only)
   if (!f32) op("aclnnCast", [&](uint64_t* ws, aclOpExecutor** ex) { return acl->aclnnCastGetWorkspaceSize(X, kAclFloat, XW, ws, ex); }, acl->aclnnCast);

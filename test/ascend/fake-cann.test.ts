@@ -1,8 +1,9 @@
 // The ascend plugin without CANN (a clear E_DEVICE, `auto` skips it, `info` says why) and through the CPU
 // fake of CANN (test/ascend/fake-cann): what it asks of the runtime, and failures injected into the fake
 // becoming GlmKernelsErrors with the process alive. Each case runs in a child process: CANN is loaded once
-// per process. The shared suites (topk.test.ts, determinism/) run on `ascend` through the fake too, with
-// ASCEND_HOME_PATH=build-plugins/fake-cann and ascend in GLM_KERNELS_TEST_DEVICES (.ci/run).
+// per process. The shared suites (topk, int4, matmul, fp8, moe-route, determinism/, ...) run on `ascend`
+// through the fake too, with ASCEND_HOME_PATH=build-plugins/fake-cann and ascend in GLM_KERNELS_TEST_DEVICES
+// (.ci/run); fake-cann-ops.test.ts covers the int4, fp8, matmul and moe.route paths' CANN calls and failures.
 import { existsSync, mkdtempSync, readFileSync, symlinkSync, mkdirSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,6 +35,8 @@ console.log(JSON.stringify(out));
 // Row 0: all four scores; row 1: the window [-0, +0] (the NaN and the 7 outside it), padded to k = 3.
 const GOOD = "1,3,0,0,1,-1 40400000,40000000,3f000000,80000000,0,ff800000";
 const GOOD_PAIR = [GOOD, GOOD];
+// What `glm-kernels info` lists for ascend: exactly the ops that pass the shared suites through the fake.
+const OPS = "topk,int4\\.quantize,int4\\.dequantize,int4\\.fakeQuant,int4\\.fakeQuantGrad,matmul,int4\\.matmul,fp8\\.quantize,fp8\\.dequantize,moe\\.route";
 
 function twoTopks(env: Record<string, string>) {
   const r = runNode(TWO_TOPKS, env);
@@ -71,7 +74,7 @@ describe.runIf(existsSync(join(FAKE, "lib64/libascendcl.so")))("ascend through t
     const r = runNode(`import { openDevice } from "glm-kernels"; console.log(openDevice("auto").name);`, WITH_FAKE);
     expect(r.stdout.trim()).toBe("ascend:0");
     const info = runCli(["info"], WITH_FAKE);
-    expect(info.stdout).toMatch(/ {2}ascend: 1 x Ascend910B4 \(fake CANN on the CPU\) \(0 threads; 64\.0 GiB; ops topk; g\+\+ [\d.]+, CANN resolved at run time \(dlopen\)\)/);
+    expect(info.stdout).toMatch(new RegExp(` {2}ascend: 1 x Ascend910B4 \\(fake CANN on the CPU\\) \\(0 threads; 64\\.0 GiB; ops ${OPS}; g\\+\\+ [\\d.]+, CANN resolved at run time \\(dlopen\\)\\)`));
   });
 
   it("sets deterministic computation for the context and the process, and sorts stable, descending, on f32 keys", () => {
@@ -177,7 +180,7 @@ describe.runIf(existsSync(join(FAKE, "lib64/libascendcl.so")))("ascend through t
     expect(lines).toContain("aclrtCtxSetSysParamOpt 0 1 device 0");
     expect(lines.filter((l) => l.startsWith("aclrtSetSysParamOpt"))).toEqual([]);
     const info = runCli(["info"], { ...WITH_FAKE, ASCEND_HOME_PATH: dir });
-    expect(info.stdout).toMatch(/ {2}ascend: 1 x Ascend NPU \(0 threads; 0\.0 GiB; ops topk;/);
+    expect(info.stdout).toMatch(new RegExp(` {2}ascend: 1 x Ascend NPU \\(0 threads; 0\\.0 GiB; ops ${OPS};`));
   });
 
   it("a CANN without an entry point the plugin needs is E_DEVICE naming it", () => {

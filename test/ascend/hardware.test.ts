@@ -1,9 +1,13 @@
 // On a real Ascend NPU (CANN installed, `source <CANN>/set_env.sh` done, an NPU listed by npu-smi): top-k
-// equals the cpu device bit for bit, and gives the golden digests. Skipped, with the reason printed, where
+// equals the cpu device bit for bit, and gives the golden digests; the host-computed int4 / fp8 quantizers
+// and moe.route give their golden digests; matmul and int4.matmul (aclnnMatmul) keep the int4 == fakeQuant
+// identity bit for bit, are batch invariant and repeatable (verify's checks), and agree with the cpu device
+// within the f32 accumulation bound. Skipped, with the reason printed, where
 // there is no NPU (our CI: the plugin runs there against the CPU fake of CANN, see fake-cann.test.ts).
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { listDevices, openDevice } from "glm-kernels";
+import { int4, listDevices, matmul, openDevice, type Device } from "glm-kernels";
+import { verifyQuant } from "../../dist/esm/verify/quant-checks.js";
 import { makeInput, type TopkCase } from "../../dist/esm/verify/cases.js";
 import { goldenDigests, runTopk } from "../../dist/esm/verify/checks.js";
 import { firstMismatch } from "../reference/topk-ref.js";
@@ -32,5 +36,36 @@ describe.runIf(npu)("ascend on NPU hardware", () => {
     const npuOut = await runTopk(openDevice("ascend"), c, input);
     const cpuOut = await runTopk(openDevice("cpu"), c, input);
     expect(firstMismatch(npuOut, cpuOut, c.k)).toBeNull();
+  });
+});
+
+describe.runIf(npu)("ascend's int4, fp8, matmul and moe.route on NPU hardware", () => {
+  it("verify's checks pass: quantizer and moe.route golden digests, repeats, matmul rows alone == batch", async () => {
+    const checks = await verifyQuant(openDevice("ascend"), { repeats: 3 });
+    expect(checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail ?? ""}`)).toEqual([]);
+    expect(checks.some((c) => c.name.startsWith("batch-invariant matmul"))).toBe(true);
+  });
+
+  it("int4.matmul(x, quantize(w)) == matmul(x, fakeQuant(w)) bit for bit; matmul within the f32 bound of the cpu's", async () => {
+    const m = 8, n = 96, k = 1024;
+    let s = 7;
+    const r = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 2;
+    const x = Float32Array.from({ length: m * k }, r), w = Float32Array.from({ length: n * k }, r);
+    const run = async (dev: Device) => {
+      const X = dev.tensor(x, [m, k]), W = dev.tensor(w, [n, k]);
+      const a = (await int4.matmul(X, int4.quantize(W, { groupSize: 64 })).read()) as Float32Array;
+      const b = (await matmul(X, int4.fakeQuant(W, { groupSize: 64 })).read()) as Float32Array;
+      return { a, b, y: (await matmul(X, W).read()) as Float32Array };
+    };
+    const npuOut = await run(openDevice("ascend"));
+    const cpuOut = await run(openDevice("cpu"));
+    expect(Array.from(new Uint32Array(npuOut.a.buffer))).toEqual(Array.from(new Uint32Array(npuOut.b.buffer)));
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let mag = 0;
+        for (let kk = 0; kk < k; kk++) mag += Math.abs(x[i * k + kk] * w[j * k + kk]);
+        const bound = 2 * k * 2 ** -24 * mag;
+        expect(Math.abs(npuOut.y[i * n + j] - cpuOut.y[i * n + j]), `y[${i}, ${j}]`).toBeLessThanOrEqual(bound);
+      }
   });
 });

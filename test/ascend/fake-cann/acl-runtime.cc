@@ -279,6 +279,8 @@ int aclrtMemcpy(void* dst, size_t dst_max, const void* src, size_t count, int ki
 
 int aclrtMemcpyAsync(void* dst, size_t dst_max, const void* src, size_t count, int kind, void* stream) {
   if (fakecann_inject("aclrtMemcpyAsync")) return fakecann_error(kAclErrRtInternal, "fake CANN: injected failure in aclrtMemcpyAsync");
+  if (kind == 2 && fakecann_inject("aclrtMemcpyAsync:d2h"))
+    return fakecann_error(kAclErrRtInternal, "fake CANN: injected failure in aclrtMemcpyAsync (device to host)");
   std::vector<const void*> touches;
   if (int rc = check_copy("aclrtMemcpyAsync", dst, dst_max, src, count, kind, &touches)) return rc;
   return fakecann_enqueue(stream, [dst, src, count](std::string&) {

@@ -10,7 +10,8 @@
 // Test controls (read at each call):
 //   GLMK_FAKE_CANN_FAIL=name[@n|#n][,...]  the entry point `name` fails from its n-th call on (@n, default
 //                                       the 1st) or at its n-th call only (#n); `exec:aclnnX` makes op X
-//                                       fail when the stream runs it
+//                                       fail when the stream runs it; `aclrtMemcpyAsync:d2h` counts and
+//                                       fails only the device-to-host copies
 //   GLMK_FAKE_CANN_PREINIT=1            aclInit answers "repeated initialization" (100002) from the start
 //   GLMK_FAKE_CANN_NO_MSG=1             aclGetRecentErrMsg returns NULL
 //   GLMK_FAKE_CANN_DEVICES=n            how many NPUs aclrtGetDeviceCount reports (default 1)

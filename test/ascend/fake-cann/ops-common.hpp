@@ -63,10 +63,28 @@ inline double read(const aclTensor& t, const char* p) {
   }
 }
 
-// Writes v as t's dtype (f32, i32, i64, bool; phase one refuses the others as outputs).
+// f32 -> bf16 / f16 bits, round to nearest even (CANN's Cast default, RINT), overflow to inf; NaN -> the
+// quiet NaN 0x7FC0 / 0x7E00 (CANN documents no NaN payload).
+inline uint16_t bf16_bits(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  if ((b & 0x7FFFFFFFu) > 0x7F800000u) return 0x7FC0u;
+  return static_cast<uint16_t>((b + 0x7FFFu + ((b >> 16) & 1u)) >> 16);
+}
+inline uint16_t f16_bits(float f) {
+  if (f != f) return 0x7E00u;
+  const _Float16 h = static_cast<_Float16>(f);  // GCC: round to nearest even, subnormals kept
+  uint16_t b;
+  std::memcpy(&b, &h, 2);
+  return b;
+}
+
+// Writes v as t's dtype (f32, f16, bf16 through f32, i32, i64, bool; phase one refuses the others as outputs).
 inline void write(const aclTensor& t, char* p, double v) {
   switch (t.dtype) {
     case kF32: { float f = static_cast<float>(v); std::memcpy(p, &f, 4); break; }
+    case kBf16: { const uint16_t h = bf16_bits(static_cast<float>(v)); std::memcpy(p, &h, 2); break; }
+    case kF16: { const uint16_t h = f16_bits(static_cast<float>(v)); std::memcpy(p, &h, 2); break; }
     case kI32: { int32_t i = static_cast<int32_t>(v); std::memcpy(p, &i, 4); break; }
     case kI64: { int64_t i = static_cast<int64_t>(v); std::memcpy(p, &i, 8); break; }
     case kBool: *p = v != 0; break;
@@ -74,7 +92,7 @@ inline void write(const aclTensor& t, char* p, double v) {
   }
 }
 
-inline bool writable(int dt) { return dt == kF32 || dt == kI32 || dt == kI64 || dt == kBool; }
+inline bool writable(int dt) { return dt == kF32 || dt == kF16 || dt == kBf16 || dt == kI32 || dt == kI64 || dt == kBool; }
 
 // Phase one's common checks: every tensor given and alive. Returns 0 or the error.
 inline int need(const char* op, std::initializer_list<std::pair<const char*, const aclTensor*>> ts) {

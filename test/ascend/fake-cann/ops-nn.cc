@@ -1,4 +1,4 @@
-// The fake libopapi_nn.so: aclnnGather (out[..., j, ...] = self[..., index[..., j, ...], ...] along dim).
+// The fake libopapi_nn.so: aclnnGather (out[..., j, ...] = self[..., index[..., j, ...], ...] along dim); aclnnMatmul is in ops-matmul.cc.
 #include "ops-common.hpp"
 
 extern "C" {

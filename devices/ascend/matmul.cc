@@ -1,0 +1,115 @@
+// matmul and int4.matmul (SPEC 4) on the ascend device. Both run the same computation on the NPU:
+//
+//   X32 = x widened to f32 (aclnnCast; an f32 x is used as it is)
+//   W32 = dense w widened to f32 (aclnnCast; an f32 w as it is), or, for int4, the weights decoded on the
+//         host to the f32 values of bf16(q * s) (what int4.dequantize gives, int4.cc) and copied up
+//   Y32 = aclnnMatmul(X32 [M, K], W32 viewed as [K, N] with strides (1, K), cubeMathType 0 = KEEP_DTYPE)
+//   y   = Y32 rounded to x's dtype (aclnnCast), or Y32 itself for f32 x
+//
+// so that int4.matmul(x, int4.quantize(w)) and matmul(x, int4.fakeQuant(w)) hand aclnnMatmul the same f32
+// operands of the same shapes: the same bits wherever aclnnMatmul is deterministic for equal inputs
+// (ACL_OPT_DETERMINISTIC is on, device.cc). aclnnWeightQuantBatchMatmulV2 (int4 weights on the NPU) is a
+// different kernel with its own order and would break that identity, so it is not used.
+// NOTE: the sums are f32 in aclnnMatmul's own order: within tolerance of the CPU device, not bitwise.
+#include "matmul.hpp"
+
+#include <cstring>
+
+#include "aclnn-call.hpp"
+#include "device.hpp"
+#include "host-step.hpp"
+#include "int4.hpp"
+#include "glmk/status.hpp"
+
+namespace glmk::ascend {
+namespace {
+
+size_t align64(size_t b) { return (b + 63) / 64 * 64; }
+
+int acl_dtype(int t) { return t == GLMK_F32 ? kAclFloat : t == GLMK_BF16 ? kAclBf16 : kAclFloat16; }
+
+int matmul_run(glmk_device* d, const glmk_matmul_args a, std::string& msg) {
+  const bool int4 = a.w_dtype == GLMK_W_INT4;
+  const char* op = int4 ? "int4.matmul" : "matmul";
+  const int64_t m = a.m, n = a.n, k = a.k;
+  const size_t ye = dtype_size(a.x_dtype);
+  if (k == 0) {  // empty sums: +0 (a host-side zero fill, no aclnn call on an empty K)
+    char* z = stage(d, op, static_cast<size_t>(m * n) * ye, msg);
+    if (!z) return GLMK_E_OOM;
+    std::memset(z, 0, static_cast<size_t>(m * n) * ye);
+    return put(d, op, a.y, z, static_cast<size_t>(m * n) * ye, msg);
+  }
+  // Section: scratch for the f32 operands and result that are not the caller's own tensors
+  const bool cast_x = a.x_dtype != GLMK_F32, cast_w = int4 || a.w_dtype != GLMK_F32;
+  const size_t xb = cast_x ? align64(static_cast<size_t>(m * k) * 4) : 0;
+  const size_t wb = cast_w ? align64(static_cast<size_t>(n * k) * 4) : 0;
+  const size_t yb = cast_x ? align64(static_cast<size_t>(m * n) * 4) : 0;
+  if (reserve(d, &d->scratch, &d->scratch_bytes, xb + wb + yb, msg) != GLMK_OK) return (msg = std::string(op) + ": " + msg), GLMK_E_OOM;
+  char* s = static_cast<char*>(d->scratch);
+  void* x32 = cast_x ? s : const_cast<void*>(a.x);
+  void* w32 = cast_w ? s + xb : const_cast<void*>(a.w);
+  void* y32 = cast_x ? s + xb + wb : a.y;
+
+  // Section: int4 weights decoded on the host (stream order), then copied into W32
+  if (int4) {
+    const size_t pb = static_cast<size_t>(n * k / 2), sb = static_cast<size_t>(n * (k / a.group_size)) * 2;
+    char* pk = stage(d, op, pb, msg);
+    char* sc = pk ? stage(d, op, sb, msg) : nullptr;
+    char* wf = sc ? stage(d, op, static_cast<size_t>(n * k) * 4, msg) : nullptr;
+    if (!wf) return GLMK_E_OOM;
+    int rc = fetch(d, op, pk, a.packed, pb, msg);
+    if (rc == GLMK_OK) rc = fetch(d, op, sc, a.scales, sb, msg);
+    if (rc == GLMK_OK) rc = wait_inputs(d, msg);
+    if (rc != GLMK_OK) return rc;
+    int4_decode_f32(reinterpret_cast<const int32_t*>(pk), reinterpret_cast<const uint16_t*>(sc), n, k, a.group_size,
+                    reinterpret_cast<float*>(wf));
+    if ((rc = put(d, op, w32, wf, static_cast<size_t>(n * k) * 4, msg)) != GLMK_OK) return rc;
+  }
+
+  // Section: the aclnn calls
+  const AclApi* acl = d->acl;
+  Descs t(acl);
+  aclTensor* X = t.view(const_cast<void*>(a.x), acl_dtype(a.x_dtype), m, k, k, 0, m * k);
+  aclTensor* X32 = cast_x ? t.view(x32, kAclFloat, m, k, k, 0, m * k) : X;
+  aclTensor* W = int4 ? nullptr : t.view(const_cast<void*>(a.w), acl_dtype(a.w_dtype), n, k, k, 0, n * k);
+  aclTensor* W32 = cast_w ? t.view(w32, kAclFloat, n, k, k, 0, n * k) : W;
+  aclTensor* W32T = t.strided(w32, kAclFloat, k, n, 1, k, 0, n * k);  // [K, N] view of the [N, K] rows
+  aclTensor* Y32 = t.view(y32, kAclFloat, m, n, n, 0, m * n);
+  aclTensor* Y = cast_x ? t.view(a.y, acl_dtype(a.x_dtype), m, n, n, 0, m * n) : Y32;
+  if (!t.error().empty()) return (msg = std::string(op) + ": " + t.error()), GLMK_E_DEVICE;
+  int rc = GLMK_OK;
+  auto call = [&](const char* name, auto phase1, RunFn run) {
+    if (rc == GLMK_OK) rc = aclnn_launch(d, msg, op, name, phase1, run);
+  };
+  if (cast_x)
+    call("aclnnCast", [&](uint64_t* ws, aclOpExecutor** ex) { return acl->aclnnCastGetWorkspaceSize(X, kAclFloat, X32, ws, ex); }, acl->aclnnCast);
+  if (cast_w && !int4)
+    call("aclnnCast", [&](uint64_t* ws, aclOpExecutor** ex) { return acl->aclnnCastGetWorkspaceSize(W, kAclFloat, W32, ws, ex); }, acl->aclnnCast);
+  call("aclnnMatmul", [&](uint64_t* ws, aclOpExecutor** ex) { return acl->aclnnMatmulGetWorkspaceSize(X32, W32T, Y32, 0, ws, ex); }, acl->aclnnMatmul);
+  if (cast_x)
+    call("aclnnCast", [&](uint64_t* ws, aclOpExecutor** ex) { return acl->aclnnCastGetWorkspaceSize(Y32, acl_dtype(a.x_dtype), Y, ws, ex); }, acl->aclnnCast);
+  if (rc != GLMK_OK) return rc;
+  return drain_if_heavy(d, msg);
+}
+
+}  // namespace
+
+int matmul(glmk_device* d, const glmk_matmul_args* a, glmk_status* st) {
+  auto dense = [](int t) { return t == GLMK_F32 || t == GLMK_F16 || t == GLMK_BF16; };
+  if (!dense(a->x_dtype))
+    return fail(st, GLMK_E_DTYPE, "matmul: Expected x dtype f32, f16 or bf16 but received dtype %d", a->x_dtype);
+  if (!dense(a->w_dtype) && a->w_dtype != GLMK_W_INT4)
+    return fail(st, GLMK_E_DTYPE, "matmul: Expected w dtype f32, f16, bf16 or int4 but received dtype %d", a->w_dtype);
+  if (a->m < 0 || a->n < 0 || a->k < 0)
+    return fail(st, GLMK_E_SHAPE, "matmul: Expected non-negative M, N, K but received %lld, %lld, %lld",
+                static_cast<long long>(a->m), static_cast<long long>(a->n), static_cast<long long>(a->k));
+  if (a->w_dtype == GLMK_W_INT4 && (a->group_size < 32 || a->group_size % 32 != 0 || a->k % a->group_size != 0))
+    return fail(st, GLMK_E_SHAPE, "int4.matmul: Expected K a multiple of the group size %lld but received %lld",
+                static_cast<long long>(a->group_size), static_cast<long long>(a->k));
+  if (a->m == 0 || a->n == 0) return ok(st);
+  const glmk_matmul_args args = *a;
+  d->queue->push([d, args](std::string& msg) { return matmul_run(d, args, msg); });
+  return ok(st);
+}
+
+}  // namespace glmk::ascend

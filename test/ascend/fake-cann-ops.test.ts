@@ -1,0 +1,77 @@
+// The ascend plugin's int4, fp8, matmul and moe.route paths through the CPU fake of CANN: which CANN calls
+// they make (aclnnMatmul in f32 with cubeMathType 0 for matmul and int4.matmul alike), and failures
+// injected into the fake (an op's GetWorkspaceSize, its launch or its execution failing, a read-back of a
+// host-computed op's input failing) becoming GlmKernelsErrors with the process alive and the next call
+// right. The shared suites (int4, matmul, fp8, moe-route, determinism) run on ascend through the fake too.
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { ROOT, runNode } from "../helpers/child.js";
+
+const FAKE = join(ROOT, "build-plugins/fake-cann");
+const WITH_FAKE = { ASCEND_HOME_PATH: FAKE, ASCEND_TOOLKIT_HOME: "", GLMK_FAKE_CANN_FAIL: "" };
+
+// Runs OP (an async function of a device returning a string) twice on ascend, then once on cpu; prints
+// what each gave or threw, and whether the second ascend run equals the cpu's.
+const script = (op: string) => `
+import { openDevice, matmul, int4, fp8, moe, GlmKernelsError } from "glm-kernels";
+const OP = ${op};
+const out = [];
+const run = async (dev) => { try { return await OP(dev); } catch (e) { return e instanceof GlmKernelsError ? "GlmKernelsError " + e.code + " " + e.message : "OTHER " + String(e); } };
+const dev = openDevice("ascend");
+out.push(await run(dev));
+out.push(await run(dev));
+out.push(await run(openDevice("cpu")));
+console.log(JSON.stringify(out));
+`;
+
+const hex = "(a) => Array.from(a, (v) => (v >>> 0).toString(16)).join(',')";
+// bf16 x [1, 2] = [1, 2] times w [2, 2] = [[3, 4], [1, 1]]^T: y = [11, 3] (0x4130, 0x4040), exact on any order.
+const MATMUL = `async (d) => (${hex})(await matmul(d.tensor(new Uint16Array([0x3f80, 0x4000]), [1, 2], "bf16"), d.tensor(new Uint16Array([0x4040, 0x4080, 0x3f80, 0x3f80]), [2, 2], "bf16")).read())`;
+const W32 = "Float32Array.from({ length: 64 }, (_, i) => (i % 17) - 8.25)";
+const INT4_MATMUL = `async (d) => (${hex})(await int4.matmul(d.tensor(new Float32Array(32).fill(1), [1, 32]), int4.quantize(d.tensor(${W32}, [2, 32]))).read())`;
+const INT4_QUANTIZE = `async (d) => { const q = int4.quantize(d.tensor(${W32}, [2, 32]), { groupSize: 32 }); return (${hex})(await q.packed.read()) + " " + (${hex})(await q.scales.read()); }`;
+const FP8_QUANTIZE = `async (d) => { const q = fp8.quantize(d.tensor(${W32}, [2, 32])); return (${hex})(await q.data.read()) + " " + (${hex})(new Uint32Array((await q.scaleInv.read()).buffer)); }`;
+const ROUTE = `async (d) => { const r = moe.route(d.tensor(new Float32Array([1, 2]), [1, 2]), d.tensor(${W32}.slice(0, 16), [8, 2]), { topK: 2 }); return (${hex})(await r.ids.read()) + " " + (${hex})(new Uint32Array((await r.weights.read()).buffer)); }`;
+
+function twice(op: string, env: Record<string, string>) {
+  const r = runNode(script(op), { ...WITH_FAKE, ...env });
+  expect(r.signal, r.stderr).toBeNull();
+  expect(r.status, r.stderr).toBe(0);
+  const [first, second, cpu] = JSON.parse(r.stdout.trim().split("\n").pop()!) as string[];
+  return { first, second, cpu };
+}
+
+describe.runIf(existsSync(join(FAKE, "lib64/libascendcl.so")))("ascend ops through the CPU fake of CANN", () => {
+  it("matmul and int4.matmul both run one aclnnMatmul on f32 operands with cubeMathType 0 (KEEP_DTYPE)", () => {
+    const trace = join(mkdtempSync(join(tmpdir(), "glmk-trace-")), "calls.txt");
+    const { first, second } = twice(`async (d) => (await (${MATMUL})(d)) + " " + (await (${INT4_MATMUL})(d))`, { GLMK_FAKE_CANN_TRACE: trace });
+    expect(first).toBe(second);
+    expect(first.split(" ")[0]).toBe("4130,4040");
+    const lines = readFileSync(trace, "utf8").split("\n");
+    const mm = lines.filter((l) => l.startsWith("aclnnMatmulGetWorkspaceSize"));
+    expect(mm).toEqual(Array(4).fill("aclnnMatmulGetWorkspaceSize cubeMathType 0 dtype 0"));
+    expect(lines.filter((l) => l.startsWith("error"))).toEqual([]);
+  });
+
+  it.each([
+    ["matmul", MATMUL, "aclnnMatmulGetWorkspaceSize#1", /^GlmKernelsError E_DEVICE matmul: aclnnMatmulGetWorkspaceSize: ACL error 561000: fake CANN: injected failure in aclnnMatmulGetWorkspaceSize$/],
+    ["matmul", MATMUL, "aclnnMatmul#1", /^GlmKernelsError E_DEVICE matmul: aclnnMatmul: ACL error 561000: fake CANN: injected failure in aclnnMatmul \(EZ9999: inner error\)$/],
+    ["matmul", MATMUL, "exec:aclnnMatmul#1", /^GlmKernelsError E_DEVICE execution failed \(aclrtSynchronizeStream\): ACL error 507015: fake CANN: injected execution failure in aclnnMatmul \(EZ9999: AI Core exception\)$/],
+    ["matmul", MATMUL, "aclnnCastGetWorkspaceSize#2", /^GlmKernelsError E_DEVICE matmul: aclnnCastGetWorkspaceSize: ACL error 561000: fake CANN: injected failure in aclnnCastGetWorkspaceSize$/],
+    ["matmul", MATMUL, "exec:aclnnCast#3", /^GlmKernelsError E_DEVICE execution failed \(aclrtSynchronizeStream\): ACL error 507015: fake CANN: injected execution failure in aclnnCast/],
+    ["int4.matmul", INT4_MATMUL, "exec:aclnnMatmul#1", /^GlmKernelsError E_DEVICE execution failed \(aclrtSynchronizeStream\): ACL error 507015: fake CANN: injected execution failure in aclnnMatmul/],
+    ["int4.matmul", INT4_MATMUL, "aclnnMatmulGetWorkspaceSize#1", /^GlmKernelsError E_DEVICE int4\.matmul: aclnnMatmulGetWorkspaceSize: ACL error 561000: fake CANN: injected failure/],
+    ["int4.matmul", INT4_MATMUL, "aclrtMemcpyAsync:d2h#2", /^GlmKernelsError E_DEVICE int4\.matmul: reading an input \(aclrtMemcpyAsync\): ACL error 507000: fake CANN: injected failure in aclrtMemcpyAsync \(device to host\)$/],
+    ["int4.quantize", INT4_QUANTIZE, "aclrtMemcpyAsync:d2h#1", /^GlmKernelsError E_DEVICE int4\.quantize: reading an input \(aclrtMemcpyAsync\): ACL error 507000: fake CANN: injected failure in aclrtMemcpyAsync \(device to host\)$/],
+    ["fp8.quantize", FP8_QUANTIZE, "aclrtMemcpyAsync:d2h#1", /^GlmKernelsError E_DEVICE fp8\.quantize: reading an input \(aclrtMemcpyAsync\): ACL error 507000: fake CANN: injected failure in aclrtMemcpyAsync \(device to host\)$/],
+    ["moe.route", ROUTE, "aclrtMemcpyAsync:d2h#1", /^GlmKernelsError E_DEVICE moe\.route: reading an input \(aclrtMemcpyAsync\): ACL error 507000: fake CANN: injected failure in aclrtMemcpyAsync \(device to host\)$/],
+  ])("%s with %s: a GlmKernelsError carrying CANN's message, then the next call is right", (_op, op, fail, pattern) => {
+    const { first, second, cpu } = twice(op, { GLMK_FAKE_CANN_FAIL: fail });
+    expect(first).toMatch(pattern);
+    expect(second).not.toMatch(/GlmKernelsError|OTHER/);
+    if (!_op.endsWith("matmul")) expect(second).toBe(cpu); // host-computed: the cpu device's bits
+    else expect(second).toBe(twice(op, {}).first);
+  });
+});
