@@ -3,7 +3,7 @@
 import { describe, expect, it } from "vitest";
 import { int4, matmul, type Device, type Tensor } from "../dist/esm/index.js";
 import { TEST_DEVICES, device } from "./helpers/devices.js";
-import { runNode } from "./helpers/child.js";
+import { CPU_SETTINGS, outputsUnder, runNode } from "./helpers/child.js";
 import { bf16Rne, bf16ToF32 } from "./reference/int4-ref.js";
 
 function lcg(seed: number) {
@@ -161,5 +161,25 @@ describe("matmul determinism across processes (cpu)", () => {
       digests.add(r.stdout.trim());
     }
     expect(digests.size).toBe(1);
+  });
+});
+
+describe("NaN in an f32 matmul (cpu)", () => {
+  it("a sum that meets two different NaNs gives the canonical NaN on every ISA path", () => {
+    // x holds the NaN 0xFFC00123 at [0, 1], w a default NaN at [4, 40]: libm's fma (the scalar path) and the
+    // SIMD paths carry different ones; the output is 0x7FC00000 whichever
+    const code = `
+      import { openDevice, matmul, fp8 } from "./dist/esm/index.js";
+      const dev = openDevice("cpu");
+      const x = new Float32Array(3 * 64).fill(1); new Uint32Array(x.buffer)[1] = 0xffc00123;
+      const w = new Float32Array(5 * 64).fill(1); w[4 * 64 + 40] = NaN;
+      const y = new Uint32Array((await matmul(dev.tensor(x, [3, 64]), dev.tensor(w, [5, 64])).read()).buffer);
+      const xb = new Uint16Array(128).fill(0x3f80); xb[3] = 0xffc1;
+      const q = fp8.quantize(dev.tensor(Float32Array.from({ length: 2 * 128 }, (_, i) => i), [2, 128]));
+      const z = new Uint32Array((await fp8.matmul(dev.tensor(xb, [1, 128], "bf16"), q, { dtype: "f32" }).read()).buffer);
+      console.log([y[4], y[0], z[0], z[1]].map((v) => v.toString(16)).join(" "));`;
+    const outs = outputsUnder(code, CPU_SETTINGS);
+    expect(new Set(outs).size).toBe(1);
+    expect(outs[0]).toBe("7fc00000 7fc00000 7fc00000 7fc00000");
   });
 });

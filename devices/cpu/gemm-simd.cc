@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <vector>
 
 #include "gemm.hpp"
 
@@ -67,8 +68,10 @@ GLMK_AVX512 void rows512(const GemmBlock& b, int64_t n, int64_t m0) {
 
 // The int4 path: per group, one table per weight row; per 16 bytes of codes, 32 weights in two registers (k and k + 16: each lane still
 // takes its k in increasing order).
+// luts: when not null, the tables of these NB rows for every group, [groups][NB][16] (built once for all the
+// passes over x's rows; the same values int4_lut512 gives).
 template <int MB, int NB>
-GLMK_AVX512 void rows512_int4(const GemmBlock& b, int64_t n, int64_t m0) {
+GLMK_AVX512 void rows512_int4(const GemmBlock& b, int64_t n, int64_t m0, const float* luts = nullptr) {
   __m512 acc[MB][NB];
   for (int i = 0; i < MB; i++)
     for (int j = 0; j < NB; j++) acc[i][j] = _mm512_setzero_ps();
@@ -83,7 +86,7 @@ GLMK_AVX512 void rows512_int4(const GemmBlock& b, int64_t n, int64_t m0) {
   const __m128i low = _mm_set1_epi8(0x0F);
   for (int64_t g = 0; g < groups; g++) {
     __m512 lut[NB];
-    for (int j = 0; j < NB; j++) lut[j] = int4_lut512(sp[j][g]);
+    for (int j = 0; j < NB; j++) lut[j] = luts ? _mm512_loadu_ps(luts + (g * NB + j) * 16) : int4_lut512(sp[j][g]);
     for (int64_t k = g * b.group_size, end = k + b.group_size; k < end; k += 32) {
       __m512 w0[NB], w1[NB];
       for (int j = 0; j < NB; j++) {
@@ -109,12 +112,23 @@ GLMK_AVX512 void rows512_int4(const GemmBlock& b, int64_t n, int64_t m0) {
 template <int NB>
 GLMK_AVX512 void cols512(const GemmBlock& b, int64_t n) {
   const bool q4 = b.w_dtype == GLMK_W_INT4;
+  // int4 with more than one pass over x's rows: the tables once per (row, group), not once per pass
+  // (at group 32 and M = 64 building them was a third of the work)
+  thread_local std::vector<float> tables;
+  const float* luts = nullptr;
+  if (q4 && b.m > 4) {
+    const int64_t groups = b.k / b.group_size;
+    tables.resize(static_cast<size_t>(groups * NB * 16));
+    for (int64_t g = 0; g < groups; g++)
+      for (int j = 0; j < NB; j++) _mm512_storeu_ps(tables.data() + (g * NB + j) * 16, int4_lut512(b.scales[(n + j) * groups + g]));
+    luts = tables.data();
+  }
   for (int64_t m0 = 0; m0 < b.m; m0 += 4) {
     switch (std::min<int64_t>(4, b.m - m0)) {
-      case 1: q4 ? rows512_int4<1, NB>(b, n, m0) : rows512<1, NB>(b, n, m0); break;
-      case 2: q4 ? rows512_int4<2, NB>(b, n, m0) : rows512<2, NB>(b, n, m0); break;
-      case 3: q4 ? rows512_int4<3, NB>(b, n, m0) : rows512<3, NB>(b, n, m0); break;
-      default: q4 ? rows512_int4<4, NB>(b, n, m0) : rows512<4, NB>(b, n, m0); break;
+      case 1: q4 ? rows512_int4<1, NB>(b, n, m0, luts) : rows512<1, NB>(b, n, m0); break;
+      case 2: q4 ? rows512_int4<2, NB>(b, n, m0, luts) : rows512<2, NB>(b, n, m0); break;
+      case 3: q4 ? rows512_int4<3, NB>(b, n, m0, luts) : rows512<3, NB>(b, n, m0); break;
+      default: q4 ? rows512_int4<4, NB>(b, n, m0, luts) : rows512<4, NB>(b, n, m0); break;
     }
   }
 }

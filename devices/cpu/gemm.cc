@@ -63,7 +63,7 @@ int matmul_execute(Pool& pool, Isa isa, const glmk_matmul_args& a, glmk_status* 
   // Section: round once to x's dtype
   for (int64_t i = 0; i < a.m * a.n; i++) {
     const uint32_t bits = glmk_bits_from_f32(y[i]);
-    if (a.x_dtype == GLMK_F32) static_cast<float*>(a.y)[i] = y[i];
+    if (a.x_dtype == GLMK_F32) static_cast<float*>(a.y)[i] = y[i] == y[i] ? y[i] : glmk_f32_from_bits(0x7FC00000u);  // (which NaN a sum met differs between paths)
     else if (a.x_dtype == GLMK_BF16) static_cast<uint16_t*>(a.y)[i] = glmk_bf16_rne(bits);
     else static_cast<uint16_t*>(a.y)[i] = glmk_f16_rne(bits);
   }
@@ -97,7 +97,7 @@ int fp8_matmul_execute(Pool& pool, Isa isa, const glmk_fp8_matmul_args& a, glmk_
   const int64_t per_item = isa == Isa::avx512 ? 4 * kRowsPerItem : kRowsPerItem;
   const int64_t items = (a.n + per_item - 1) / per_item;
   auto store = [&](int64_t m, int64_t n, float acc) {
-    if (a.y_dtype == GLMK_F32) static_cast<float*>(a.y)[m * a.n + n] = acc;
+    if (a.y_dtype == GLMK_F32) static_cast<float*>(a.y)[m * a.n + n] = acc == acc ? acc : glmk_f32_from_bits(0x7FC00000u);
     else static_cast<uint16_t*>(a.y)[m * a.n + n] = glmk_bf16_rne(glmk_bits_from_f32(acc));
   };
   pool.parallel_for(items, [&](int64_t item, int) {

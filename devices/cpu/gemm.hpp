@@ -6,7 +6,8 @@
 //                      starting from +0; K is a multiple of 16 here or the tail lanes take nothing;
 //   y = ((((p0+p8) + (p4+p12)) + ((p2+p10) + (p6+p14))) + (((p1+p9) + (p5+p13)) + ((p3+p11) + (p7+p15))))
 //       i.e. halves folded: q[j] = p[j] + p[j+8], r[j] = q[j] + q[j+4], s[j] = r[j] + r[j+2], y = s0 + s1;
-//   then rounded once to x's dtype (round to nearest even).
+//   then rounded once to x's dtype (round to nearest even); every NaN out is the canonical 0x7FC00000 (f32
+//   too: which of two NaNs a sum carries differs between the fma of libm and of the SIMD paths).
 // x (bf16/f16 widened, exact) and w decode to f32 exactly: dense weights widen; an int4 weight is
 // bf16(q * s), what int4.dequantize gives, so int4.matmul(x, quantize(w)) == matmul(x, fakeQuant(w)).
 // Runs under the default FP environment (no DAZ/FTZ) whatever the host's.
