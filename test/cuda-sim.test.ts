@@ -1,12 +1,13 @@
-// cuda-sim: the emulator's own checks, and the CUDA top-k, quantizers, fp8.matmul and MoE under many schedule
-// seeds. The shared suites (topk, fp8, fp8-matmul, moe-*, determinism/) also run on cuda-sim through TEST_DEVICES.
+// cuda-sim: the emulator's own checks, and the CUDA top-k, quantizers, matmuls and MoE under many schedule
+// seeds. The shared suites (topk, int4, matmul, fp8, fp8-matmul, moe-*, determinism/) also run on cuda-sim
+// through TEST_DEVICES.
 import { execFile, spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { CLI, ROOT, runCli } from "./helpers/child.js";
-import { fp8, moe } from "../dist/esm/index.js";
+import { fp8, int4, matmul, moe } from "../dist/esm/index.js";
 import { TEST_DEVICES, device } from "./helpers/devices.js";
 
 const run = promisify(execFile);
@@ -23,11 +24,13 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(r.status, r.stdout).toBe(0);
   });
 
-  it("the CUDA top-k, fp8.matmul, moe.route and moe.experts match C++ references through the device ABI (no Node), 3 seeds", () => {
+  it("the CUDA top-k, matmul, int4.matmul, fp8.matmul, moe.route and moe.experts match C++ references through the device ABI (no Node), 3 seeds", () => {
     const r = spawnSync(join(BUILD, "topk-sim-check"), ["3"], { encoding: "utf8" });
     expect(r.stdout).toMatch(/topk on cuda-sim passed/);
     expect(r.stdout).toMatch(/fp8.matmul, moe.route and moe.experts on cuda-sim passed/);
     expect(r.stdout).toMatch(/ok {3}moe.experts: a bad id is reported at sync seed 3: .*received 4 at \[1, 0\]/);
+    expect(r.stdout).toMatch(/matmul and int4.matmul on cuda-sim passed/);
+    expect(r.stdout).toMatch(/ok {3}int4.matmul\(x bf16, quantize\(w\)\) == matmul\(x, fakeQuant\(w\)\), group 32, 15 levels seed 3/);
     expect(r.status, r.stdout).toBe(0);
   });
 
@@ -56,19 +59,21 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(sim.status, sim.stdout + sim.stderr).toBe(0);
     expect(sim.stdout).toMatch(/schedule seed \d+ vs \d+ \(child process\)\s+12\/12 cases identical/);
     // top-k's 12 cases, the int4 quantizer's 3, the fp8 quantizer's 2 and moe.route's 2 (SPEC 5: route is the
-    // same bits on every device); verify prints matmul and experts goldens on cpu only (across devices SPEC 4
-    // and 5 promise them within tolerance; cuda-sim's equal the CPU's bit for bit: the test below checks that)
+    // same bits on every device); verify prints the matmul, int4.matmul, fp8.matmul and experts goldens on cpu
+    // only (across devices SPEC 4 and 5 promise them within tolerance; cuda-sim's equal the CPU's bit for bit:
+    // the test below checks that), and on cuda-sim their repeats and batch invariance
+    expect(sim.stdout).toMatch(/^ok {3}batch-invariant int4-matmul-bf16-7x33x256-g64 +[0-9a-f]{64} {2}\(7 rows alone == batch\)$/m);
     expect(Object.keys(digests(sim.stdout))).toHaveLength(19);
     const cpuSame = Object.fromEntries(Object.entries(digests(cpu.stdout)).filter(([k]) => !/matmul-|moe-experts-/.test(k)));
     expect(digests(sim.stdout)).toEqual(cpuSame);
   }, 600_000);
 
-  // NOTE: fp8.matmul and moe.experts follow the CPU device's written order (SIMT kernels, no tensor cores yet),
-  // so their digests are the CPU's golden ones, bit for bit, whatever the schedule
-  it("the int4 and fp8 quantizers, fp8.matmul, moe.route and moe.experts give the CPU's golden digests under 5 schedule seeds", async () => {
+  // NOTE: matmul, int4.matmul, fp8.matmul and moe.experts follow the CPU device's written order (SIMT kernels,
+  // no tensor cores yet), so their digests are the CPU's golden ones, bit for bit, whatever the schedule
+  it("the int4 and fp8 quantizers, matmul, int4.matmul, fp8.matmul, moe.route and moe.experts give the CPU's golden digests under 5 schedule seeds", async () => {
     const quantGolden = JSON.parse(readFileSync(join(ROOT, "test/determinism/golden.json"), "utf8")).quantDigests as Record<string, string>;
-    const want = Object.fromEntries(Object.entries(quantGolden).filter(([k]) => /^((int4|fp8)-quantize|fp8-matmul|moe-route|moe-experts)-/.test(k)));
-    expect(Object.keys(want)).toHaveLength(10);
+    const want = Object.fromEntries(Object.entries(quantGolden).filter(([k]) => /^((int4|fp8)-quantize|matmul|int4-matmul|fp8-matmul|moe-route|moe-experts)-/.test(k)));
+    expect(Object.keys(want)).toHaveLength(15);
     const results = await Promise.all(
       [3n, 17n, 0x9e3779b97f4a7c15n, 12345n, 2n ** 64n - 1n].map((s) =>
         run(process.execPath, [CLI, "digests", "--int4", "1", "--device", "cuda-sim"], {
@@ -97,6 +102,35 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     };
     const [cpu, sim] = [await run("cpu"), await run("cuda-sim")];
     expect(cpu[0].some((b) => (b & 0x7fffffff) > 0x7f800000)).toBe(true);
+    expect(sim).toEqual(cpu);
+  });
+
+  // NOTE: cuda-sim's fmaf is the host's, so even f32 NaN bits follow x86 (an operand's NaN passes on, 0 x inf
+  // gives 0xFFC00000); a GPU writes 0x7FFFFFFF there (devices/cuda/matmul.cuh); bf16 and f16 are canonical.
+  // Each f32 sum here meets one kind of NaN only: where two different NaNs meet, the CPU device's own ISA
+  // paths do not agree on which one passes on (the scalar path is what cuda-sim gives).
+  it("matmul's and int4.matmul's sums with NaN, infinities and 0 x inf are the CPU's bits (NaN bits included)", async () => {
+    const [m, n, k] = [3, 5, 64];
+    const xb = Uint32Array.from({ length: m * k }, (_, i) => 0x3f000000 + ((i * 7919) % 0x800000));
+    (xb[k + 2] = 0x7f800000), (xb[2 * k + 9] = 0xff800000);
+    const finite = new Float32Array(xb.slice().buffer);
+    xb[1] = 0xffc00123; // a NaN with a payload and the sign set, in row 0 (int4's row 3 below is NaN: not there)
+    const wv = Float32Array.from({ length: n * k }, (_, i) => ((i * 37) % 101) / 50 - 1);
+    (wv[k + 2] = 0), (wv[3 * k + 7] = -Infinity); // 0 x inf; and an infinite int4 scale: row 3 dequantizes to NaN
+    const run = async (name: string) => {
+      const dev = device(name);
+      const w = dev.tensor(wv, [n, k]);
+      const xh = dev.tensor(Uint16Array.from(xb, (b) => b >>> 16), [m, k], "bf16");
+      const q = int4.quantize(w, { groupSize: 32 });
+      const out = [matmul(dev.tensor(new Float32Array(xb.buffer), [m, k]), w), int4.matmul(dev.tensor(finite, [m, k]), q), matmul(xh, w), int4.matmul(xh, q)];
+      const bits = async (y: (typeof out)[number]) => {
+        const a = (await y.read()) as Float32Array | Uint16Array;
+        return Array.from(a instanceof Float32Array ? new Uint32Array(a.buffer, a.byteOffset, a.length) : a);
+      };
+      return Promise.all(out.map(bits));
+    };
+    const [cpu, sim] = [await run("cpu"), await run("cuda-sim")];
+    expect([0xffc00123, 0xffc00000, 0x7fc00000].map((b) => cpu[0].includes(b) || cpu[1].includes(b))).toEqual([true, true, true]);
     expect(sim).toEqual(cpu);
   });
 

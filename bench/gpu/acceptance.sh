@@ -2,13 +2,13 @@
 # GPU acceptance for the cuda device (issue 8), one command on the GPU machine, from the repository root,
 # after bench/gpu/pack.sh here:   run(command="bash bench/gpu/acceptance.sh", carry=[".device"])
 #   1. conformance: the C++ reference check through the device ABI (3 seeds of the top-k cases, and
-#      fp8.matmul, moe.route, moe.experts against their C++ models, bit for bit)
+#      fp8.matmul, moe.route, moe.experts, matmul and int4.matmul against their C++ models, bit for bit)
 #   2. compute-sanitizer memcheck, racecheck and synccheck on that check's smaller cases
 #   3. determinism: `glm-kernels verify --device cuda --repeats 100` (golden digests == the CPU's)
 #   4. torch: bit equality with torch.topk(sorted=True), 100 repeats, and timings side by side
 #   5. memory: dev.memory() / emptyCache() on the pool, and a loop that leaves tensors to the GC
-#   6. int4 and fp8 quantizers, fp8.matmul, moe.route, moe.experts: cuda against the cpu device bit for bit
-#      (random, adversarial, real shapes)
+#   6. int4 and fp8 quantizers, fp8.matmul, moe.route, moe.experts, matmul, int4.matmul: cuda against the cpu
+#      device bit for bit (random, adversarial, real shapes)
 set -uo pipefail
 source .device/node-env.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
@@ -25,6 +25,6 @@ step "torch.topk: bit equality, repeats, timings" \
   env PYTHONUNBUFFERED=1 python3 bench/gpu/torch_peer.py .device/gpu/pkg/prebuilds/linux-x64/libglmk-cuda.so
 step "memory: the pool in dev.memory(), emptyCache(), tensors left to the garbage collector" \
   node bench/gpu/memory-check.mjs .device/gpu/pkg
-step "int4 and fp8 quantizers, fp8.matmul, moe.route, moe.experts: cuda == cpu bit for bit" node bench/gpu/quant-check.mjs .device/gpu/pkg
+step "int4 and fp8 quantizers, fp8.matmul, moe.route, moe.experts, matmul, int4.matmul: cuda == cpu bit for bit" node bench/gpu/quant-check.mjs .device/gpu/pkg
 echo "== acceptance: $fails step(s) failed"
 exit $((fails > 0))

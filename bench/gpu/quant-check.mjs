@@ -1,8 +1,8 @@
 // The int4 and fp8 quantizers on a real cuda device against the CPU device (itself checked bit for bit against the
 // TypeScript reference in CI): random, adversarial (zeros, .5 quotients, subnormals, huge, NaN, inf) and
 // real-shaped 6144 x 2048 weights, both grids, every group size, bf16 and f32; packed, scales,
-// dequantize, fakeQuant and fakeQuantGrad compared bit for bit; then fp8.matmul, moe.route and moe.experts,
-// also bit for bit (below). bench/gpu/acceptance.sh runs it.
+// dequantize, fakeQuant and fakeQuantGrad compared bit for bit; then fp8.matmul, moe.route, moe.experts,
+// matmul and int4.matmul, also bit for bit (below). bench/gpu/acceptance.sh runs it.
 // Usage: node bench/gpu/int4-check.mjs path/to/package
 import { resolve } from "node:path";
 
@@ -141,5 +141,45 @@ async function compareExperts(t, h, i, e, topK, sharedI) {
 await compareExperts(4, 6144, 2048, 4, 8, 2048); // GLM-5 H and I; 4 experts keep the host arrays small
 await compareExperts(33, 1024, 512, 16, 4, 256);
 
-console.log(`quantizer, fp8.matmul and moe check on ${gpu.name} (${gpu.info().name}): ${failed ? `${failed} FAILED` : "passed"}`);
+// matmul and int4.matmul: the cuda kernels follow the CPU device's written order (SIMT, no tensor cores yet),
+// so their outputs must equal the CPU's bit for bit: decode and prefill rows, GLM-5-sized weights, K not a
+// multiple of 16, every x dtype; and on the GPU itself int4.matmul(x, quantize(w)) == matmul(x, fakeQuant(w)).
+// NOTE: f32 outputs that are NaN are compared by place only (a GPU writes 0x7FFFFFFF where x86 passes an
+// operand's NaN on: devices/cuda/matmul.cuh); only the adversarial cases make NaNs; bf16 / f16 NaNs are canonical.
+const { matmul } = await import(`${pkg}/dist/esm/index.js`);
+const { toF16Bits } = await import(`${pkg}/dist/esm/dtype.js`);
+function put(dev, f32, shape, dtype) {
+  if (dtype !== "f16") return upload(dev, f32, shape, dtype);
+  return dev.tensor(Uint16Array.from(f32, (v) => toF16Bits(v)), shape, "f16");
+}
+const nanPlaces = (buf, dtype) => {
+  if (dtype !== "f32") return buf;
+  const u = new Uint32Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+  for (let i = 0; i < u.length; i++) if ((u[i] & 0x7fffffff) > 0x7f800000) u[i] = 0x7fc00000;
+  return Buffer.from(u.buffer);
+};
+async function compareMatmul(m, n, k, xd, wd, kind, groupSize = 32) {
+  const w = weights(n * k, 1, m + n + k, kind), x = weights(m * k, 1, 5 * m + k, "random");
+  const out = {};
+  for (const [label, dev] of [["cpu", cpu], ["gpu", gpu]]) {
+    const xt = put(dev, x, [m, k], xd), wt = put(dev, w, [n, k], wd === "int4" ? "bf16" : wd);
+    const parts = [];
+    if (wd === "int4") {
+      const q = int4.quantize(wt, { groupSize });
+      parts.push(await bytes(int4.matmul(xt, q)), await bytes(matmul(xt, int4.fakeQuant(wt, { groupSize }))));
+    } else parts.push(await bytes(matmul(xt, wt)));
+    out[label] = parts.map((b) => nanPlaces(b, xd));
+  }
+  const names = wd === "int4" ? ["int4.matmul", "matmul(fakeQuant)"] : ["matmul"];
+  const bad = names.filter((_, i) => !out.cpu[i].equals(out.gpu[i]));
+  if (wd === "int4" && !out.gpu[0].equals(out.gpu[1])) bad.push("int4.matmul != matmul(x, fakeQuant(w)) on the GPU");
+  report(`${wd === "int4" ? `int4.matmul group ${groupSize}` : "matmul"} x ${xd} w ${wd} [${m} x ${n} x ${k}] ${kind}`, bad);
+}
+for (const [m, n, k, xd, wd] of [[1, 6144, 6144, "bf16", "bf16"], [16, 2048, 6144, "bf16", "bf16"], [64, 512, 2048, "f32", "f32"], [5, 300, 1000, "f16", "bf16"], [3, 200, 999, "bf16", "f16"]])
+  await compareMatmul(m, n, k, xd, wd, "random");
+for (const [xd, wd] of [["bf16", "bf16"], ["f32", "f32"], ["f16", "f32"]]) await compareMatmul(7, 96, 512, xd, wd, "adversarial");
+for (const [m, g] of [[1, 32], [16, 128], [64, 64]]) await compareMatmul(m, 6144, 6144 / (m === 64 ? 3 : 1), "bf16", "int4", "random", g);
+await compareMatmul(5, 96, 512, "f32", "int4", "adversarial", 32);
+
+console.log(`quantizer, matmul, int4.matmul, fp8.matmul and moe check on ${gpu.name} (${gpu.info().name}): ${failed ? `${failed} FAILED` : "passed"}`);
 process.exitCode = failed ? 1 : 0;

@@ -16,6 +16,7 @@
 #include "glmk/fp8-check.hpp"
 #include "glmk/moe-check.hpp"
 #include "glmk/int4-check.hpp"
+#include "glmk/matmul-check.hpp"
 #include "glmk/status.hpp"
 #include "fp8.hpp"
 #include "moe.hpp"
@@ -232,20 +233,9 @@ int int4_fake_quant_grad(glmk_device* d, const glmk_int4_args* a, glmk_status* s
 }
 
 int matmul(glmk_device* d, const glmk_matmul_args* a, glmk_status* st) {
-  auto dense = [](int t) { return t == GLMK_F32 || t == GLMK_F16 || t == GLMK_BF16; };
-  if (!dense(a->x_dtype))
-    return fail(st, GLMK_E_DTYPE, "matmul: Expected x dtype f32, f16 or bf16 but received dtype %d", a->x_dtype);
-  if (!dense(a->w_dtype) && a->w_dtype != GLMK_W_INT4)
-    return fail(st, GLMK_E_DTYPE, "matmul: Expected w dtype f32, f16, bf16 or int4 but received dtype %d", a->w_dtype);
-  if (a->m < 0 || a->n < 0 || a->k < 0)
-    return fail(st, GLMK_E_SHAPE, "matmul: Expected non-negative M, N, K but received %lld, %lld, %lld",
-                static_cast<long long>(a->m), static_cast<long long>(a->n), static_cast<long long>(a->k));
-  if (a->w_dtype == GLMK_W_INT4 && (a->group_size < 32 || a->group_size % 32 != 0 || a->k % a->group_size != 0))
-    return fail(st, GLMK_E_SHAPE, "int4.matmul: Expected K a multiple of the group size %lld but received %lld",
-                static_cast<long long>(a->group_size), static_cast<long long>(a->k));
+  if (glmk::matmul_check(a, st) != GLMK_OK) return st->code;
   const glmk_matmul_args args = *a;
-  const char* op = a->w_dtype == GLMK_W_INT4 ? "int4.matmul" : "matmul";
-  run_op(d, op, false, [d, args](Pool& pool, glmk_status* s) { return matmul_execute(pool, d->isa, args, s); });
+  run_op(d, glmk::matmul_op_name(a), false, [d, args](Pool& pool, glmk_status* s) { return matmul_execute(pool, d->isa, args, s); });
   return ok(st);
 }
 

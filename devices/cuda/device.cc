@@ -13,9 +13,11 @@
 #include "fp8.hpp"
 #include "glmk/fp8-check.hpp"
 #include "glmk/int4-check.hpp"
+#include "glmk/matmul-check.hpp"
 #include "glmk/moe-check.hpp"
 #include "glmk/status.hpp"
 #include "int4.hpp"
+#include "matmul.hpp"
 #include "moe.hpp"
 #include "topk.hpp"
 
@@ -127,7 +129,7 @@ int info(glmk_device* d, glmk_device_info* out, glmk_status* st) {
   std::snprintf(out->kind, sizeof out->kind, "%s", GLMK_KIND);
   std::snprintf(out->name, sizeof out->name, "%s", d->name.c_str());
   std::snprintf(out->build, sizeof out->build, "%s", GLMK_BUILD_TEXT);
-  std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,fp8.quantize,fp8.dequantize,fp8.matmul,moe.route,moe.experts");
+  std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,matmul,int4.matmul,fp8.quantize,fp8.dequantize,fp8.matmul,moe.route,moe.experts");
   out->memory_bytes = d->memory;
   out->threads = d->multiprocessors;
   out->ordinal = d->ordinal;
@@ -217,6 +219,11 @@ int int4_fake_quant_grad(glmk_device* d, const glmk_int4_args* a, glmk_status* s
   return int4_fake_quant_grad_enqueue(d->stream, *a, st);
 }
 
+int matmul(glmk_device* d, const glmk_matmul_args* a, glmk_status* st) {
+  if (matmul_check(a, st) != GLMK_OK || bind(d, st) != GLMK_OK) return st->code;
+  return matmul_enqueue(d->stream, *a, st);
+}
+
 int fp8_quantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
   if (fp8_check(a, true, st) != GLMK_OK || bind(d, st) != GLMK_OK) return st->code;
   return fp8_quantize_enqueue(d->stream, *a, st);
@@ -299,7 +306,7 @@ const glmk_device_api kApi = {
     /* .int4_quantize = */ int4_quantize,
     /* .int4_dequantize = */ int4_dequantize,
     /* .int4_fake_quant_grad = */ int4_fake_quant_grad,
-    /* .matmul = */ nullptr,
+    /* .matmul = */ matmul,
     /* .fp8_quantize = */ fp8_quantize,
     /* .fp8_dequantize = */ fp8_dequantize,
     /* .fp8_matmul = */ fp8_matmul,

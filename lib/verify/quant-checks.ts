@@ -5,7 +5,9 @@
 //   as f32, u1..u3 three consecutive Prng outputs; bf16 / f16 data are those f32 values rounded to nearest
 //   even (bf16 from the f32 bits; f16 from the value).
 // The quantizer's digests hold on every device; the matmuls' only on the CPU device (across devices SPEC 4
-// promises agreement within tolerance), so other devices check repeats and batch invariance only.
+// promises agreement within tolerance), so other devices check repeats and batch invariance only. (cuda-sim's
+// SIMT matmuls follow the CPU's written order and give its digests too: test/cuda-sim.test.ts checks that
+// apart, as a property of those kernels, not a promise of SPEC 4.)
 import { createHash } from "node:crypto";
 import type { Device } from "../device.js";
 import { bf16FromF32Bits, toF16Bits, type DType } from "../dtype.js";

@@ -9,15 +9,14 @@
 #include "glmk/device.h"
 #include "glmk/fp8-arith.h"
 #include "glmk/moe-arith.h"
+#include "check-util.hpp"
 
 namespace {
 
-uint32_t mix32(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  return static_cast<uint32_t>(x ^ (x >> 29));
-}
+using glmk_check::Ctx;
+using glmk_check::mix32;
+using glmk_check::same_bits;
+
 float val(uint64_t i, uint64_t seed, float scale) { return (static_cast<float>(mix32(i * 0x9E3779B97F4A7C15ull + seed) % 2001) - 1000.0f) * scale; }
 uint16_t bf(float f) { return glmk_bf16_rne(glmk_bits_from_f32(f)); }
 float f(uint16_t b) { return glmk_f32_from_bits(glmk_bf16_to_f32_bits(b)); }
@@ -94,41 +93,9 @@ std::vector<uint16_t> swiglu_ref(const std::vector<uint16_t>& xs, int64_t m, con
   return out;
 }
 
-struct Ctx {
-  const glmk_device_api* api;
-  glmk_device* d;
-  glmk_status st{};
-  std::vector<void*> held;
-  bool ok = true;
-  void* put(const void* src, size_t bytes) {
-    void* p = nullptr;
-    if (api->alloc(d, bytes, &p, &st) != GLMK_OK) return nullptr;
-    if (src) api->upload(d, p, src, bytes, &st);
-    held.push_back(p);
-    return p;
-  }
-  template <class T>
-  std::vector<T> get(const void* p, size_t n) {
-    std::vector<T> out(n);
-    api->download(d, out.data(), p, n * sizeof(T), &st);
-    return out;
-  }
-  glmk_fp8_stack stack(const Stack& s) {
-    return {static_cast<const uint8_t*>(put(s.data.data(), s.data.size())), static_cast<const float*>(put(s.scale.data(), s.scale.size() * 4)), s.bn};
-  }
-  void report(bool good, const char* what, uint64_t seed) {
-    std::printf("%s %s seed %llu%s%s\n", good ? "ok  " : "FAIL", what, static_cast<unsigned long long>(seed), st.code ? ": " : "", st.code ? st.message : "");
-    ok = ok && good;
-  }
-  ~Ctx() {
-    for (void* p : held) api->free(d, p, &st);
-    api->sync(d, &st);
-  }
-};
-
-template <class T>
-bool same_bits(const std::vector<T>& a, const std::vector<T>& b) {
-  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(T)) == 0;
+// The fp8 weight stack on the device.
+glmk_fp8_stack put_stack(Ctx& c, const Stack& s) {
+  return {static_cast<const uint8_t*>(c.put(s.data.data(), s.data.size())), static_cast<const float*>(c.put(s.scale.data(), s.scale.size() * 4)), s.bn};
 }
 
 void check_matmul(Ctx& c, uint64_t seed, int64_t m, int64_t n, int64_t k, int64_t bn) {
@@ -136,7 +103,7 @@ void check_matmul(Ctx& c, uint64_t seed, int64_t m, int64_t n, int64_t k, int64_
   std::vector<uint16_t> x(m * k);
   for (int64_t i = 0; i < m * k; i++) x[i] = bf(val(i, seed + 7, 1e-2f));
   const std::vector<float> want = matmul_ref(x, m, w, 0);
-  const glmk_fp8_stack ws = c.stack(w);
+  const glmk_fp8_stack ws = put_stack(c, w);
   void* y = c.put(nullptr, m * n * 4);
   glmk_fp8_matmul_args a{static_cast<const uint16_t*>(c.put(x.data(), x.size() * 2)), m, n, k, ws.data, ws.scale_inv, bn, y, GLMK_F32, 0};
   const bool launched = c.api->fp8_matmul(c.d, &a, &c.st) == GLMK_OK;
@@ -201,7 +168,7 @@ void check_experts(Ctx& c, uint64_t seed, int64_t t, int64_t h, int64_t i, int64
   void* ids_d = c.put(ids.data(), ids.size() * 4);
   glmk_moe_experts_args a{static_cast<const uint16_t*>(c.put(x.data(), x.size() * 2)), t, h, i, e, top_k,
                           static_cast<const int32_t*>(ids_d), static_cast<const float*>(c.put(w.data(), w.size() * 4)),
-                          c.stack(g), c.stack(u), c.stack(d), si, c.stack(sg), c.stack(su), c.stack(sd), static_cast<uint16_t*>(out)};
+                          put_stack(c, g), put_stack(c, u), put_stack(c, d), si, put_stack(c, sg), put_stack(c, su), put_stack(c, sd), static_cast<uint16_t*>(out)};
   const bool launched = c.api->moe_experts(c.d, &a, &c.st) == GLMK_OK;
   const auto got = c.get<uint16_t>(out, t * h);
   c.report(launched && c.api->sync(c.d, &c.st) == GLMK_OK && same_bits(got, want), "moe.experts with a shared expert (bits)", seed);

@@ -1,5 +1,6 @@
 // The CUDA top-k under the emulator, checked against a plain C++ reference, straight through the device ABI
-// (no Node), and fp8.matmul / moe.route / moe.experts against theirs (fp8-moe-check.cc). Built as
+// (no Node), fp8.matmul / moe.route / moe.experts against theirs (fp8-moe-check.cc) and matmul /
+// int4.matmul against theirs (matmul-check.cc). Built as
 // topk-sim-check and, with AddressSanitizer, topk-sim-check-asan: CI runs both.
 // Usage: topk-sim-check [seeds=3] [quick]   (quick: only the cases of at most 200K scores, for sanitizers)
 #include <algorithm>
@@ -15,6 +16,7 @@
 
 extern "C" const glmk_device_api* glmk_plugin_entry(uint32_t);
 bool fp8_moe_check(const glmk_device_api* api, glmk_device* d, uint64_t seed);  // fp8-moe-check.cc
+bool matmul_ref_check(const glmk_device_api* api, glmk_device* d, uint64_t seed);  // matmul-check.cc
 
 namespace {
 
@@ -170,7 +172,7 @@ int main(int argc, char** argv) {
       {"f32 special 1x1 k1", GLMK_F32, 1, 1, 1, 2, false},
       {"f16 special 200x3000 k2048 ragged (many rows)", GLMK_F16, 200, 3000, 2048, 2, true},
   };
-  bool ok = true, moe_ok = true;
+  bool ok = true, moe_ok = true, mm_ok = true;
   for (int sd = 1; sd <= seeds; sd++) {
     Dev dev{glmk_plugin_entry(GLMK_ABI_VERSION)};
     glmk_open_options o{0, 1, static_cast<uint64_t>(sd), "auto"};
@@ -192,10 +194,12 @@ int main(int argc, char** argv) {
     for (void* p : {s, l, out}) dev.api->free(dev.d, p, &dev.st);
     ok = ok && reported && dev.api->sync(dev.d, &dev.st) == GLMK_OK;
     moe_ok = fp8_moe_check(dev.api, dev.d, static_cast<uint64_t>(sd)) && moe_ok;
+    mm_ok = matmul_ref_check(dev.api, dev.d, static_cast<uint64_t>(sd)) && mm_ok;
     dev.api->close(dev.d);
   }
   const char* kind = glmk_plugin_entry(GLMK_ABI_VERSION)->kind;
   std::printf("topk on %s %s\n", kind, ok ? "passed" : "FAILED");
   std::printf("fp8.matmul, moe.route and moe.experts on %s %s\n", kind, moe_ok ? "passed" : "FAILED");
-  return ok && moe_ok ? 0 : 1;
+  std::printf("matmul and int4.matmul on %s %s\n", kind, mm_ok ? "passed" : "FAILED");
+  return ok && moe_ok && mm_ok ? 0 : 1;
 }

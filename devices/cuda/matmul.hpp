@@ -1,0 +1,12 @@
+// matmul and int4.matmul on CUDA (SPEC 4): what the device's host code calls (matmul.cu).
+#pragma once
+
+#include "cuda-compat.h"
+#include "glmk/device.h"
+
+namespace glmk::cuda {
+
+// Enqueue on `stream` (arguments already checked by glmk/matmul-check.hpp); the same bits as the CPU device.
+int matmul_enqueue(cudaStream_t stream, const glmk_matmul_args& a, glmk_status* st);
+
+}  // namespace glmk::cuda

@@ -1,0 +1,183 @@
+// matmul and int4.matmul of the cuda plugin (under the emulator or on a GPU) against a plain C++ model of the
+// CPU device's written order (devices/cpu/gemm.cc gemm_block_scalar), straight through the device ABI, bit
+// for bit; small shapes (topk-check.cc calls it, also under ASan). Also: int4.matmul(x, quantize(w)) ==
+// matmul(x, dequantize(quantize(w))) on the device, K = 0, and bad arguments refused at the call.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <vector>
+
+#include "check-util.hpp"
+#include "glmk/device.h"
+#include "glmk/int4-arith.h"
+
+namespace {
+
+using glmk_check::Ctx;
+using glmk_check::mix32;
+using glmk_check::same_bits;
+
+// A matrix of dtype (f32, f16 or bf16) as its bytes, and its values widened.
+struct Mat {
+  int dtype;
+  std::vector<uint8_t> bytes;
+  std::vector<float> v;
+};
+
+// rows x cols seeded values: normal numbers of mixed sign and magnitude, a few subnormals (f32 ones round
+// to zero in bf16 / f16, theirs stay) and, with special, infinities, NaN and -0.
+Mat make(int dtype, int64_t rows, int64_t cols, uint64_t seed, bool special = false) {
+  Mat m{dtype, {}, std::vector<float>(rows * cols)};
+  const size_t size = dtype == GLMK_F32 ? 4 : 2;
+  m.bytes.resize(m.v.size() * size);
+  for (size_t i = 0; i < m.v.size(); i++) {
+    const uint32_t h = mix32(i * 0x9E3779B97F4A7C15ull + seed), e = mix32(h + seed);
+    uint32_t bits = (h & 0x80000000u) | ((112 + e % 24) << 23) | (h & 0x7FFFFFu);
+    if (e % 29 == 0) bits &= 0x807FFFFFu;  // an f32 subnormal
+    if (dtype == GLMK_F16 && e % 31 == 0) bits = (h & 0x80000000u) | 0x33800000u | (h & 0x3FFFFFu);  // an f16 subnormal
+    if (special && e % 37 == 0) {
+      const uint32_t s[] = {0x7F800000u, 0xFF800000u, 0x7FC00000u, 0x80000000u};
+      bits = s[h % 4];
+    }
+    if (dtype == GLMK_F32) {
+      std::memcpy(&m.bytes[i * 4], &bits, 4);
+      m.v[i] = glmk_f32_from_bits(bits);
+      continue;
+    }
+    const uint16_t b = dtype == GLMK_BF16 ? glmk_bf16_rne(bits) : glmk_f16_rne(bits);
+    std::memcpy(&m.bytes[i * 2], &b, 2);
+    m.v[i] = glmk_f32_from_bits(dtype == GLMK_BF16 ? glmk_bf16_to_f32_bits(b) : glmk_f16_to_f32_bits(b));
+  }
+  return m;
+}
+
+// Random int4 codes and bf16 scales for [n, k] in groups of g, and the weights they decode to.
+struct Int4 {
+  std::vector<int32_t> packed;
+  std::vector<uint16_t> scales;
+  std::vector<float> v;
+};
+Int4 make_int4(int64_t n, int64_t k, int64_t g, uint64_t seed) {
+  Int4 q{std::vector<int32_t>(n * k / 8), std::vector<uint16_t>(n * k / g), std::vector<float>(n * k)};
+  for (size_t i = 0; i < q.scales.size(); i++) q.scales[i] = glmk_bf16_rne(0x3A000000u + (mix32(i + seed) & 0x03FFFFFFu));
+  for (int64_t i = 0; i < n * k; i++) {
+    const uint32_t code = mix32(i * 7 + seed) % 16;
+    q.packed[i / 8] = static_cast<int32_t>(static_cast<uint32_t>(q.packed[i / 8]) | code << (4 * (i % 8)));
+    const float s = glmk_f32_from_bits(glmk_bf16_to_f32_bits(q.scales[(i / k) * (k / g) + (i % k) / g]));
+    q.v[i] = glmk_f32_from_bits(glmk_bf16_to_f32_bits(glmk_int4_dequant(static_cast<int>(code) - 8, s)));
+  }
+  return q;
+}
+
+// The written order: 16 fma chains over k mod 16, the fixed tree, one rounding to x's dtype; y's bytes.
+std::vector<uint8_t> matmul_ref(const std::vector<float>& x, int x_dtype, const std::vector<float>& w, int64_t m, int64_t n, int64_t k) {
+  const size_t size = x_dtype == GLMK_F32 ? 4 : 2;
+  std::vector<uint8_t> y(m * n * size);
+  for (int64_t r = 0; r < m; r++)
+    for (int64_t o = 0; o < n; o++) {
+      float p[16] = {0}, q[8], s[4];
+      for (int64_t c = 0; c < k; c++) p[c % 16] = std::fma(x[r * k + c], w[o * k + c], p[c % 16]);
+      for (int j = 0; j < 8; j++) q[j] = p[j] + p[j + 8];
+      for (int j = 0; j < 4; j++) s[j] = q[j] + q[j + 4];
+      const float sum = (s[0] + s[2]) + (s[1] + s[3]);
+      const uint32_t bits = glmk_bits_from_f32(sum);
+      const uint16_t h = x_dtype == GLMK_BF16 ? glmk_bf16_rne(bits) : glmk_f16_rne(bits);
+      std::memcpy(&y[(r * n + o) * size], size == 4 ? static_cast<const void*>(&bits) : &h, size);
+    }
+  return y;
+}
+
+const char* dtype_name(int t) { return t == GLMK_F32 ? "f32" : t == GLMK_BF16 ? "bf16" : t == GLMK_F16 ? "f16" : "int4"; }
+
+// Runs a on the device (x, w and y already there) and compares y with want.
+void run(Ctx& c, glmk_matmul_args a, const std::vector<uint8_t>& want, const char* what, uint64_t seed) {
+  const bool launched = c.api->matmul(c.d, &a, &c.st) == GLMK_OK;
+  const std::vector<uint8_t> got = c.get<uint8_t>(a.y, want.size());
+  c.report(launched && c.api->sync(c.d, &c.st) == GLMK_OK && same_bits(got, want), what, seed);
+}
+
+void check_dense(Ctx& c, uint64_t seed, int xt, int wt, int64_t m, int64_t n, int64_t k, bool special = false) {
+  const Mat x = make(xt, m, k, seed), w = make(wt, n, k, seed + 1, special);
+  const std::vector<uint8_t> want = matmul_ref(x.v, xt, w.v, m, n, k);
+  glmk_matmul_args a{c.put(x.bytes.data(), x.bytes.size()), xt, wt, m, n, k, c.put(w.bytes.data(), w.bytes.size()), nullptr, nullptr, 0,
+                     c.put(nullptr, want.size())};
+  char what[128];
+  std::snprintf(what, sizeof what, "matmul x %s w %s [%lld x %lld x %lld]%s (bits)", dtype_name(xt), dtype_name(wt), static_cast<long long>(m),
+                static_cast<long long>(n), static_cast<long long>(k), special ? " with inf, NaN, -0" : "");
+  run(c, a, want, what, seed);
+}
+
+void check_int4(Ctx& c, uint64_t seed, int xt, int64_t m, int64_t n, int64_t k, int64_t g) {
+  const Mat x = make(xt, m, k, seed + 2);
+  const Int4 q = make_int4(n, k, g, seed + 3);
+  const std::vector<uint8_t> want = matmul_ref(x.v, xt, q.v, m, n, k);
+  glmk_matmul_args a{c.put(x.bytes.data(), x.bytes.size()), xt, GLMK_W_INT4, m, n, k, nullptr,
+                     static_cast<const int32_t*>(c.put(q.packed.data(), q.packed.size() * 4)),
+                     static_cast<const uint16_t*>(c.put(q.scales.data(), q.scales.size() * 2)), g, c.put(nullptr, want.size())};
+  char what[128];
+  std::snprintf(what, sizeof what, "int4.matmul x %s [%lld x %lld x %lld] group %lld (bits)", dtype_name(xt), static_cast<long long>(m),
+                static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(g));
+  run(c, a, want, what, seed);
+}
+
+// On the device: int4.matmul(x, quantize(w)) == matmul(x, dequantize(quantize(w)) as bf16), bit for bit.
+void check_identity(Ctx& c, uint64_t seed, int xt, int64_t m, int64_t n, int64_t k, int64_t g, int levels) {
+  const Mat x = make(xt, m, k, seed + 4), w = make(GLMK_F32, n, k, seed + 5);
+  const size_t ysize = m * n * (xt == GLMK_F32 ? 4 : 2);
+  glmk_int4_args qa{c.put(w.bytes.data(), w.bytes.size()), GLMK_F32, levels, n, k, g, static_cast<int32_t*>(c.put(nullptr, n * k / 2)),
+                    static_cast<uint16_t*>(c.put(nullptr, n * k / g * 2)), c.put(nullptr, n * k * 2), GLMK_BF16, 0, nullptr};
+  const void* xd = c.put(x.bytes.data(), x.bytes.size());
+  glmk_matmul_args q4{xd, xt, GLMK_W_INT4, m, n, k, nullptr, qa.packed, qa.scales, g, c.put(nullptr, ysize)};
+  glmk_matmul_args fq{xd, xt, GLMK_BF16, m, n, k, qa.out, nullptr, nullptr, 0, c.put(nullptr, ysize)};
+  const bool launched = c.api->int4_quantize(c.d, &qa, &c.st) == GLMK_OK && c.api->int4_dequantize(c.d, &qa, &c.st) == GLMK_OK &&
+                        c.api->matmul(c.d, &q4, &c.st) == GLMK_OK && c.api->matmul(c.d, &fq, &c.st) == GLMK_OK;
+  const auto a = c.get<uint8_t>(q4.y, ysize), b = c.get<uint8_t>(fq.y, ysize);
+  char what[128];
+  std::snprintf(what, sizeof what, "int4.matmul(x %s, quantize(w)) == matmul(x, fakeQuant(w)), group %lld, %d levels", dtype_name(xt),
+                static_cast<long long>(g), levels);
+  c.report(launched && c.api->sync(c.d, &c.st) == GLMK_OK && same_bits(a, b), what, seed);
+}
+
+// K = 0 gives +0; bad dtypes and a K that is not a multiple of the group are refused at the call.
+void check_edges(Ctx& c, uint64_t seed) {
+  void* y = c.put(nullptr, 6 * 2);
+  void* x = c.put(nullptr, 16);
+  const std::vector<uint16_t> ones(6, 0xFFFF), zeros(6, 0);
+  c.api->upload(c.d, y, ones.data(), 12, &c.st);
+  glmk_matmul_args a{x, GLMK_BF16, GLMK_F16, 2, 3, 0, x, nullptr, nullptr, 0, y};
+  const bool launched = c.api->matmul(c.d, &a, &c.st) == GLMK_OK;
+  const std::vector<uint16_t> got = c.get<uint16_t>(y, 6);
+  c.report(launched && c.api->sync(c.d, &c.st) == GLMK_OK && same_bits(got, zeros), "matmul K = 0 gives +0", seed);
+  glmk_matmul_args bad_x = a, bad_w = a, bad_g = a;
+  bad_x.x_dtype = GLMK_I32;
+  bad_w.w_dtype = GLMK_U8;
+  bad_g.w_dtype = GLMK_W_INT4, bad_g.k = 48, bad_g.group_size = 32;
+  const bool refused = c.api->matmul(c.d, &bad_x, &c.st) == GLMK_E_DTYPE && c.api->matmul(c.d, &bad_w, &c.st) == GLMK_E_DTYPE &&
+                       c.api->matmul(c.d, &bad_g, &c.st) == GLMK_E_SHAPE && std::strstr(c.st.message, "int4.matmul: Expected K a multiple") != nullptr;
+  c.st = glmk_status{};
+  c.report(refused && c.api->sync(c.d, &c.st) == GLMK_OK, "matmul: bad dtypes and K refused at the call", seed);
+}
+
+}  // namespace
+
+// Runs the checks on an open device; prints one line each; true when all passed.
+bool matmul_ref_check(const glmk_device_api* api, glmk_device* d, uint64_t seed) {
+  Ctx c{api, d};
+  if (!api->matmul) {
+    std::printf("FAIL the plugin has no matmul\n");
+    return false;
+  }
+  check_dense(c, seed, GLMK_F32, GLMK_F32, 3, 21, 100);
+  check_dense(c, seed, GLMK_BF16, GLMK_BF16, 5, 17, 256);
+  check_dense(c, seed, GLMK_F16, GLMK_F32, 2, 9, 37);
+  check_dense(c, seed, GLMK_F32, GLMK_F16, 4, 33, 64);
+  check_dense(c, seed, GLMK_BF16, GLMK_F32, 1, 40, 7);
+  check_dense(c, seed, GLMK_BF16, GLMK_BF16, 3, 8, 48, true);
+  check_int4(c, seed, GLMK_BF16, 3, 20, 256, 32);
+  check_int4(c, seed, GLMK_F32, 2, 12, 384, 128);
+  check_int4(c, seed, GLMK_F16, 4, 7, 128, 64);
+  check_identity(c, seed, GLMK_BF16, 3, 24, 256, 32, 15);
+  check_identity(c, seed, GLMK_F32, 2, 16, 256, 128, 16);
+  check_edges(c, seed);
+  return c.ok;
+}
