@@ -70,10 +70,9 @@ __global__ void matmul_kernel(glmk_matmul_args a) {
   for (int d = kMatmulLanes / 2; d >= 1; d /= 2) p = p + __shfl_down_sync(0xFFFFFFFFu, p, d, kMatmulLanes);
   if (!live || j != 0) return;
   const int64_t at = m * a.n + n;
-  // NOTE: a NaN sum is stored as the hardware made it in f32 (x86, and so the CPU device and cuda-sim, pass
-  // an operand's NaN on; a GPU writes 0x7FFFFFFF): f32 NaN bits may differ from the CPU's on a GPU, their
-  // places do not. bf16 and f16 outputs are canonical (0x7FC0, 0x7E00) everywhere.
-  if (a.x_dtype == GLMK_F32) static_cast<float*>(a.y)[at] = p;
+  // Every NaN out is canonical, as on the CPU device (0x7FC00000 in f32; a GPU's own NaN is 0x7FFFFFFF, and
+  // which of two NaNs a sum carries differs between fma implementations).
+  if (a.x_dtype == GLMK_F32) static_cast<uint32_t*>(a.y)[at] = p != p ? 0x7FC00000u : glmk_bits_from_f32(p);
   else if (a.x_dtype == GLMK_BF16) static_cast<uint16_t*>(a.y)[at] = glmk_bf16_rne(glmk_bits_from_f32(p));
   else static_cast<uint16_t*>(a.y)[at] = glmk_f16_rne(glmk_bits_from_f32(p));
 }
