@@ -31,6 +31,14 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(r.status, r.stdout).toBe(0);
   });
 
+  it("deferred uploads (pinned staging behind stream-ordered gates) and the idle pool trim, through the device ABI", () => {
+    // devices/cuda/sim/upload-check.cc: bytes right at chunk edges, a top-k right after an upload sees the
+    // data, release once, from another thread, after the last read of the source; close() waits for them.
+    const r = spawnSync(join(BUILD, "upload-sim-check"), { encoding: "utf8" });
+    expect(r.stdout).toMatch(/upload-sim-check: ok/);
+    expect(r.status, r.stdout).toBe(0);
+  });
+
   it("gives the golden digests under 20 schedule seeds (one child process per seed)", async () => {
     const seeds = Array.from({ length: 20 }, (_, i) => BigInt(i) * 0x9e3779b97f4a7c15n % 2n ** 64n + BigInt(i));
     const results: Record<string, string>[] = [];

@@ -80,13 +80,19 @@ struct CUstream_st {
 // (exact-size reuse only, unlike CUDA's pool, which also splits and maps in bigger granules), and the cache
 // is given back to the system by cudaMemPoolTrimTo and, above cudaMemPoolAttrReleaseThreshold (default 0),
 // at every cudaStreamSynchronize, as CUDA does. Reserved = in use + cached, in the emulator's own bytes.
+// Since exact-size reuse can strand more than CUDA's pool would, the cache is also capped (kCacheCap: the
+// blocks beyond it are freed at once), and a failed allocation empties the cache and tries again.
 struct CUmemPoolHandle_st {
   std::mutex mu;
   std::multimap<size_t, void*> cache;             // freed blocks by size
   std::unordered_map<void*, size_t> live;         // allocated blocks and their rounded sizes
   uint64_t used = 0, cached = 0, threshold = 0;
+  static constexpr uint64_t kCacheCap = uint64_t{1} << 30;
   void trim_to(uint64_t keep) {
     std::lock_guard<std::mutex> l(mu);
+    trim_locked(keep);
+  }
+  void trim_locked(uint64_t keep) {
     for (auto it = cache.begin(); it != cache.end() && used + cached > keep;) {
       cached -= it->first;
       std::free(it->second);
@@ -275,7 +281,8 @@ cudaError_t cudaMallocAsync(void** p, size_t bytes, cudaStream_t) {
     pool->cache.erase(it);
     pool->cached -= n;
   } else if (!(*p = std::aligned_alloc(256, n))) {
-    return set(cudaErrorMemoryAllocation);
+    pool->trim_locked(0);
+    if (!(*p = std::aligned_alloc(256, n))) return set(cudaErrorMemoryAllocation);
   }
   pool->live[*p] = n;
   pool->used += n;
@@ -294,6 +301,7 @@ cudaError_t cudaFreeAsync(void* p, cudaStream_t s) {
     pool->cached += it->second;
     pool->cache.emplace(it->second, p);
     pool->live.erase(it);
+    if (pool->cached > CUmemPoolHandle_st::kCacheCap) pool->trim_locked(pool->used + CUmemPoolHandle_st::kCacheCap / 2);
   });
   return cudaSuccess;
 }
