@@ -35,7 +35,7 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     // devices/cuda/sim/upload-check.cc: bytes right at chunk edges, a top-k right after an upload sees the
     // data, release once, from another thread, after the last read of the source; close() waits for them.
     const r = spawnSync(join(BUILD, "upload-sim-check"), { encoding: "utf8" });
-    expect(r.stdout).toMatch(/upload-sim-check: ok/);
+    expect(r.stdout).toMatch(/upload-check on cuda-sim: ok/);
     expect(r.status, r.stdout).toBe(0);
   });
 

@@ -1,11 +1,15 @@
-// The cuda device's deferred uploads and idle pool trim (devices/cuda/upload.hpp) under the emulator,
-// straight through the device ABI (no Node). Built as upload-sim-check (and upload-sim-check-asan with
-// GLMK_SIM_ASAN); test/cuda-sim.test.ts runs it. Checks: the bytes arrive (odd sizes, chunk tails, many
+// The cuda device's deferred uploads and idle pool trim (devices/cuda/upload.hpp), straight through the
+// device ABI (no Node). Built as upload-sim-check, linked with the cuda-sim plugin's sources (and
+// upload-sim-check-asan with GLMK_SIM_ASAN; test/cuda-sim.test.ts runs it), and as upload-check, which
+// dlopens the plugin named by its argument (bench/gpu/acceptance.sh: `upload-check .../libglmk-cuda.so`).
+// Checks: the bytes arrive (odd sizes, chunk tails, many
 // uploads in a row through the 4 staging slots, an empty one); a top-k enqueued right after the upload
 // sees the data; release is called exactly once, from another thread, and only after the source was read
 // (the source is overwritten right after release and the device must still hold the old bytes); close()
 // with uploads in flight calls every release before it returns; the pool's cached bytes go back after a
 // second idle.
+#include <dlfcn.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -17,7 +21,7 @@
 
 #include "glmk/device.h"
 
-extern "C" const glmk_device_api* glmk_plugin_entry(uint32_t);
+extern "C" const glmk_device_api* glmk_plugin_entry(uint32_t) __attribute__((weak));  // linked: upload-sim-check
 
 namespace {
 
@@ -56,8 +60,21 @@ unsigned char byte_at(size_t i, int salt) { return static_cast<unsigned char>((i
 
 }  // namespace
 
-int main() {
-  const glmk_device_api* api = glmk_plugin_entry(GLMK_ABI_VERSION);
+int main(int argc, char** argv) {
+  glmk_plugin_entry_fn entry = glmk_plugin_entry;
+  if (argc > 1) {
+    void* lib = dlopen(argv[1], RTLD_NOW | RTLD_LOCAL);
+    entry = lib ? reinterpret_cast<glmk_plugin_entry_fn>(dlsym(lib, GLMK_PLUGIN_ENTRY)) : nullptr;
+    if (!entry) {
+      std::printf("FAIL: cannot load %s: %s\n", argv[1], dlerror());
+      return 1;
+    }
+  }
+  if (!entry) {
+    std::printf("usage: upload-check path/to/libglmk-<kind>.so\n");
+    return 2;
+  }
+  const glmk_device_api* api = entry(GLMK_ABI_VERSION);
   glmk_status st{};
   glmk_open_options o{};
   o.sim_seed = 1;
@@ -66,6 +83,9 @@ int main() {
     std::printf("FAIL: open: %s (upload_deferred %s)\n", st.message, api->upload_deferred ? "set" : "missing");
     return 1;
   }
+  glmk_device_info info{};
+  api->info(d, &info, &st);
+  const bool sim = std::strcmp(info.kind, "cuda-sim") == 0;
 
   // 1. Sizes around the 4 MiB chunks, many in a row (slots reused across uploads), each read back.
   const size_t sizes[] = {0, 1, (size_t{4} << 20) - 1, size_t{4} << 20, (size_t{4} << 20) + 1, (size_t{21} << 20) + 77,
@@ -150,7 +170,9 @@ int main() {
     CHECK(m.cached_bytes >= (size_t{8} << 20), "cached after free: %llu", static_cast<unsigned long long>(m.cached_bytes));
     std::this_thread::sleep_for(std::chrono::milliseconds(1600));
     api->memory_stats(d, &m, &st);
-    CHECK(m.cached_bytes == 0, "cached after a second idle: %llu", static_cast<unsigned long long>(m.cached_bytes));
+    // (on a GPU the pool maps in granules: what top-k's live workspace shares one with may stay)
+    CHECK(sim ? m.cached_bytes == 0 : m.cached_bytes < (size_t{8} << 20), "cached after a second idle: %llu",
+          static_cast<unsigned long long>(m.cached_bytes));
     api->alloc(d, size_t{8} << 20, &p, &st);
     api->free(d, p, &st);
     api->sync(d, &st);
@@ -158,7 +180,8 @@ int main() {
     CHECK(m.cached_bytes >= (size_t{8} << 20), "cached again: %llu", static_cast<unsigned long long>(m.cached_bytes));
     api->empty_cache(d, &st);
     api->memory_stats(d, &m, &st);
-    CHECK(m.cached_bytes == 0, "cached after empty_cache: %llu", static_cast<unsigned long long>(m.cached_bytes));
+    CHECK(sim ? m.cached_bytes == 0 : m.cached_bytes < (size_t{8} << 20), "cached after empty_cache: %llu",
+          static_cast<unsigned long long>(m.cached_bytes));
   }
 
   // 4. close() with uploads in flight: every release is called before close returns.
@@ -180,6 +203,6 @@ int main() {
     std::printf("%d check(s) failed\n", g_failures);
     return 1;
   }
-  std::printf("upload-sim-check: ok\n");
+  std::printf("upload-check on %s: ok\n", info.kind);
   return 0;
 }
