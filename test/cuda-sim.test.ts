@@ -37,6 +37,14 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     const r = spawnSync(join(BUILD, "upload-sim-check"), { encoding: "utf8" });
     expect(r.stdout).toMatch(/upload-check on cuda-sim: ok/);
     expect(r.status, r.stdout).toBe(0);
+    // without pinned memory the plugin copies during the call instead: still right, release still once
+    const np = spawnSync(join(BUILD, "upload-sim-check"), { encoding: "utf8", env: { ...process.env, GLMK_SIM_NO_PINNED: "1" } });
+    expect(np.stdout).toMatch(/upload-check on cuda-sim: ok/);
+    expect(np.status, np.stdout).toBe(0);
+    // an upload whose enqueue fails part way: an error now and at the next sync, and the stream goes on
+    const ff = spawnSync(join(BUILD, "upload-sim-check"), { encoding: "utf8", env: { ...process.env, GLMK_SIM_HOSTFN_FAIL_AT: "3" } });
+    expect(ff.stdout).toMatch(/upload-check on cuda-sim \(a failed enqueue\): ok/);
+    expect(ff.status, ff.stdout).toBe(0);
   });
 
   it("gives the golden digests under 20 schedule seeds (one child process per seed)", async () => {

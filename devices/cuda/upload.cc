@@ -190,23 +190,46 @@ void Uploader::touch() {
   }
 }
 
+// A failed upload also fails the next sync(): dev.tensor() leaves its promise to that (never silent).
+static int upload_fail(Uploader::State& s, glmk_status* st, int code, const std::string& msg) {
+  cudaGetLastError();  // reported here, not by the next kernel launch's check
+  {
+    std::lock_guard<std::mutex> l(s.mu);
+    if (s.failure.empty()) s.failure = msg;
+  }
+  return fail(st, code, "%s", msg.c_str());
+}
+
 int Uploader::upload(void* dst, const void* src, size_t bytes, glmk_done_fn release, void* user, glmk_status* st) {
   State& s = *s_;
   std::lock_guard<std::mutex> eq(s.enqueue_mu);
   {
-    std::lock_guard<std::mutex> l(s.mu);
-    if (s.dead) return fail(st, GLMK_E_DEVICE, "%s", s.dead_msg.c_str());
-    if (s.stopping) return fail(st, GLMK_E_DEVICE, "upload: the device is closing");
+    std::unique_lock<std::mutex> l(s.mu);
+    if (s.dead) {
+      const std::string msg = s.dead_msg;
+      l.unlock();
+      return upload_fail(s, st, GLMK_E_DEVICE, msg);
+    }
   }
   if (!s.staged) {  // once per device: kSlots x 4 MiB of pinned memory
-    for (int i = 0; i < kSlots; i++) {
-      const cudaError_t e = cudaMallocHost(reinterpret_cast<void**>(&s.staging[i]), kChunk);
-      if (e != cudaSuccess) {
-        for (int j = 0; j < i; j++) cudaFreeHost(s.staging[j]), s.staging[j] = nullptr;
-        s.staging[i] = nullptr;
-        return fail(st, GLMK_E_OOM, "upload: cannot allocate %d MiB of pinned staging memory: %s: %s",
-                    kSlots * static_cast<int>(kChunk >> 20), cudaGetErrorName(e), cudaGetErrorString(e));
+    cudaError_t e = cudaSuccess;
+    for (int i = 0; i < kSlots && e == cudaSuccess; i++)
+      if ((e = cudaMallocHost(reinterpret_cast<void**>(&s.staging[i]), kChunk)) != cudaSuccess) s.staging[i] = nullptr;
+    if (e != cudaSuccess) {
+      cudaGetLastError();  // not the next kernel launch's error
+      for (char*& p : s.staging)
+        if (p) cudaFreeHost(p), p = nullptr;
+      // No pinned memory to be had: copy during the call, as upload() does (correct, only not deferred).
+      if ((e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s.stream)) != cudaSuccess)
+        return upload_fail(s, st, GLMK_E_DEVICE,
+                           std::string("upload (cudaMemcpyAsync): ") + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
+      {
+        std::lock_guard<std::mutex> l(s.mu);
+        s.jobs.push_back(Job{static_cast<const char*>(src), bytes, s.next_seq, 0, release, user, true});
+        s.work_cv.notify_all();
       }
+      touch();
+      return ok(st);
     }
     s.staged = true;
   }
@@ -241,8 +264,8 @@ int Uploader::upload(void* dst, const void* src, size_t bytes, glmk_done_fn rele
   }
   touch();
   if (e != cudaSuccess)
-    return fail(st, e == cudaErrorMemoryAllocation ? GLMK_E_OOM : GLMK_E_DEVICE, "%s: %s: %s", what, cudaGetErrorName(e),
-                cudaGetErrorString(e));
+    return upload_fail(s, st, e == cudaErrorMemoryAllocation ? GLMK_E_OOM : GLMK_E_DEVICE,
+                       std::string(what) + ": " + cudaGetErrorName(e) + ": " + cudaGetErrorString(e));
   return ok(st);
 }
 

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -87,7 +88,7 @@ struct CUmemPoolHandle_st {
   std::multimap<size_t, void*> cache;             // freed blocks by size
   std::unordered_map<void*, size_t> live;         // allocated blocks and their rounded sizes
   uint64_t used = 0, cached = 0, threshold = 0;
-  static constexpr uint64_t kCacheCap = uint64_t{1} << 30;
+  static constexpr uint64_t kCacheCap = uint64_t{256} << 20;
   void trim_to(uint64_t keep) {
     std::lock_guard<std::mutex> l(mu);
     trim_locked(keep);
@@ -240,6 +241,14 @@ cudaError_t cudaStreamSynchronize(cudaStream_t s) {
 cudaError_t cudaStreamQuery(cudaStream_t s) { return stream_of(s)->idle() ? cudaSuccess : cudaErrorNotReady; }
 cudaError_t cudaLaunchHostFunc(cudaStream_t s, cudaHostFn_t fn, void* user) {
   if (!fn) return set(cudaErrorInvalidValue);
+  // A test hook: GLMK_SIM_HOSTFN_FAIL_AT=n makes the n-th call of the process fail (the plugin's paths for
+  // an upload whose enqueue fails part way).
+  static const long fail_at = [] {
+    const char* v = std::getenv("GLMK_SIM_HOSTFN_FAIL_AT");
+    return v ? std::atol(v) : 0L;
+  }();
+  static std::atomic<long> calls{0};
+  if (fail_at > 0 && ++calls == fail_at) return set(cudaErrorInvalidValue);
   stream_of(s)->enqueue([fn, user] { fn(user); });
   return cudaSuccess;
 }
@@ -255,6 +264,15 @@ cudaError_t cudaFree(void* p) {
   return cudaSuccess;
 }
 cudaError_t cudaMallocHost(void** p, size_t bytes) {
+  // A test hook: GLMK_SIM_NO_PINNED=1 makes pinned memory unavailable (the plugin's fallback paths).
+  static const bool no_pinned = [] {
+    const char* v = std::getenv("GLMK_SIM_NO_PINNED");
+    return v && *v && std::strcmp(v, "0") != 0;
+  }();
+  if (no_pinned) {
+    *p = nullptr;
+    return set(cudaErrorMemoryAllocation);
+  }
   const size_t n = ((bytes ? bytes : 1) + 4095) & ~static_cast<size_t>(4095);
   *p = std::aligned_alloc(4096, n);
   if (!*p) return set(cudaErrorMemoryAllocation);

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -86,6 +87,33 @@ int main(int argc, char** argv) {
   glmk_device_info info{};
   api->info(d, &info, &st);
   const bool sim = std::strcmp(info.kind, "cuda-sim") == 0;
+
+  // cuda-sim with GLMK_SIM_HOSTFN_FAIL_AT=3: the first upload's third gate cannot be enqueued. The call
+  // fails (release never called), the next sync reports it, the gates already enqueued do not hang the
+  // stream, and the next upload works.
+  if (sim && std::getenv("GLMK_SIM_HOSTFN_FAIL_AT")) {
+    std::vector<unsigned char> src(size_t{20} << 20), back(src.size());
+    for (size_t j = 0; j < src.size(); j++) src[j] = byte_at(j, 3);
+    Release r1, r2;
+    void* p = nullptr;
+    api->alloc(d, src.size(), &p, &st);
+    CHECK(api->upload_deferred(d, p, src.data(), src.size(), on_release, &r1, &st) != GLMK_OK, "the failed enqueue returned OK");
+    std::printf("upload_deferred: %s\n", st.message);
+    CHECK(api->sync(d, &st) != GLMK_OK && std::strstr(st.message, "upload"), "sync after a failed upload: %s", st.message);
+    std::printf("sync: %s\n", st.message);
+    CHECK(api->sync(d, &st) == GLMK_OK, "the sync after: %s", st.message);
+    CHECK(api->upload_deferred(d, p, src.data(), src.size(), on_release, &r2, &st) == GLMK_OK, "%s", st.message);
+    api->download(d, back.data(), p, back.size(), &st);
+    CHECK(api->sync(d, &st) == GLMK_OK, "sync: %s", st.message);
+    CHECK(back == src, "the upload after a failed one: wrong bytes");
+    CHECK(r2.wait(1), "release never called");
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    CHECK(r1.calls == 0 && r2.calls == 1, "release calls: %d (failed upload), %d", r1.calls, r2.calls);
+    api->free(d, p, &st);
+    api->close(d);
+    std::printf(g_failures ? "%d check(s) failed\n" : "upload-check on cuda-sim (a failed enqueue): ok\n", g_failures);
+    return g_failures ? 1 : 0;
+  }
 
   // 1. Sizes around the 4 MiB chunks, many in a row (slots reused across uploads), each read back.
   const size_t sizes[] = {0, 1, (size_t{4} << 20) - 1, size_t{4} << 20, (size_t{4} << 20) + 1, (size_t{21} << 20) + 77,
