@@ -12,6 +12,10 @@
 // consumed by copies enqueued before it), as CUDA's rule for host functions asks. When the last chunk is
 // in staging the helper calls release(): the source is not read any more.
 //
+// Without pinned memory (cudaMallocHost fails) the call copies from the source at once, as upload() does.
+// An upload that fails to enqueue returns the error and keeps it for the next sync() too (dev.tensor()
+// leaves its promise to that): no silent loss. The chunks already enqueued have their gates opened.
+//
 // If the stream dies (a sticky CUDA error, so that gates may never run), the helper finds it by
 // cudaStreamQuery while it waits, opens every gate, calls release with the error and keeps the failure for
 // the next sync().
