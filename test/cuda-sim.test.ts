@@ -34,6 +34,22 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(r.status, r.stdout).toBe(0);
   });
 
+  it("deferred uploads (pinned staging behind stream-ordered gates) and the idle pool trim, through the device ABI", () => {
+    // devices/cuda/sim/upload-check.cc: bytes right at chunk edges, a top-k right after an upload sees the
+    // data, release once, from another thread, after the last read of the source; close() waits for them.
+    const r = spawnSync(join(BUILD, "upload-sim-check"), { encoding: "utf8" });
+    expect(r.stdout).toMatch(/upload-check on cuda-sim: ok/);
+    expect(r.status, r.stdout).toBe(0);
+    // without pinned memory the plugin copies during the call instead: still right, release still once
+    const np = spawnSync(join(BUILD, "upload-sim-check"), { encoding: "utf8", env: { ...process.env, GLMK_SIM_NO_PINNED: "1" } });
+    expect(np.stdout).toMatch(/upload-check on cuda-sim: ok/);
+    expect(np.status, np.stdout).toBe(0);
+    // an upload whose enqueue fails part way: an error now and at the next sync, and the stream goes on
+    const ff = spawnSync(join(BUILD, "upload-sim-check"), { encoding: "utf8", env: { ...process.env, GLMK_SIM_HOSTFN_FAIL_AT: "3" } });
+    expect(ff.stdout).toMatch(/upload-check on cuda-sim \(a failed enqueue\): ok/);
+    expect(ff.status, ff.stdout).toBe(0);
+  });
+
   it("gives the golden digests under 20 schedule seeds (one child process per seed)", async () => {
     const seeds = Array.from({ length: 20 }, (_, i) => BigInt(i) * 0x9e3779b97f4a7c15n % 2n ** 64n + BigInt(i));
     const results: Record<string, string>[] = [];

@@ -58,11 +58,13 @@ describe.each(TEST_DEVICES)("dev.memory() on %s", (name) => {
   });
 });
 
-describe("the CPU block cache", () => {
+// cpu: the block cache (devices/cpu); cuda-sim: the cuda plugin's stream-ordered pool, trimmed by its
+// helper thread after a second idle (devices/cuda/upload.hpp), on the emulator's pool (cuda-sim-runtime.cc).
+describe.each(TEST_DEVICES.filter((d) => d === "cpu" || d === "cuda-sim"))("the %s memory cache", (name) => {
   it("keeps freed blocks, gives them back after a second idle, and at once on emptyCache()", () => {
     const code = `
       import { openDevice } from "./dist/esm/index.js";
-      const dev = openDevice("cpu");
+      const dev = openDevice(${JSON.stringify(name)});
       const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
       const fill = () => { for (let i = 0; i < 8; i++) dev.tensor(new Float32Array(1 << 18), [1 << 18]).dispose(); };
       const out = {};

@@ -6,7 +6,8 @@
 #   2. compute-sanitizer memcheck, racecheck and synccheck on that check's smaller cases
 #   3. determinism: `glm-kernels verify --device cuda --repeats 100` (golden digests == the CPU's)
 #   4. torch: bit equality with torch.topk(sorted=True), 100 repeats, and timings side by side
-#   5. memory: dev.memory() / emptyCache() on the pool, and a loop that leaves tensors to the GC
+#   5. memory: dev.memory() / emptyCache() on the pool, its idle trim, a loop that leaves tensors to the GC,
+#      and deferred uploads (a 256 MiB dev.tensor() returns at once; upload-check: bytes, order, release)
 #   6. int4 and fp8 quantizers, fp8.matmul, moe.route, moe.experts, matmul, int4.matmul: cuda against the cpu
 #      device bit for bit (random, adversarial, real shapes)
 set -uo pipefail
@@ -25,6 +26,8 @@ step "torch.topk: bit equality, repeats, timings" \
   env PYTHONUNBUFFERED=1 python3 bench/gpu/torch_peer.py .device/gpu/pkg/prebuilds/linux-x64/libglmk-cuda.so
 step "memory: the pool in dev.memory(), emptyCache(), tensors left to the garbage collector" \
   node bench/gpu/memory-check.mjs .device/gpu/pkg
+step "deferred uploads and the idle pool trim through the device ABI" \
+  .device/gpu/upload-check .device/gpu/pkg/prebuilds/linux-x64/libglmk-cuda.so
 step "int4 and fp8 quantizers, fp8.matmul, moe.route, moe.experts, matmul, int4.matmul: cuda == cpu bit for bit" node bench/gpu/quant-check.mjs .device/gpu/pkg
 echo "== acceptance: $fails step(s) failed"
 exit $((fails > 0))

@@ -37,5 +37,35 @@ for (let i = 0; i < 2000; i++) {
 const grow = (process.memoryUsage().rss - rss0) / MiB;
 check(grow < 100, `2,000 GC-only top-k calls on 4 MiB inputs: host RSS +${grow.toFixed(0)} MB`);
 console.log(`     pool cached bytes at most ${(peakCached / MiB).toFixed(0)} MiB during the loop; now ${JSON.stringify(dev.memory())}`);
+
+// The pool's idle trim: after a second without allocations, frees or uploads, the plugin's helper thread
+// gives the cached memory back (cudaMemPoolTrimTo); what shares a granule with a live block may stay.
+await dev.sync();
+const beforeIdle = dev.memory().cachedBytes;
+await new Promise((r) => setTimeout(r, 1600));
+const afterIdle = dev.memory().cachedBytes;
+check(afterIdle < 8 * MiB, `a second idle trims the pool: ${(beforeIdle / MiB).toFixed(1)} -> ${(afterIdle / MiB).toFixed(1)} MiB cached`);
+
+// Deferred uploads: a 256 MiB dev.tensor() returns at once; an op enqueued right after sees the data.
+const n = 64 * MiB;
+const big = new Float32Array(n).map((_, i) => (i % 4099) * 0.25);
+for (let attempt = 0; attempt < 2; attempt++) {
+  const t0 = performance.now();
+  const t = dev.tensor(big, [4, n / 4]);
+  const callMs = performance.now() - t0;
+  const r = topk(t, 1);
+  const got = Array.from(await r.indices.read());
+  const back = await t.read();
+  let bad = -1;
+  for (let i = 0; i < n && bad < 0; i += 997) if (back[i] !== big[i]) bad = i;
+  const want = [0, 1, 2, 3].map((row) => {
+    let best = 0;
+    for (let c = 1; c < n / 4; c++) if (big[row * (n / 4) + c] > big[row * (n / 4) + best]) best = c;
+    return best;
+  });
+  check(callMs < 20 && bad < 0 && got.every((g, i) => g === want[i]),
+    `256 MiB dev.tensor(): the call took ${callMs.toFixed(1)} ms; bytes ${bad < 0 ? "right" : `wrong at ${bad}`}; top-k behind it ${JSON.stringify(got)} (want ${JSON.stringify(want)})`);
+  for (const x of [t, r.indices, r.values]) x.dispose();
+}
 console.log(`memory-check: ${failed ? `${failed} FAILED` : "passed"}`);
 process.exitCode = failed ? 1 : 0;

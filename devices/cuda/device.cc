@@ -5,6 +5,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <new>
 #include <string>
 
@@ -20,6 +21,7 @@
 #include "matmul.hpp"
 #include "moe.hpp"
 #include "topk.hpp"
+#include "upload.hpp"
 
 #if defined(GLMK_SIM)
 #define GLMK_KIND "cuda-sim"
@@ -41,6 +43,7 @@ struct glmk_device {
   uint32_t* error = nullptr;
   std::atomic<bool> check_error{false};  // an op that checks values on the device ran since the last sync
   glmk::cuda::Workspace workspace;
+  std::unique_ptr<glmk::cuda::Uploader> uploader;  // deferred uploads, idle pool trim (upload.hpp)
 };
 
 namespace glmk::cuda {
@@ -79,6 +82,7 @@ void close(glmk_device* d) {
     cudaSetDevice(d->ordinal);
     if (d->workspace.ptr) cudaFreeAsync(d->workspace.ptr, d->stream);  // from the stream-ordered pool
     cudaStreamSynchronize(d->stream);
+    if (d->uploader) d->uploader->stop();
     if (d->error) cudaFree(d->error);
     cudaStreamDestroy(d->stream);
   }
@@ -112,14 +116,20 @@ int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
   d->multiprocessors = prop.multiProcessorCount;
 #if defined(GLMK_SIM)
   simt::set_stream_seed(d->stream, o->sim_seed);
-#else
-  // Keep freed memory in the stream-ordered pool instead of returning it to the driver at every sync.
+#endif
+  // Keep freed memory in the stream-ordered pool instead of returning it to the driver at every sync; the
+  // uploader's thread trims it after a second idle (and emptyCache() at once).
   cudaMemPool_t pool;
   if (cudaDeviceGetDefaultMemPool(&pool, d->ordinal) == cudaSuccess) {
     uint64_t keep = UINT64_MAX;
     cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &keep);
   }
-#endif
+  try {
+    d->uploader.reset(new Uploader(d->ordinal, d->stream));
+  } catch (const std::exception& x) {
+    close(d);
+    return fail(st, GLMK_E_DEVICE, "cannot open the CUDA device: cannot start its upload thread: %s", x.what());
+  }
   *out = d;
   return ok(st);
 }
@@ -144,19 +154,30 @@ int alloc(glmk_device* d, size_t bytes, void** out, glmk_status* st) {
     std::snprintf(what, sizeof what, "cannot allocate %zu bytes on %s:%d", bytes, GLMK_KIND, d->ordinal);
     return cuda_fail(st, GLMK_E_OOM, what, e);
   }
+  d->uploader->touch();
   return ok(st);
 }
 
 int free_(glmk_device* d, void* p, glmk_status* st) {
   if (bind(d, st) != GLMK_OK) return st->code;
   cudaError_t e = cudaFreeAsync(p, d->stream);
+  d->uploader->touch();
   return e == cudaSuccess ? ok(st) : cuda_fail(st, GLMK_E_DEVICE, "cudaFreeAsync", e);
 }
 
 int upload(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_status* st) {
   if (bind(d, st) != GLMK_OK) return st->code;
   cudaError_t e = cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, d->stream);
+  d->uploader->touch();
   return e == cudaSuccess ? ok(st) : cuda_fail(st, GLMK_E_DEVICE, "upload (cudaMemcpyAsync)", e);
+}
+
+// src is read in stream order by the uploader's thread, through pinned staging (upload.hpp): the call
+// returns once the copies are enqueued.
+int upload_deferred(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_done_fn release, void* user,
+                    glmk_status* st) {
+  if (bind(d, st) != GLMK_OK) return st->code;
+  return d->uploader->upload(dst, src, bytes, release, user, st);
 }
 
 int download(glmk_device* d, void* dst, const void* src, size_t bytes, glmk_status* st) {
@@ -170,7 +191,13 @@ int sync(glmk_device* d, glmk_status* st) {
   // NOTE: take the flag before waiting: a top-k enqueued after this point leaves it set for the next sync.
   const bool check = d->check_error.exchange(false);
   cudaError_t e = cudaStreamSynchronize(d->stream);
+  glmk_status up{};
+  const bool upload_failed = d->uploader->take_failure(&up) != GLMK_OK;  // a deferred upload's source not copied
   if (e != cudaSuccess) return cuda_fail(st, GLMK_E_DEVICE, "execution failed", e, d);
+  if (upload_failed) {
+    *st = up;
+    return st->code;
+  }
   if (!check) return ok(st);
   uint32_t rec[kErrorWords];
   if ((e = cudaMemcpyAsync(rec, d->error, sizeof rec, cudaMemcpyDeviceToHost, d->stream)) != cudaSuccess ||
@@ -252,11 +279,11 @@ int moe_experts(glmk_device* d, const glmk_moe_experts_args* a, glmk_status* st)
   return ok(st);
 }
 
-// What the stream-ordered pool holds: in use, and freed but kept (the pool never returns memory on its own:
-// its release threshold is set to keep everything). cuda-sim has no pool: its frees are immediate.
+// What the stream-ordered pool holds: in use, and freed but kept (its release threshold is set to keep
+// everything; the uploader's thread trims it after a second idle). cuda-sim emulates the pool
+// (sim/cuda-sim-runtime.cc). The pool is the device's default one: shared by every open of the device.
 int memory_stats(glmk_device* d, glmk_memory_stats* out, glmk_status* st) {
   *out = glmk_memory_stats{};
-#if !defined(GLMK_SIM)
   cudaMemPool_t pool;
   cudaError_t e = cudaDeviceGetDefaultMemPool(&pool, d->ordinal);
   uint64_t reserved = 0, used = 0;
@@ -265,22 +292,15 @@ int memory_stats(glmk_device* d, glmk_memory_stats* out, glmk_status* st) {
   if (e != cudaSuccess) return cuda_fail(st, GLMK_E_DEVICE, "memory (cudaMemPoolGetAttribute)", e);
   out->live_bytes = used;
   out->cached_bytes = reserved > used ? reserved - used : 0;
-#else
-  (void)d;
-#endif
   return ok(st);
 }
 
 // Returns the pool's free memory to the driver (blocks whose stream-ordered free has not run yet stay).
 int empty_cache(glmk_device* d, glmk_status* st) {
-#if !defined(GLMK_SIM)
   cudaMemPool_t pool;
   cudaError_t e = cudaDeviceGetDefaultMemPool(&pool, d->ordinal);
   if (e == cudaSuccess) e = cudaMemPoolTrimTo(pool, 0);
   if (e != cudaSuccess) return cuda_fail(st, GLMK_E_DEVICE, "emptyCache (cudaMemPoolTrimTo)", e);
-#else
-  (void)d;
-#endif
   return ok(st);
 }
 
@@ -301,7 +321,7 @@ const glmk_device_api kApi = {
     /* .topk = */ topk,
     /* .memory_stats = */ memory_stats,
     /* .empty_cache = */ empty_cache,
-    /* .upload_deferred = */ nullptr,
+    /* .upload_deferred = */ upload_deferred,
     /* .sync_poll = */ nullptr,
     /* .int4_quantize = */ int4_quantize,
     /* .int4_dequantize = */ int4_dequantize,
