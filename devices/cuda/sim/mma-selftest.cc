@@ -77,9 +77,9 @@ __global__ void ldmatrix_kernel(uint32_t* out) {
 }
 
 // cp.async: each lane copies 16 bytes (cg) of group 0 and 4 + 8 bytes (ca, the 8 with src-size 4) of group
-// 1 into shared memory, then waits for `wait` groups to be left pending (-1: no wait), then a barrier, then
-// lane l reads lane (l + 1)'s bytes.
-__global__ void cp_async_kernel(const uint32_t* in, uint32_t* out, int wait) {
+// 1 into shared memory, then waits for `wait` groups to be left pending (-1: no wait), then a barrier (unless
+// `barrier` is false), then lane l reads lane (l + 1)'s bytes.
+__global__ void cp_async_kernel(const uint32_t* in, uint32_t* out, int wait, bool barrier) {
   GLMK_SHARED(uint4[32], s16);
   GLMK_SHARED(uint4[32], s12);
   const int l = threadIdx.x;
@@ -90,7 +90,7 @@ __global__ void cp_async_kernel(const uint32_t* in, uint32_t* out, int wait) {
   cp_async_commit();
   if (wait == 0) cp_async_wait<0>();
   if (wait == 1) cp_async_wait<1>();
-  __syncthreads();
+  if (barrier) __syncthreads();
   const uint32_t* a = reinterpret_cast<const uint32_t*>(&s16[(l + 1) % 32]);
   const uint32_t* b = reinterpret_cast<const uint32_t*>(&s12[(l + 1) % 32]);
   for (int i = 0; i < 4; i++) out[8 * l + i] = a[i];
@@ -252,11 +252,11 @@ void test_ldmatrix() {
 void test_cp_async() {
   std::vector<uint32_t> in(224);
   for (size_t i = 0; i < in.size(); i++) in[i] = 0x1000u + static_cast<uint32_t>(i);
-  auto run = [&](int wait) {
-    Dev d(11);
+  auto run = [&](int wait, bool barrier = true, uint64_t seed = 11) {
+    Dev d(seed);
     uint32_t* out = d.put(std::vector<uint32_t>(256, 0));
     const uint32_t* din = d.put(in);
-    GLMK_LAUNCH(cp_async_kernel, 1, 32, 0, d.s, din, out, wait);
+    GLMK_LAUNCH(cp_async_kernel, 1, 32, 0, d.s, din, out, wait, barrier);
     auto v = d.get(out, 256);
     check(d.finish().empty(), "cp.async kernel (wait " + std::to_string(wait) + ") runs clean");
     return v;
@@ -284,6 +284,10 @@ void test_cp_async() {
   check(g0(all) && g1(all), "cp.async cg16 / ca4 / ca8 (src-size 4: zero-filled) land at wait_group 0");
   check(g0(one) && poisoned(one, 4, 7), "wait_group 1 lands the older group only; the newer stays poisoned (NaN)");
   check(poisoned(none, 0, 7), "a kernel with no wait_group reads poison (NaN), not the data");
+  int caught = 0;  // waited, but no __syncthreads before reading another thread's copy
+  for (uint64_t seed = 1; seed <= 3; seed++) caught += !g0(run(0, false, seed));
+  check(caught == 3, "a missing __syncthreads after wait_group reads another thread's bytes too early (3 of 3 seeds)",
+        std::to_string(caught) + " of 3");
 }
 
 void test_misuse() {
