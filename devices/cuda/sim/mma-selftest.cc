@@ -2,6 +2,9 @@
 // against hand-computed products, ldmatrix against plain reads, cp.async groups and poison, misuse reports,
 // and a tile GEMM (cp.async + ldmatrix + mma) against a plain reference. Built as simt-mma-selftest (and
 // -asan); test/cuda-sim.test.ts runs it. Prints one line per check, exits 1 on any failure.
+// nvcc also builds it (sim/mma-cuda-check.cu -> mma-cuda-check, bench/gpu/acceptance.sh), so that a GPU checks
+// the same layouts, ldmatrix reads, landed copies and tile GEMM on hardware; the emulator-only checks (poison,
+// misuse reports, the model's decoders) are compiled only under GLMK_SIM.
 #include <cuda_fp16.h>
 
 #include <cmath>
@@ -76,17 +79,19 @@ __global__ void ldmatrix_kernel(uint32_t* out) {
   for (int i = 0; i < 4; i++) out[l * 4 + i] = i < N ? r[i] : 0;
 }
 
-// cp.async: each lane copies 16 bytes (cg) of group 0 and 4 + 8 bytes (ca, the 8 with src-size 4) of group
-// 1 into shared memory, then waits for `wait` groups to be left pending (-1: no wait), then a barrier (unless
+// cp.async: each lane copies 16 bytes (cg) of group 0 and 4 + 8 + 16 bytes (ca; the 8 with src-size 4, the 16
+// with src-size 0) of group 1 into shared memory, then waits for `wait` groups to be left pending (-1: no wait), then a barrier (unless
 // `barrier` is false), then lane l reads lane (l + 1)'s bytes.
 __global__ void cp_async_kernel(const uint32_t* in, uint32_t* out, int wait, bool barrier) {
   GLMK_SHARED(uint4[32], s16);
   GLMK_SHARED(uint4[32], s12);
+  GLMK_SHARED(uint4[32], s0);
   const int l = threadIdx.x;
   cp_async_cg16(&s16[l], in + 4 * l);
   cp_async_commit();
   cp_async_ca<4>(&s12[l], in + 128 + l);
   cp_async_ca<8>(reinterpret_cast<uint32_t*>(&s12[l]) + 2, in + 160 + 2 * l, 4);
+  cp_async_ca<16>(&s0[l], in, 0);
   cp_async_commit();
   if (wait == 0) cp_async_wait<0>();
   if (wait == 1) cp_async_wait<1>();
@@ -95,8 +100,10 @@ __global__ void cp_async_kernel(const uint32_t* in, uint32_t* out, int wait, boo
   const uint32_t* b = reinterpret_cast<const uint32_t*>(&s12[(l + 1) % 32]);
   for (int i = 0; i < 4; i++) out[8 * l + i] = a[i];
   out[8 * l + 4] = b[0], out[8 * l + 5] = b[2], out[8 * l + 6] = b[3];
+  out[8 * l + 7] = reinterpret_cast<const uint32_t*>(&s0[(l + 1) % 32])[3];
 }
 
+#if defined(GLMK_SIM)
 // Misuse: which = 0 a lane skips the mma, 1 one lane calls the f16 mma, 2 ldmatrix from global memory,
 // 3 a misaligned cp.async, 4 the mma in a partial warp (launched with 48 threads), 5 cp.async into global memory.
 __global__ void misuse_kernel(int which, uint32_t* global) {
@@ -120,6 +127,7 @@ __global__ void misuse_kernel(int which, uint32_t* global) {
   }
 }
 constexpr int kSkipLine = __LINE__ - 14, kF16Line = __LINE__ - 10, kLdLine = __LINE__ - 8, kCpLine = __LINE__ - 5;
+#endif
 
 // Tile GEMM D [32][16] = A [32][32] B [32][16], 16-bit elements, A row-major, B as Bt [16][32] (col) or,
 // with Trans, B [32][16] row-major read by ldmatrix.trans. A block per 16 rows, a warp per 8 columns: A and
@@ -159,7 +167,11 @@ struct Dev {
   std::vector<void*> owned;
   explicit Dev(uint64_t seed = 1) {
     cudaStreamCreate(&s);
+#if defined(GLMK_SIM)
     simt::set_stream_seed(s, seed);
+#else
+    (void)seed;
+#endif
   }
   ~Dev() {
     cudaStreamDestroy(s);
@@ -180,20 +192,27 @@ struct Dev {
     cudaStreamSynchronize(s);
     return v;
   }
-  std::string finish() { return cudaStreamSynchronize(s) == cudaSuccess ? "" : simt::stream_error_detail(s); }
+  std::string finish() {
+    const cudaError_t e = cudaStreamSynchronize(s);
+#if defined(GLMK_SIM)
+    return e == cudaSuccess ? "" : simt::stream_error_detail(s);
+#else
+    return e == cudaSuccess ? "" : cudaGetErrorString(e);
+#endif
+  }
 };
 
-uint16_t bf16_of(float f) { return static_cast<uint16_t>(__float_as_uint(f) >> 16); }  // truncates: use value_of(code)
+uint16_t bf16_of(float f) { return static_cast<uint16_t>(glmk_bits_from_f32(f) >> 16); }  // truncates: use value_of(code)
 uint16_t f16_of(float f) { return __half_as_ushort(__float2half_rn(f)); }
 uint8_t e4m3_of(float f) {  // the CPU reference's decoder picks the code
   for (int c = 0; c < 256; c++)
-    if (__uint_as_float(glmk_e4m3_to_f32_bits(static_cast<uint8_t>(c))) == f) return static_cast<uint8_t>(c);
+    if (glmk_f32_from_bits(glmk_e4m3_to_f32_bits(static_cast<uint8_t>(c))) == f) return static_cast<uint8_t>(c);
   return 0x7F;
 }
 float value_of(int kind, uint16_t code) {
-  if (kind == 0) return __uint_as_float(uint32_t(code) << 16);
+  if (kind == 0) return glmk_f32_from_bits(uint32_t(code) << 16);
   if (kind == 1) return __half2float(__ushort_as_half(code));
-  return __uint_as_float(glmk_e4m3_to_f32_bits(static_cast<uint8_t>(code)));
+  return glmk_f32_from_bits(glmk_e4m3_to_f32_bits(static_cast<uint8_t>(code)));
 }
 
 template <int Kind>
@@ -234,7 +253,8 @@ template <int N, bool Trans>
 void test_ldmatrix() {
   Dev d(5 + N);
   uint32_t* out = d.put(std::vector<uint32_t>(128, 0));
-  GLMK_LAUNCH((ldmatrix_kernel<N, Trans>), 1, 32, 0, d.s, out);
+  constexpr auto kernel = ldmatrix_kernel<N, Trans>;  // (GLMK_LAUNCH: no comma in the name)
+  GLMK_LAUNCH(kernel, 1, 32, 0, d.s, out);
   auto got = d.get(out, 128);
   std::string err = d.finish(), bad;
   for (int l = 0; l < 32 && bad.empty(); l++)
@@ -270,26 +290,30 @@ void test_cp_async() {
   auto g1 = [&](const std::vector<uint32_t>& v) {  // group 1: 4 bytes, then 8 of which the last 4 zero-filled
     for (int l = 0; l < 32; l++) {
       const int s = (l + 1) % 32;
-      if (v[8 * l + 4] != in[128 + s] || v[8 * l + 5] != in[160 + 2 * s] || v[8 * l + 6] != 0) return false;
+      if (v[8 * l + 4] != in[128 + s] || v[8 * l + 5] != in[160 + 2 * s] || v[8 * l + 6] != 0 || v[8 * l + 7] != 0) return false;
     }
     return true;
   };
+  auto all = run(0);
+  check(g0(all) && g1(all), "cp.async cg16 / ca4 / ca8 / ca16 (src-size 4 and 0: zero-filled) land at wait_group 0");
+#if defined(GLMK_SIM)
   auto poisoned = [](const std::vector<uint32_t>& v, int from, int to) {
     for (int l = 0; l < 32; l++)
       for (int i = from; i < to; i++)
         if (v[8 * l + i] != 0xFFFFFFFFu) return false;
     return true;
   };
-  auto all = run(0), one = run(1), none = run(-1);
-  check(g0(all) && g1(all), "cp.async cg16 / ca4 / ca8 (src-size 4: zero-filled) land at wait_group 0");
-  check(g0(one) && poisoned(one, 4, 7), "wait_group 1 lands the older group only; the newer stays poisoned (NaN)");
-  check(poisoned(none, 0, 7), "a kernel with no wait_group reads poison (NaN), not the data");
+  auto one = run(1), none = run(-1);
+  check(g0(one) && poisoned(one, 4, 8), "wait_group 1 lands the older group only; the newer stays poisoned (NaN)");
+  check(poisoned(none, 0, 8), "a kernel with no wait_group reads poison (NaN), not the data");
   int caught = 0;  // waited, but no __syncthreads before reading another thread's copy
   for (uint64_t seed = 1; seed <= 3; seed++) caught += !g0(run(0, false, seed));
   check(caught == 3, "a missing __syncthreads after wait_group reads another thread's bytes too early (3 of 3 seeds)",
         std::to_string(caught) + " of 3");
+#endif
 }
 
+#if defined(GLMK_SIM)
 void test_misuse() {
   auto run = [](int which, int threads) {
     Dev d;
@@ -314,6 +338,7 @@ void test_misuse() {
   expect("a cp.async into global memory is reported with file:line", run(5, 32),
          {f + std::to_string(kCpLine), "the destination is not in this block's shared memory"});
 }
+#endif
 
 template <bool F16, bool Trans>
 void test_tile_gemm() {
@@ -335,14 +360,16 @@ void test_tile_gemm() {
     Dev d(seed);
     float* D = d.put(std::vector<float>(32 * 16, 0.0f));
     const uint16_t *dA = d.put(A), *dB = d.put(B);
-    GLMK_LAUNCH((tile_gemm_kernel<F16, Trans>), 2, 64, 0, d.s, dA, dB, D);
+    constexpr auto kernel = tile_gemm_kernel<F16, Trans>;
+    GLMK_LAUNCH(kernel, 2, 64, 0, d.s, dA, dB, D);
     auto got = d.get(D, 32 * 16);
     std::string err = d.finish(), bad;
     for (int m = 0; m < 32 && bad.empty(); m++)
       for (int n = 0; n < 16 && bad.empty(); n++) {
         double want = 0, mag = 0;
         for (int k = 0; k < 32; k++) want += a[m * 32 + k] * b[k * 16 + n], mag += std::fabs(a[m * 32 + k] * b[k * 16 + n]);
-        if (!(std::fabs(got[m * 16 + n] - want) <= 1e-6 * mag + 1e-30))
+        // NOTE: cuda-sim rounds twice (once per k step); a GPU's accumulation is looser but far inside this
+        if (!(std::fabs(got[m * 16 + n] - want) <= 1e-5 * mag))
           bad = "D[" + std::to_string(m) + "][" + std::to_string(n) + "] = " + std::to_string(got[m * 16 + n]) + ", want " +
                 std::to_string(want);
       }
@@ -351,6 +378,7 @@ void test_tile_gemm() {
   }
 }
 
+#if defined(GLMK_SIM)
 void test_decoders() {  // the model's element decoders against CUDA's f16 and the CPU device's e4m3
   int bad = 0;
   for (uint32_t c = 0; c < 65536; c++) {
@@ -359,20 +387,30 @@ void test_decoders() {  // the model's element decoders against CUDA's f16 and t
     bad += !(got == static_cast<double>(want) || (got != got && want != want));
   }
   for (uint32_t c = 0; c < 256; c++) {
-    const float want = __uint_as_float(glmk_e4m3_to_f32_bits(static_cast<uint8_t>(c)));
+    const float want = glmk_f32_from_bits(glmk_e4m3_to_f32_bits(static_cast<uint8_t>(c)));
     const double got = glmk::cuda::sim::elem_value(glmk::cuda::sim::Elem::kE4m3, c);
     bad += !(got == static_cast<double>(want) || (got != got && want != want));
   }
   check(bad == 0, "the model decodes every f16 and e4m3 code exactly (subnormals, NaN, inf)", std::to_string(bad) + " wrong");
 }
+#endif
 
 }  // namespace
 
 int main() {
+  bool e4m3 = true;
+#if defined(GLMK_SIM)
   test_decoders();
+#else
+  cudaDeviceProp p{};
+  if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) return std::printf("FAIL no CUDA device\n"), 1;
+  std::printf("device: %s, sm_%d%d\n", p.name, p.major, p.minor);
+  e4m3 = p.major * 10 + p.minor >= 89;
+  if (!e4m3) std::printf("skip e4m3 m16n8k32: needs sm_89 or later\n");
+#endif
   test_mma_layout<0>();
   test_mma_layout<1>();
-  test_mma_layout<2>();
+  if (e4m3) test_mma_layout<2>();
   test_ldmatrix<1, false>();
   test_ldmatrix<2, false>();
   test_ldmatrix<4, false>();
@@ -380,7 +418,9 @@ int main() {
   test_ldmatrix<2, true>();
   test_ldmatrix<4, true>();
   test_cp_async();
+#if defined(GLMK_SIM)
   test_misuse();
+#endif
   test_tile_gemm<false, false>();
   test_tile_gemm<true, true>();
   std::printf("%s\n", g_failed ? "simt mma self-test FAILED" : "simt mma self-test passed");
