@@ -5,9 +5,9 @@
 // __syncthreads() (a block barrier) and at warp collectives (__shfl*_sync, __ballot_sync, __any_sync,
 // __all_sync, __syncwarp, and the tensor-core models of devices/cuda/mma.cuh, mma.sync and ldmatrix, which
 // gather all 32 lanes' operands through warp_model: warp rendezvous). The schedule is shuffled by a seed:
-// the order of the blocks, and the order in which the runnable fibers resume after every rendezvous. A kernel whose output depends
-// on that order (atomic counters that place outputs, a missing barrier) therefore gives different bits
-// under different seeds, which is what the tests look for.
+// the order of the blocks, and the order in which the runnable fibers resume after every rendezvous. A
+// kernel whose output depends on that order (atomic counters that place outputs, a missing barrier)
+// therefore gives different bits under different seeds, which is what the tests look for.
 //
 // Errors are reported, never hung on: a barrier reached by part of a block, threads that exited while
 // others wait, barriers at different call sites, warp collectives whose lanes disagree or name lanes that
