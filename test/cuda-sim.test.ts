@@ -24,6 +24,18 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(r.status, r.stdout).toBe(0);
   });
 
+  it("the emulator's tensor-core models (mma.sync, ldmatrix, cp.async: devices/cuda/mma.cuh) match the PTX ISA's layouts and catch misuse", () => {
+    const r = spawnSync(join(BUILD, "simt-mma-selftest"), { encoding: "utf8" });
+    expect(r.stdout).toMatch(/ok {3}bf16 m16n8k16 fragments \(PTX layouts\) give the hand-computed product/);
+    expect(r.stdout).toMatch(/ok {3}e4m3 m16n8k32 fragments \(PTX layouts\) give the hand-computed product/);
+    expect(r.stdout).toMatch(/ok {3}ldmatrix \.x4\.trans matches plain shared-memory reads/);
+    expect(r.stdout).toMatch(/ok {3}a kernel with no wait_group reads poison \(NaN\), not the data/);
+    expect(r.stdout).toMatch(/ok {3}a lane that skips an mma is reported with file:line: .*mma-selftest\.cc:\d+/);
+    expect(r.stdout).toMatch(/ok {3}tile GEMM 32x16x32 bf16 \(B col\) \(cp\.async \+ ldmatrix \+ mma\) matches a plain reference, seed 3/);
+    expect(r.stdout).toMatch(/simt mma self-test passed/);
+    expect(r.status, r.stdout).toBe(0);
+  });
+
   it("the CUDA top-k, matmul, int4.matmul, fp8.matmul, moe.route and moe.experts match C++ references through the device ABI (no Node), 3 seeds", () => {
     const r = spawnSync(join(BUILD, "topk-sim-check"), ["3"], { encoding: "utf8" });
     expect(r.stdout).toMatch(/topk on cuda-sim passed/);

@@ -3,7 +3,8 @@
 # after bench/gpu/pack.sh here:   run(command="bash bench/gpu/acceptance.sh", carry=[".device"])
 #   1. conformance: the C++ reference check through the device ABI (3 seeds of the top-k cases, and
 #      fp8.matmul, moe.route, moe.experts, matmul and int4.matmul against their C++ models, bit for bit)
-#   2. compute-sanitizer memcheck, racecheck and synccheck on that check's smaller cases
+#   2. compute-sanitizer memcheck, racecheck and synccheck on that check's smaller cases; the tensor-core
+#      wrappers (mma.cuh: mma.sync, ldmatrix, cp.async) against the checks cuda-sim's models pass, + racecheck
 #   3. determinism: `glm-kernels verify --device cuda --repeats 100` (golden digests == the CPU's)
 #   4. torch: bit equality with torch.topk(sorted=True), 100 repeats, and timings side by side
 #   5. memory: dev.memory() / emptyCache() on the pool, its idle trim, a loop that leaves tensors to the GC,
@@ -20,6 +21,10 @@ for tool in memcheck racecheck synccheck; do
   step "compute-sanitizer $tool (the cases of at most 200K scores)" \
     compute-sanitizer --tool "$tool" --error-exitcode 9 .device/gpu/topk-cuda-check 1 quick
 done
+step "tensor-core wrappers (mma.cuh) on hardware: the layouts, ldmatrix, cp.async and tile GEMM cuda-sim's models pass" \
+  .device/gpu/mma-cuda-check
+step "compute-sanitizer racecheck on the tensor-core check" \
+  compute-sanitizer --tool racecheck --error-exitcode 9 .device/gpu/mma-cuda-check
 step "verify --device cuda (100 repeats; digests must equal the CPU's golden file)" \
   node .device/gpu/pkg/bin/glm-kernels.js verify --device cuda --repeats 100
 step "torch.topk: bit equality, repeats, timings" \

@@ -5,6 +5,7 @@
 #   .device/gpu/pkg/                    the package as installed: dist, bin, prebuilds (addon + libglmk-cuda.so)
 #   .device/gpu/topk-cuda-check         the C++ reference check, built by nvcc
 #   .device/gpu/upload-check            deferred uploads and the idle pool trim through the ABI (g++, dlopen)
+#   .device/gpu/mma-cuda-check          the tensor-core wrappers (devices/cuda/mma.cuh) on hardware, built by nvcc
 # Then, with the device tool: run(command="bash bench/gpu/acceptance.sh", carry=[".device"]).
 set -euo pipefail
 root=$(git rev-parse --show-toplevel)
@@ -17,5 +18,5 @@ rm -rf .device/gpu && mkdir -p .device/gpu/pkg/node_modules .device/gpu/pkg/test
 cp -r package.json bin dist prebuilds .device/gpu/pkg/
 cp test/determinism/golden.json .device/gpu/pkg/test/determinism/
 for m in node-gyp-build tinybench; do cp -r "node_modules/$m" .device/gpu/pkg/node_modules/; done
-cp build-plugins/topk-cuda-check build-plugins/upload-check .device/gpu/
+cp build-plugins/topk-cuda-check build-plugins/upload-check build-plugins/mma-cuda-check .device/gpu/
 du -sh .device

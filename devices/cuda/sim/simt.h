@@ -3,14 +3,16 @@
 // Each CUDA thread is a Boost.Context fiber; the blocks of a launch run one after another on the calling
 // OS thread (never move a fiber between OS threads: GCC caches TLS addresses). Fibers switch only at
 // __syncthreads() (a block barrier) and at warp collectives (__shfl*_sync, __ballot_sync, __any_sync,
-// __all_sync, __syncwarp: warp rendezvous). The schedule is shuffled by a seed: the order of the blocks,
-// and the order in which the runnable fibers resume after every rendezvous. A kernel whose output depends
-// on that order (atomic counters that place outputs, a missing barrier) therefore gives different bits
-// under different seeds, which is what the tests look for.
+// __all_sync, __syncwarp, and the tensor-core models of devices/cuda/mma.cuh, mma.sync and ldmatrix, which
+// gather all 32 lanes' operands through warp_model: warp rendezvous). The schedule is shuffled by a seed:
+// the order of the blocks, and the order in which the runnable fibers resume after every rendezvous. A
+// kernel whose output depends on that order (atomic counters that place outputs, a missing barrier)
+// therefore gives different bits under different seeds, which is what the tests look for.
 //
 // Errors are reported, never hung on: a barrier reached by part of a block, threads that exited while
 // others wait, barriers at different call sites, warp collectives whose lanes disagree or name lanes that
-// do not exist, and deadlocks. The launch then fails (simt::last_error() has the text) and the stream
+// do not exist, misuse that a thread finds itself (fault(): a cp.async to a misaligned or non-shared
+// address), and deadlocks. The launch then fails (simt::last_error() has the text) and the stream
 // reports cudaErrorLaunchFailure.
 //
 // Shared memory: declare it with GLMK_SHARED(type, name) (cuda-compat.h), which maps to __shared__ under
@@ -46,11 +48,24 @@ namespace simt {
 
 namespace bctx = boost::context::detail;
 
-enum class Wait { kRun, kBarrier, kWarp, kDone };
-enum class WarpOp { kShfl, kShflUp, kShflDown, kShflXor, kBallot, kAny, kAll, kSyncwarp };
+enum class Wait { kRun, kBarrier, kWarp, kDone, kFault };
+enum class WarpOp { kShfl, kShflUp, kShflDown, kShflXor, kBallot, kAny, kAll, kSyncwarp, kModel };
 const char* const kWarpOpName[] = {"__shfl_sync",   "__shfl_up_sync", "__shfl_down_sync", "__shfl_xor_sync",
-                                   "__ballot_sync", "__any_sync",     "__all_sync",       "__syncwarp"};
+                                   "__ballot_sync", "__any_sync",     "__all_sync",       "__syncwarp", ""};
 enum class BarOp { kSync, kCount, kAnd, kOr };
+
+// A warp-collective model (mma.sync, ldmatrix: devices/cuda/mma.cuh): lane l posted arg[l] (a pointer to its
+// operands and results); the model reads all 32, computes and writes every lane's results. Returns false with
+// err set on a misuse (the emulator prefixes the call site).
+using WarpModel = bool (*)(void* const* arg, std::string& err);
+
+// One cp.async in flight (mma.cuh): its bytes land at dst when its commit group is waited for.
+struct AsyncCopy {
+  unsigned char* dst;
+  unsigned char bytes[16];
+  int size;
+  uint64_t group;
+};
 
 struct Fiber {
   bctx::fcontext_t ctx = nullptr;
@@ -67,7 +82,14 @@ struct Fiber {
   unsigned mask = 0;
   int arg = 0, width = 32;
   uint64_t value = 0;  // posted value / predicate; the result on release
+  WarpModel model = nullptr;  // WarpOp::kModel: the collective, its name, this lane's operands
+  const char* model_name = "";
+  void* model_arg = nullptr;
+  std::vector<AsyncCopy> copies;  // cp.async issued and not yet landed (any group, committed or not)
+  uint64_t open_group = 0;        // the group that new copies join; commit_group closes it
 };
+
+inline const char* op_name(const Fiber& f) { return f.op == WarpOp::kModel ? f.model_name : kWarpOpName[int(f.op)]; }
 
 // xorshift-multiply generator (splitmix64): our own, so that a seed replays on every standard library.
 struct Rng {
@@ -94,12 +116,12 @@ struct Emu {
   Fiber* cur = nullptr;
   dim3 grid, block, block_idx;
   std::function<void()>* body = nullptr;
-  std::map<const void*, void*> shared;  // GLMK_SHARED variables of this block
+  std::map<const void*, std::pair<void*, size_t>> shared;  // GLMK_SHARED variables of this block (buffer, bytes)
   std::vector<unsigned char> dyn;       // extern __shared__
   size_t dyn_bytes = 0;
   std::string error;
   ~Emu() {
-    for (auto& kv : shared) std::free(kv.second);
+    for (auto& kv : shared) std::free(kv.second.first);
     long page = sysconf(_SC_PAGESIZE);
     for (auto& st : stacks) munmap(st.first - page, st.second + static_cast<size_t>(page));
   }
@@ -178,12 +200,23 @@ inline bool resolve_warp(Fiber* const* lane, unsigned mask, std::string& err) {
   for (int l = 0; l < 32; l++) {
     if (!(mask >> l & 1u)) continue;
     const Fiber& b = *lane[l];
-    if (b.op != a.op || b.mask != a.mask || b.file != a.file || b.line != a.line) {
-      err = "lanes of one warp disagree: " + thread_name(a) + " at " + kWarpOpName[int(a.op)] + " (" + where(a) +
-            ", mask " + std::to_string(a.mask) + ") but " + thread_name(b) + " at " + kWarpOpName[int(b.op)] + " (" +
-            where(b) + ", mask " + std::to_string(b.mask) + ")";
+    if (b.op != a.op || b.mask != a.mask || b.file != a.file || b.line != a.line || b.model != a.model) {
+      err = "lanes of one warp disagree: " + thread_name(a) + " at " + op_name(a) + " (" + where(a) + ", mask " +
+            std::to_string(a.mask) + ") but " + thread_name(b) + " at " + op_name(b) + " (" + where(b) + ", mask " +
+            std::to_string(b.mask) + ")";
       return false;
     }
+  }
+  if (a.op == WarpOp::kModel) {  // posted with the full mask: release_warp has checked that all 32 lanes exist
+    void* arg[32];
+    for (int l = 0; l < 32; l++) arg[l] = lane[l]->model_arg;
+    std::string why;
+    if (!a.model(arg, why)) {
+      err = op_name(a) + std::string(" at ") + where(a) + ": " + why;
+      return false;
+    }
+    for (int l = 0; l < 32; l++) lane[l]->wait = Wait::kRun;
+    return true;
   }
   uint64_t ballot = 0;
   for (int l = 0; l < 32; l++)
@@ -201,7 +234,7 @@ inline bool resolve_warp(Fiber* const* lane, unsigned mask, std::string& err) {
       default: break;
     }
     if (src < 0 || src > 31 || !(mask >> src & 1u)) {
-      err = thread_name(f) + " " + kWarpOpName[int(f.op)] + " at " + where(f) + " reads lane " + std::to_string(src) +
+      err = thread_name(f) + " " + op_name(f) + " at " + where(f) + " reads lane " + std::to_string(src) +
             ", which is not in its mask " + std::to_string(mask);
       return false;
     }
@@ -234,12 +267,12 @@ inline size_t release_warp(Emu& e, int w0, std::string& err) {
     if (!(present >> l & 1u) || lane[l]->wait != Wait::kWarp || (done >> l & 1u)) continue;
     const Fiber& f = *lane[l];
     if (!(f.mask >> l & 1u)) {
-      err = thread_name(f) + " calls " + kWarpOpName[int(f.op)] + " at " + where(f) + " with mask " +
+      err = thread_name(f) + " calls " + op_name(f) + " at " + where(f) + " with mask " +
             std::to_string(f.mask) + ", which leaves out its own lane";
       return 0;
     }
     if (f.mask & ~present) {
-      err = thread_name(f) + " calls " + kWarpOpName[int(f.op)] + " at " + where(f) + " with mask " +
+      err = thread_name(f) + " calls " + op_name(f) + " at " + where(f) + " with mask " +
             std::to_string(f.mask) + " but the warp has only lanes " + std::to_string(present);
       return 0;
     }
@@ -247,7 +280,7 @@ inline size_t release_warp(Emu& e, int w0, std::string& err) {
     for (int m = 0; m < 32; m++)
       if (f.mask >> m & 1u) {
         if (lane[m]->wait == Wait::kDone) {
-          err = thread_name(f) + " waits in " + kWarpOpName[int(f.op)] + " at " + where(f) + " for " +
+          err = thread_name(f) + " waits in " + op_name(f) + " at " + where(f) + " for " +
                 thread_name(*lane[m]) + ", which has exited";
           return 0;
         }
@@ -302,7 +335,7 @@ inline std::string describe_deadlock(const Emu& e) {
   int shown = 0;
   for (auto& f : e.fibers) {
     if (f.wait == Wait::kDone || shown == 4) continue;
-    s += " " + thread_name(f) + " waits at " + (f.wait == Wait::kBarrier ? "__syncthreads" : kWarpOpName[int(f.op)]) +
+    s += " " + thread_name(f) + " waits at " + (f.wait == Wait::kBarrier ? "__syncthreads" : op_name(f)) +
          " (" + where(f) + ");";
     shown++;
   }
@@ -312,7 +345,7 @@ inline std::string describe_deadlock(const Emu& e) {
 inline bool run_block(Emu& e, Rng& rng) {
   const int n = static_cast<int>(e.block.x * e.block.y * e.block.z);
   e.fibers.assign(static_cast<size_t>(n), Fiber{});
-  for (auto& kv : e.shared) std::free(kv.second);
+  for (auto& kv : e.shared) std::free(kv.second.first);
   e.shared.clear();
   e.dyn.assign(e.dyn_bytes, 0xFF);
   while (e.stacks.size() < static_cast<size_t>(n)) {
@@ -372,7 +405,10 @@ inline bool run_block(Emu& e, Rng& rng) {
     for (int i = w * 32; i < n && i < w * 32 + 32; i++)
       if (e.fibers[i].wait == Wait::kRun) lanes.push_back(i);
     rng.shuffle(lanes);
-    for (int i : lanes) resume(e.fibers[i]);
+    for (int i : lanes) {
+      resume(e.fibers[i]);
+      if (!e.error.empty()) return false;  // a fault (fault()): the fiber reported a misuse and stopped
+    }
     std::string err;
     release_warp(e, w * 32, err);
     if (!err.empty()) {
@@ -403,7 +439,7 @@ inline bool run(dim3 grid, dim3 block, size_t dyn_bytes, uint64_t seed, const ch
       break;
     }
   }
-  for (auto& kv : e.shared) std::free(kv.second);
+  for (auto& kv : e.shared) std::free(kv.second.first);
   e.shared.clear();
   e.fibers.clear();
   e.body = nullptr;
@@ -419,10 +455,43 @@ inline uint64_t barrier(BarOp op, int pred, const char* file, int line) {
   return f.value;
 }
 
+// A misuse found by the thread itself (a misaligned or non-shared address): fault() records the text, then
+// halt() stops the fiber for good and the launch fails. Two calls, so that the caller's temporaries (the
+// text) are destroyed before the fiber stops (an abandoned frame never frees them).
+inline void fault(const std::string& what, const char* file, int line) {
+  Emu& e = emu();
+  Fiber& f = cur();
+  f.wait = Wait::kFault, f.file = file, f.line = line;
+  if (e.error.empty()) e.error = thread_name(f) + " at " + where(f) + ": " + what;
+}
+inline void halt() { yield(); }
+
+// Does [p, p + n) lie inside this block's shared memory (a GLMK_SHARED variable or the dynamic buffer)?
+inline bool in_shared(const void* p, size_t n) {
+  Emu& e = emu();
+  auto inside = [&](const void* lo, size_t size) {
+    auto a = reinterpret_cast<uintptr_t>(p), b = reinterpret_cast<uintptr_t>(lo);
+    return a >= b && a - b <= size && n <= size - (a - b);
+  };
+  if (!e.dyn.empty() && inside(e.dyn.data(), e.dyn.size())) return true;
+  for (auto& kv : e.shared)
+    if (inside(kv.second.first, kv.second.second)) return true;
+  return false;
+}
+
+// A warp-collective model: every lane of the warp posts its operands and waits until all 32 have.
+inline void warp_model(WarpModel model, const char* name, void* arg, const char* file, int line) {
+  Fiber& f = cur();
+  f.wait = Wait::kWarp, f.op = WarpOp::kModel, f.mask = 0xFFFFFFFFu, f.model = model, f.model_name = name;
+  f.model_arg = arg, f.file = file, f.line = line;
+  yield();
+}
+
 template <class T>
 inline T warp(WarpOp op, unsigned mask, T v, int arg, int width, const char* file, int line) {
   static_assert(sizeof(T) <= 8 && std::is_trivially_copyable<T>::value, "warp collectives take values up to 8 bytes");
   Fiber& f = cur();
+  f.model = nullptr;
   f.wait = Wait::kWarp, f.op = op, f.mask = mask, f.arg = arg, f.width = width, f.file = file, f.line = line;
   f.value = 0;
   std::memcpy(&f.value, &v, sizeof(T));
@@ -440,9 +509,9 @@ inline T& shared_var(const void* tag) {
   if (it == e.shared.end()) {
     void* p = std::malloc(sizeof(T));
     std::memset(p, 0xFF, sizeof(T));
-    it = e.shared.emplace(tag, p).first;
+    it = e.shared.emplace(tag, std::make_pair(p, sizeof(T))).first;
   }
-  return *static_cast<T*>(it->second);
+  return *static_cast<T*>(it->second.first);
 }
 
 template <class T>

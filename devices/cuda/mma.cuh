@@ -1,0 +1,172 @@
+// Tensor-core PTX wrappers: one device function per instruction, inline asm under nvcc and a C++ model
+// beside it under cuda-sim (GLMK_SIM, devices/cuda/sim/mma-model.h). Kernels call only these.
+//   mma_m16n8k16_bf16 / _f16   mma.sync.aligned.m16n8k16.row.col.f32.{bf16,f16}.{bf16,f16}.f32     (sm_80+)
+//   mma_m16n8k32_e4m3          mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32   (sm_89+; traps on sm_80)
+//   ldmatrix<N> / ldmatrix_trans<N>   ldmatrix.sync.aligned.m8n8.x{1,2,4}[.trans].shared.b16       (sm_75+)
+//   cp_async_cg16, cp_async_ca<4|8|16>, cp_async_commit, cp_async_wait<N>   cp.async.* (sm_80+)
+//
+// Fragments (PTX ISA "Matrix fragments for mma.m16n8k16 / m16n8k32", "ldmatrix"; CUTLASS mma_traits_sm80 /
+// sm89): g = lane >> 2, t = lane % 4; in a .b32 register the lower-index element is in the low bits.
+//   m16n8k16 (16-bit, 2 per register): A a0 = (g, 2t..2t+1), a1 = (g+8, 2t..), a2 = (g, 2t+8..), a3 = (g+8,
+//     2t+8..); B b0 = (k 2t..2t+1, n g), b1 = (k 2t+8.., n g).
+//   m16n8k32 (e4m3, 4 per register): A a0 = (g, 4t..4t+3), a1 = (g+8, 4t..), a2 = (g, 16+4t..), a3 = (g+8,
+//     16+4t..); B b0 = (k 4t..4t+3, n g), b1 = (k 16+4t.., n g).
+//   C / D (both): c0 = (g, 2t), c1 = (g, 2t+1), c2 = (g+8, 2t), c3 = (g+8, 2t+1).
+//   ldmatrix: lanes 8i..8i+7 give the 16-byte row addresses of matrix i; register i of lane L holds matrix i's
+//     (L/4, 2(L%4)..+1), with .trans (2(L%4), L/4) and (2(L%4)+1, L/4).
+//
+// What the cuda-sim model computes (and what it cannot reproduce):
+//   mma: every product exact (in double: at most 8 x 8 significant bits for 16-bit inputs, 4 x 4 for e4m3),
+//   summed in double in increasing k from +0, then C added in double, then one rounding to f32 (nearest
+//   even); a NaN result is written 0x7FFFFFFF (a GPU's NaN). Sums of small integers are exact, as on the GPU.
+//   The hardware's accumulation inside one mma is not IEEE and not documented: it aligns the products to
+//   the largest exponent and truncates (on Hopper e4m3 keeps ~13-14 mantissa bits: why DeepGEMM promotes to
+//   f32 every 128 K), in an order of its own, and differs between generations. So cuda-sim and a GPU agree on
+//   layouts exactly and on matmul values within tolerance, not bitwise; a kernel that must give the same bits
+//   on every device cannot take them from mma.
+//   cp.async: the source is read at issue, the shared destination is filled with 0xFF (NaN in f32, bf16, f16
+//   and e4m3) at issue and gets its bytes only at the wait_group that completes its commit group (groups are
+//   per thread, as in PTX), so a read before the wait sees NaNs. Other threads see the bytes once the issuing
+//   thread has waited; the emulator does not hide them until the next __syncthreads, but its seeded schedule
+//   runs readers before and after the wait, so a missing barrier shows under some seeds.
+//   Misuse is reported with the caller's file:line: lanes of a warp at different mma / ldmatrix calls (or one
+//   lane elsewhere), a partial warp, a row address or cp.async destination outside shared memory or
+//   misaligned, a bad cp.async size.
+#pragma once
+
+#include <cstdint>
+
+#include "cuda-compat.h"
+
+#if defined(GLMK_SIM)
+#include "sim/mma-model.h"
+// the caller's file:line, for the emulator's reports (nvcc's signatures do not have it)
+#define GLMK_CALLSITE , const char *file = __builtin_FILE(), int line = __builtin_LINE()
+#else
+#define GLMK_CALLSITE
+#endif
+
+namespace glmk::cuda {
+
+#if !defined(GLMK_SIM)
+__device__ __forceinline__ uint32_t smem_addr(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
+#endif
+
+// Section: mma.sync (warp-collective: every lane of the warp calls it with its fragments)
+__device__ __forceinline__ void mma_m16n8k16_bf16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2],
+                                                  const float (&c)[4] GLMK_CALLSITE) {
+#if defined(GLMK_SIM)
+  sim::MmaArgs x{d, a, b, c};
+  simt::warp_model(&sim::mma_model<sim::Elem::kBf16>, "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32", &x, file, line);
+#elif defined(__CUDA_ARCH__)
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"
+               : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#endif
+}
+
+__device__ __forceinline__ void mma_m16n8k16_f16(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2],
+                                                 const float (&c)[4] GLMK_CALLSITE) {
+#if defined(GLMK_SIM)
+  sim::MmaArgs x{d, a, b, c};
+  simt::warp_model(&sim::mma_model<sim::Elem::kF16>, "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32", &x, file, line);
+#elif defined(__CUDA_ARCH__)
+  asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"
+               : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#endif
+}
+
+// NOTE: sm_89 / sm_90 only (CUDA >= 12.4). Compiled for sm_80 it traps: kernels dispatch on the arch (on sm_80
+// fp8 is widened to bf16, which is exact, and goes through mma_m16n8k16_bf16).
+__device__ __forceinline__ void mma_m16n8k32_e4m3(float (&d)[4], const uint32_t (&a)[4], const uint32_t (&b)[2],
+                                                  const float (&c)[4] GLMK_CALLSITE) {
+#if defined(GLMK_SIM)
+  sim::MmaArgs x{d, a, b, c};
+  simt::warp_model(&sim::mma_model<sim::Elem::kE4m3>, "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32", &x, file, line);
+#elif defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+  asm volatile("mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%10,%11,%12,%13};\n"
+               : "=f"(d[0]), "=f"(d[1]), "=f"(d[2]), "=f"(d[3])
+               : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]), "f"(c[0]), "f"(c[1]), "f"(c[2]), "f"(c[3]));
+#elif defined(__CUDA_ARCH__)
+  (void)d, (void)a, (void)b, (void)c;
+  __trap();
+#endif
+}
+
+// Section: ldmatrix (warp-collective; row addresses in shared memory, 16-byte aligned)
+template <int N>
+__device__ __forceinline__ void ldmatrix(uint32_t (&r)[N], const void* row GLMK_CALLSITE) {
+  static_assert(N == 1 || N == 2 || N == 4, "ldmatrix: .x1, .x2 or .x4");
+#if defined(GLMK_SIM)
+  sim::LdmatrixArgs x{r, row};
+  simt::warp_model(&sim::ldmatrix_model<N, false>, sim::kLdmatrixName[N / 2][0], &x, file, line);
+#elif defined(__CUDA_ARCH__)
+  if constexpr (N == 1)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x1.shared.b16 {%0}, [%1];\n" : "=r"(r[0]) : "r"(smem_addr(row)));
+  else if constexpr (N == 2)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(smem_addr(row)));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_addr(row)));
+#endif
+}
+
+template <int N>
+__device__ __forceinline__ void ldmatrix_trans(uint32_t (&r)[N], const void* row GLMK_CALLSITE) {
+  static_assert(N == 1 || N == 2 || N == 4, "ldmatrix: .x1, .x2 or .x4");
+#if defined(GLMK_SIM)
+  sim::LdmatrixArgs x{r, row};
+  simt::warp_model(&sim::ldmatrix_model<N, true>, sim::kLdmatrixName[N / 2][1], &x, file, line);
+#elif defined(__CUDA_ARCH__)
+  if constexpr (N == 1)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x1.trans.shared.b16 {%0}, [%1];\n" : "=r"(r[0]) : "r"(smem_addr(row)));
+  else if constexpr (N == 2)
+    asm volatile("ldmatrix.sync.aligned.m8n8.x2.trans.shared.b16 {%0,%1}, [%2];\n" : "=r"(r[0]), "=r"(r[1]) : "r"(smem_addr(row)));
+  else
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_addr(row)));
+#endif
+}
+
+// Section: cp.async (per thread; src_bytes < the copy size zero-fills the rest, 0 reads nothing)
+__device__ __forceinline__ void cp_async_cg16(void* smem, const void* gmem, int src_bytes = 16 GLMK_CALLSITE) {
+#if defined(GLMK_SIM)
+  sim::cp_async(smem, gmem, 16, src_bytes, "cp.async.cg.shared.global", file, line);
+#elif defined(__CUDA_ARCH__)
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(smem_addr(smem)), "l"(gmem), "r"(src_bytes));
+#endif
+}
+
+template <int Bytes>
+__device__ __forceinline__ void cp_async_ca(void* smem, const void* gmem, int src_bytes = Bytes GLMK_CALLSITE) {
+  static_assert(Bytes == 4 || Bytes == 8 || Bytes == 16, "cp.async.ca copies 4, 8 or 16 bytes");
+#if defined(GLMK_SIM)
+  sim::cp_async(smem, gmem, Bytes, src_bytes, "cp.async.ca.shared.global", file, line);
+#elif defined(__CUDA_ARCH__)
+  asm volatile("cp.async.ca.shared.global [%0], [%1], %2, %3;\n" ::"r"(smem_addr(smem)), "l"(gmem), "n"(Bytes), "r"(src_bytes));
+#endif
+}
+
+__device__ __forceinline__ void cp_async_commit() {
+#if defined(GLMK_SIM)
+  simt::cur().open_group++;
+#elif defined(__CUDA_ARCH__)
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+#endif
+}
+
+// Waits until at most the N most recent committed groups of this thread are pending. Other threads see the
+// bytes only after a __syncthreads() that follows this wait.
+template <int N>
+__device__ __forceinline__ void cp_async_wait() {
+#if defined(GLMK_SIM)
+  sim::cp_async_land(N);
+#elif defined(__CUDA_ARCH__)
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
+}  // namespace glmk::cuda
+
+#undef GLMK_CALLSITE
