@@ -1,5 +1,5 @@
-// FP8 block quantization on the ascend device (SPEC 5): host-computed, block by block in the CPU device's
-// order (devices/cpu/fp8.cc), with the shared definitions of glmk/fp8-arith.h.
+// FP8 block quantization on the ascend device (SPEC 5): host-computed by the CPU device's row kernels
+// (glmk/host-rows.hpp) on staged copies.
 #include "fp8.hpp"
 
 #include <algorithm>
@@ -21,7 +21,7 @@ size_t scale_count(const glmk_fp8_args& a) {
 int quantize_run(glmk_device* d, const glmk_fp8_args a, std::string& msg) {
   const char* op = "fp8.quantize";
   const size_t elems = static_cast<size_t>(a.batch * a.n * a.k), wbytes = elems * dtype_size(a.w_dtype);
-  const int64_t rows = (a.n + a.block_n - 1) / a.block_n, cols = (a.k + a.block_k - 1) / a.block_k;
+  const int64_t rows = (a.n + a.block_n - 1) / a.block_n;
   char* w = stage(d, op, wbytes, msg);
   char* data = w ? stage(d, op, elems, msg) : nullptr;
   char* scales = data ? stage(d, op, scale_count(a) * 4, msg) : nullptr;
@@ -29,34 +29,14 @@ int quantize_run(glmk_device* d, const glmk_fp8_args a, std::string& msg) {
   int rc = fetch(d, op, w, a.w, wbytes, msg);
   if (rc == GLMK_OK) rc = wait_inputs(d, msg);
   if (rc != GLMK_OK) return rc;
-  auto* q = reinterpret_cast<uint8_t*>(data);
-  auto* si = reinterpret_cast<float*>(scales);
+  glmk_fp8_args h = a;  // the same op on the staged host copies
+  h.w = w;
+  h.data = reinterpret_cast<uint8_t*>(data);
+  h.scale_inv = reinterpret_cast<float*>(scales);
   {
     HostFpEnv env;
     for (int64_t b = 0; b < a.batch; b++)
-      for (int64_t rb = 0; rb < rows; rb++) {
-        const int64_t r0 = rb * a.block_n, r1 = std::min(a.n, r0 + a.block_n);
-        for (int64_t cb = 0; cb < cols; cb++) {
-          const int64_t c0 = cb * a.block_k, c1 = std::min(a.k, c0 + a.block_k);
-          float amax = 0.0f;
-          for (int64_t r = r0; r < r1 && amax == amax; r++)
-            for (int64_t c = c0; c < c1; c++) {
-              const float v = std::fabs(widen(w, a.w_dtype, (b * a.n + r) * a.k + c));
-              if (v != v) {
-                amax = v;
-                break;
-              }
-              amax = v > amax ? v : amax;
-            }
-          const float s = glmk_fp8_scale_inv(amax);
-          si[(b * rows + rb) * cols + cb] = s;
-          for (int64_t r = r0; r < r1; r++)
-            for (int64_t c = c0; c < c1; c++) {
-              const int64_t i = (b * a.n + r) * a.k + c;
-              q[i] = glmk_e4m3_from_f32_bits(glmk_bits_from_f32(widen(w, a.w_dtype, i) / s));
-            }
-        }
-      }
+      for (int64_t rb = 0; rb < rows; rb++) fp8_quantize_row(h, b, rb);
   }
   if ((rc = put(d, op, a.data, data, elems, msg)) != GLMK_OK) return rc;
   if ((rc = put(d, op, a.scale_inv, scales, scale_count(a) * 4, msg)) != GLMK_OK) return rc;
@@ -66,7 +46,7 @@ int quantize_run(glmk_device* d, const glmk_fp8_args a, std::string& msg) {
 int dequantize_run(glmk_device* d, const glmk_fp8_args a, std::string& msg) {
   const char* op = "fp8.dequantize";
   const size_t elems = static_cast<size_t>(a.batch * a.n * a.k), obytes = elems * dtype_size(a.out_dtype);
-  const int64_t rows = (a.n + a.block_n - 1) / a.block_n, cols = (a.k + a.block_k - 1) / a.block_k;
+  const int64_t rows = (a.n + a.block_n - 1) / a.block_n;
   char* data = stage(d, op, elems, msg);
   char* scales = data ? stage(d, op, scale_count(a) * 4, msg) : nullptr;
   char* out = scales ? stage(d, op, obytes, msg) : nullptr;
@@ -75,19 +55,14 @@ int dequantize_run(glmk_device* d, const glmk_fp8_args a, std::string& msg) {
   if (rc == GLMK_OK) rc = fetch(d, op, scales, a.scale_inv, scale_count(a) * 4, msg);
   if (rc == GLMK_OK) rc = wait_inputs(d, msg);
   if (rc != GLMK_OK) return rc;
-  const auto* q = reinterpret_cast<const uint8_t*>(data);
-  const auto* si = reinterpret_cast<const float*>(scales);
+  glmk_fp8_args h = a;
+  h.data = reinterpret_cast<uint8_t*>(data);
+  h.scale_inv = reinterpret_cast<float*>(scales);
+  h.out = out;
   {
     HostFpEnv env;
     for (int64_t b = 0; b < a.batch; b++)
-      for (int64_t r = 0; r < a.n; r++)
-        for (int64_t c = 0; c < a.k; c++) {
-          const int64_t i = (b * a.n + r) * a.k + c;
-          const uint32_t bits = glmk_fp8_dequant_bits(q[i], si[(b * rows + r / a.block_n) * cols + c / a.block_k]);
-          if (a.out_dtype == GLMK_F32) reinterpret_cast<uint32_t*>(out)[i] = bits;
-          else if (a.out_dtype == GLMK_BF16) reinterpret_cast<uint16_t*>(out)[i] = glmk_bf16_rne(bits);
-          else reinterpret_cast<uint16_t*>(out)[i] = glmk_f16_rne(bits);
-        }
+      for (int64_t rb = 0; rb < rows; rb++) fp8_dequantize_row(h, b, rb);
   }
   if ((rc = put(d, op, a.out, out, obytes, msg)) != GLMK_OK) return rc;
   return drain_if_heavy(d, msg);

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "glmk/device.h"
+#include "glmk/host-rows.hpp"
 #include "glmk/int4-arith.h"
 
 #if defined(__SSE__)
@@ -34,14 +35,8 @@ class HostFpEnv {
 #endif
 };
 
-// Element i of a bf16 / f16 / f32 host array as an f32 (exact).
-inline float widen(const void* p, int dtype, int64_t i) {
-  switch (dtype) {
-    case GLMK_BF16: return glmk_f32_from_bits(glmk_bf16_to_f32_bits(static_cast<const uint16_t*>(p)[i]));
-    case GLMK_F16: return glmk_f32_from_bits(glmk_f16_to_f32_bits(static_cast<const uint16_t*>(p)[i]));
-    default: return static_cast<const float*>(p)[i];
-  }
-}
+// Element i of a bf16 / f16 / f32 host array as an f32 (exact): glmk/host-rows.hpp's.
+using glmk::widen;
 
 // A host buffer of `bytes` that the device keeps alive until its next drain (which first waits for the
 // stream), so that a copy queued into or out of it can never outlive it, whatever fails later.

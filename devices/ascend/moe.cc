@@ -7,21 +7,13 @@
 
 #include "device.hpp"
 #include "host-step.hpp"
+#include "glmk/gemm-order.h"
 #include "glmk/moe-arith.h"
 #include "glmk/moe-check.hpp"
 #include "glmk/status.hpp"
 
 namespace glmk::ascend {
 namespace {
-
-// The fixed tree over 16 partial sums (devices/cpu/gemm.hpp gemm_reduce16, native/include/glmk/device.h).
-float reduce16(const float* p) {
-  float q[8], r[4], s[2];
-  for (int j = 0; j < 8; j++) q[j] = p[j] + p[j + 8];
-  for (int j = 0; j < 4; j++) r[j] = q[j] + q[j + 4];
-  for (int j = 0; j < 2; j++) s[j] = r[j] + r[j + 2];
-  return s[0] + s[1];
-}
 
 int route_run(glmk_device* d, const glmk_moe_route_args a, std::string& msg) {
   const char* op = "moe.route";
@@ -48,7 +40,7 @@ int route_run(glmk_device* d, const glmk_moe_route_args a, std::string& msg) {
       for (int64_t e = 0; e < a.e; e++) {
         float p[16] = {0};
         for (int64_t c = 0; c < a.h; c++) p[c % 16] = std::fma(xr[c], widen(g, a.gate_dtype, e * a.h + c), p[c % 16]);
-        logits[e] = reduce16(p);
+        logits[e] = glmk_reduce16(p);
       }
       glmk_moe_select(logits.data(), a.bias ? reinterpret_cast<const float*>(bias) : nullptr, static_cast<int>(a.e), a.top_k,
                       a.n_group, a.topk_group, a.routed_scaling_factor, a.norm_topk_prob, scratch.data(), group_ok.data(),

@@ -62,7 +62,7 @@ GLMK_AVX512 void rows512(const GemmBlock& b, int64_t n, int64_t m0) {
     for (int j = 0; j < NB; j++) {
       alignas(64) float p[16];
       _mm512_store_ps(p, acc[i][j]);
-      b.y[(m0 + i) * b.n + n + j] = gemm_reduce16(p);
+      b.y[(m0 + i) * b.n + n + j] = glmk_reduce16(p);
     }
 }
 
@@ -105,7 +105,7 @@ GLMK_AVX512 void rows512_int4(const GemmBlock& b, int64_t n, int64_t m0, const f
     for (int j = 0; j < NB; j++) {
       alignas(64) float p[16];
       _mm512_store_ps(p, acc[i][j]);
-      b.y[(m0 + i) * b.n + n + j] = gemm_reduce16(p);
+      b.y[(m0 + i) * b.n + n + j] = glmk_reduce16(p);
     }
 }
 
@@ -213,7 +213,7 @@ GLMK_AVX2 void rows256(const GemmBlock& b, int64_t n, int64_t m0) {
     alignas(32) float p[16];
     _mm256_store_ps(p, lo[i]);
     _mm256_store_ps(p + 8, hi[i]);
-    b.y[(m0 + i) * b.n + n] = gemm_reduce16(p);
+    b.y[(m0 + i) * b.n + n] = glmk_reduce16(p);
   }
 }
 

@@ -36,7 +36,7 @@ void gemm_block_scalar(const GemmBlock& b) {
       float p[16] = {0};
       const float* x = b.x + m * b.k;
       for (int64_t kk = 0; kk < b.k; kk++) p[kk % 16] = std::fma(x[kk], wrow[kk], p[kk % 16]);
-      b.y[m * b.n + n] = gemm_reduce16(p);
+      b.y[m * b.n + n] = glmk_reduce16(p);
     }
   }
 }
@@ -123,7 +123,7 @@ int fp8_matmul_execute(Pool& pool, Isa isa, const glmk_fp8_matmul_args& a, glmk_
           float p[16] = {0};
           for (int64_t c = j * kB; c < std::min(a.k, (j + 1) * kB); c++)
             p[c % 16] = std::fma(xa[m * a.k + c], wrow[c], p[c % 16]);
-          acc = acc + (gemm_reduce16(p) * sa[m * blocks + j]) * ws[j];
+          acc = acc + (glmk_reduce16(p) * sa[m * blocks + j]) * ws[j];
         }
         store(m, n, acc);
       }

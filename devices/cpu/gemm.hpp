@@ -15,6 +15,7 @@
 #include <cstdint>
 
 #include "glmk/device.h"
+#include "glmk/gemm-order.h"
 #include "isa.hpp"
 #include "stream.hpp"
 
@@ -51,14 +52,5 @@ int fp8_matmul_execute(Pool& pool, Isa isa, const glmk_fp8_matmul_args& a, glmk_
 // next_rows: rows of the tile that follows (0: none), prefetched while this one ends.
 void fp8_tile_avx512(const float* xa, const float* sa, int64_t m, int64_t k, const uint8_t* data, const float* scale_inv,
                      int64_t block_n, int64_t n0, int64_t rows, int64_t next_rows, float* acc);
-
-// The fixed reduction tree of the 16 partial sums (the order above).
-inline float gemm_reduce16(const float* p) {
-  float q[8], r[4], s[2];
-  for (int j = 0; j < 8; j++) q[j] = p[j] + p[j + 8];
-  for (int j = 0; j < 4; j++) r[j] = q[j] + q[j + 4];
-  for (int j = 0; j < 2; j++) s[j] = r[j] + r[j + 2];
-  return s[0] + s[1];
-}
 
 }  // namespace glmk::cpu

@@ -7,19 +7,12 @@
 
 #include "cuda-compat.h"
 #include "glmk/fp8-arith.h"
+#include "glmk/gemm-order.h"
 
 namespace glmk::cuda {
 
 constexpr int64_t kFp8KBlock = 128;  // the activations' and weights' block columns
 
-// The fixed reduction tree of 16 partial sums (devices/cpu/gemm.hpp gemm_reduce16).
-__device__ __forceinline__ float fp8_reduce16(const float* p) {
-  float q[8], r[4], s[2];
-  for (int j = 0; j < 8; j++) q[j] = p[j] + p[j + 8];
-  for (int j = 0; j < 4; j++) r[j] = q[j] + q[j + 4];
-  for (int j = 0; j < 2; j++) s[j] = r[j] + r[j + 2];
-  return s[0] + s[1];
-}
 
 __device__ __forceinline__ float fp8_code_f32(uint8_t c) { return glmk_f32_from_bits(glmk_e4m3_to_f32_bits(c)); }
 
@@ -35,7 +28,7 @@ __device__ __forceinline__ float fp8_row_dot(const float* xa, const float* sa, c
     for (int64_t c = c0; c < c1; c += 16)
       for (int l = 0; l < 16; l++)
         if (c + l < c1) p[l] = fmaf(xa[c + l], fp8_code_f32(w[c + l]), p[l]);
-    acc = acc + (fp8_reduce16(p) * sa[j]) * ws[j];
+    acc = acc + (glmk_reduce16(p) * sa[j]) * ws[j];
   }
   return acc;
 }

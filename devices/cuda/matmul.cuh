@@ -3,7 +3,7 @@
 //   x widened to f32 exactly (bf16, f16, f32); each weight decoded to f32 exactly (dense: widened; int4:
 //   bf16(q * s) by glmk_int4_dequant, the value int4.dequantize gives); per output y[m, n]: 16 partial sums
 //   p[j] = fma chain over k = j, j + 16, ... (increasing k, from +0; when K is not a multiple of 16 the tail
-//   lanes take nothing), then the fixed tree ((p0+p8)+(p4+p12))+((p2+p10)+(p6+p14)) + ... of gemm_reduce16,
+//   lanes take nothing), then the fixed tree ((p0+p8)+(p4+p12))+((p2+p10)+(p6+p14)) + ... of glmk_reduce16,
 //   then one rounding to x's dtype (glmk_bf16_rne / glmk_f16_rne: nearest even, NaN canonical).
 // Scheme: 16 lanes of a warp per output, lane j holds p[j]; the tree is four __shfl_down_sync steps
 // (8, 4, 2, 1) inside the 16 lanes, each adding the higher index to the lower (the CPU's operand order).

@@ -49,7 +49,7 @@ __global__ void moe_logits_kernel(glmk_moe_route_args a, float* logits) {
     for (int l = 0; l < 16; l++)
       if (c + l < a.h)
         p[l] = fmaf(moe_widen(a.hidden, a.hidden_dtype, t * a.h + c + l), moe_widen(a.gate, a.gate_dtype, e * a.h + c + l), p[l]);
-  logits[i] = fp8_reduce16(p);
+  logits[i] = glmk_reduce16(p);
 }
 
 // scratch: [t, 2e] floats, group_ok: [t, n_group] ints
