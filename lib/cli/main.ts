@@ -141,8 +141,7 @@ async function bench(pos: string[], flags: Map<string, string>): Promise<number>
   if (op === "moe") return benchMoeCli(flags);
   if (op !== "topk") throw new GlmKernelsError("E_ARG", `Expected a benchmark (topk, int4, fp8, moe or latency) but received "${op}"`);
   const dev = pickDevice(flags);
-  const time = Number(flags.get("time") ?? 2000);
-  if (!(time > 0)) throw new GlmKernelsError("E_ARG", `Expected --time to be a positive number of ms but received "${flags.get("time")}"`);
+  const time = timeFlag(flags, 2000);
   const shapes = flags.has("shapes") ? parseShapes(flags.get("shapes")!) : undefined;
   const { benchTopk, formatReport } = await import("../bench/topk.js");
   const rep = await benchTopk(dev, { time, shapes, log: (s) => process.stderr.write(`${s}\n`) });
@@ -153,6 +152,13 @@ async function bench(pos: string[], flags: Map<string, string>): Promise<number>
     writeFileSync(json.replace(/(\.json)?$/, ".svg"), topkChartSvg(rep));
   }
   return 0;
+}
+
+// --time MS (default dflt): the time tinybench spends on each case.
+function timeFlag(flags: Map<string, string>, dflt: number): number {
+  const time = Number(flags.get("time") ?? dflt);
+  if (!(time > 0)) throw new GlmKernelsError("E_ARG", `Expected --time to be a positive number of ms but received "${flags.get("time")}"`);
+  return time;
 }
 
 // --json F: the report as JSON at F.
@@ -175,8 +181,7 @@ function intList(flags: Map<string, string>, name: string, allowed?: number[]): 
 
 async function benchInt4Cli(flags: Map<string, string>): Promise<number> {
   const dev = pickDevice(flags);
-  const time = Number(flags.get("time") ?? 500);
-  if (!(time > 0)) throw new GlmKernelsError("E_ARG", `Expected --time to be a positive number of ms but received "${flags.get("time")}"`);
+  const time = timeFlag(flags, 500);
   const shapes = flags.has("shapes")
     ? parseShapes(flags.get("shapes")!).map(([a, b]) => {
         if (b % 128 !== 0) throw new GlmKernelsError("E_ARG", `Expected --shapes NxK with K a multiple of 128 but received "${a}x${b}"`);
@@ -198,8 +203,7 @@ async function benchInt4Cli(flags: Map<string, string>): Promise<number> {
 
 async function benchFp8Cli(flags: Map<string, string>): Promise<number> {
   const dev = pickDevice(flags);
-  const time = Number(flags.get("time") ?? 500);
-  if (!(time > 0)) throw new GlmKernelsError("E_ARG", `Expected --time to be a positive number of ms but received "${flags.get("time")}"`);
+  const time = timeFlag(flags, 500);
   const shapes = flags.has("shapes") ? parseShapes(flags.get("shapes")!) : undefined;
   const { benchFp8, formatFp8 } = await import("../bench/fp8.js");
   const rep = await benchFp8(dev, { time, shapes, ms: intList(flags, "m"), log: (s) => process.stderr.write(`${s}\n`) });
@@ -210,8 +214,7 @@ async function benchFp8Cli(flags: Map<string, string>): Promise<number> {
 
 async function benchMoeCli(flags: Map<string, string>): Promise<number> {
   const dev = pickDevice(flags);
-  const time = Number(flags.get("time") ?? 1000);
-  if (!(time > 0)) throw new GlmKernelsError("E_ARG", `Expected --time to be a positive number of ms but received "${flags.get("time")}"`);
+  const time = timeFlag(flags, 1000);
   const { benchMoe, formatMoe } = await import("../bench/moe.js");
   const rep = await benchMoe(dev, {
     time,
