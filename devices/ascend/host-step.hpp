@@ -9,31 +9,16 @@
 #include <string>
 
 #include "glmk/device.h"
+#include "glmk/fp-env.hpp"
 #include "glmk/host-rows.hpp"
 #include "glmk/int4-arith.h"
-
-#if defined(__SSE__)
-#include <xmmintrin.h>
-#endif
 
 struct glmk_device;
 
 namespace glmk::ascend {
 
-// Round to nearest even, subnormals kept (MXCSR 0x1F80) while the host computes, whatever the thread
-// inherited: a DAZ/FTZ host must not change the bits.
-class HostFpEnv {
- public:
-#if defined(__SSE__)
-  HostFpEnv() : saved_(_mm_getcsr()) { _mm_setcsr(0x1F80u); }
-  ~HostFpEnv() { _mm_setcsr(saved_); }
-  HostFpEnv(const HostFpEnv&) = delete;
-  HostFpEnv& operator=(const HostFpEnv&) = delete;
-
- private:
-  unsigned saved_;
-#endif
-};
+// Round to nearest even, subnormals kept while the host computes, whatever the thread inherited.
+using HostFpEnv = glmk::DefaultFpEnv;
 
 // Element i of a bf16 / f16 / f32 host array as an f32 (exact): glmk/host-rows.hpp's.
 using glmk::widen;
