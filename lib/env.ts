@@ -2,7 +2,7 @@
 import { availableParallelism } from "node:os";
 import { GlmKernelsError, describe } from "./errors.js";
 
-export const ISAS = ["auto", "avx512", "avx2", "scalar"] as const;
+export const ISAS = ["auto", "avx512bf16", "avx512vbmi", "avx512", "avx2", "scalar"] as const;
 export type IsaName = (typeof ISAS)[number];
 
 function envInt(name: string, min: number, max: number, fallback: number): number {

@@ -86,7 +86,7 @@ int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
                 o->spin_us);
   Isa want;
   if (!isa_parse(o->isa, &want))
-    return fail(st, GLMK_E_ARG, "Expected GLM_KERNELS_ISA auto, avx512, avx2 or scalar but received %s", o->isa);
+    return fail(st, GLMK_E_ARG, "Expected GLM_KERNELS_ISA auto, avx512bf16, avx512vbmi, avx512, avx2 or scalar but received %s", o->isa);
   Isa have = isa_detect();
   Isa use = static_cast<int>(want) < static_cast<int>(have) ? want : have;
   try {

@@ -1,6 +1,7 @@
-// The GEMM core's AVX-512 and AVX2 kernels: the order of gemm.hpp, lane j of the accumulators holding the
-// partial sum p[j] (AVX2: lanes 0-7 in one register, 8-15 in another). Per format a decoder turns 16
-// weights of row n into f32 lanes; x rows are reused in blocks of up to 8 per decoded weight vector.
+// The GEMM core's AVX-512 (dense weights; int4 in gemm-int4.hpp) and AVX2 kernels: the order of gemm.hpp,
+// lane j of the accumulators holding the partial sum p[j] (AVX2: lanes 0-7 in one register, 8-15 in
+// another). Per format a decoder turns 16 weights of row n into f32 lanes; x rows are reused in blocks of
+// up to 4 per decoded weight vector.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -16,19 +17,7 @@ namespace {
 
 // Section: AVX-512
 
-// bf16(q * s) for the 16 codes q = -8..7 (nibble i holds q = i - 8), as f32 lanes: the int4 lookup table.
-GLMK_AVX512 inline __m512 int4_lut512(uint16_t scale_bits) {
-  const __m512 q = _mm512_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1, 0, 1, 2, 3, 4, 5, 6, 7);
-  const __m512 prod = _mm512_mul_ps(q, _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int>(uint32_t{scale_bits} << 16))));
-  const __m512i bits = _mm512_castps_si512(prod);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(bits, 16), _mm512_set1_epi32(1));
-  __m512i r = _mm512_add_epi32(_mm512_add_epi32(bits, _mm512_set1_epi32(0x7FFF)), lsb);
-  r = _mm512_and_si512(r, _mm512_set1_epi32(static_cast<int>(0xFFFF0000u)));
-  const __mmask16 nan = _mm512_cmp_ps_mask(prod, prod, _CMP_UNORD_Q);
-  return _mm512_castsi512_ps(_mm512_mask_mov_epi32(r, nan, _mm512_set1_epi32(0x7FC00000)));
-}
-
-// 16 dense weights of row n at k (lanes past the mask 0) as f32 lanes; int4 has its own path below.
+// 16 dense weights of row n at k (lanes past the mask 0) as f32 lanes (int4: gemm-int4.hpp).
 GLMK_AVX512 inline __m512 dense512(const GemmBlock& b, int64_t n, int64_t k, __mmask16 mask) {
   const int64_t i = n * b.k + k;
   switch (b.w_dtype) {
@@ -66,69 +55,14 @@ GLMK_AVX512 void rows512(const GemmBlock& b, int64_t n, int64_t m0) {
     }
 }
 
-// The int4 path: per group, one table per weight row; per 16 bytes of codes, 32 weights in two registers (k and k + 16: each lane still
-// takes its k in increasing order).
-// luts: when not null, the tables of these NB rows for every group, [groups][NB][16] (built once for all the
-// passes over x's rows; the same values int4_lut512 gives).
-template <int MB, int NB>
-GLMK_AVX512 void rows512_int4(const GemmBlock& b, int64_t n, int64_t m0, const float* luts = nullptr) {
-  __m512 acc[MB][NB];
-  for (int i = 0; i < MB; i++)
-    for (int j = 0; j < NB; j++) acc[i][j] = _mm512_setzero_ps();
-  const int64_t groups = b.k / b.group_size;
-  const uint8_t* wp[NB];
-  const uint16_t* sp[NB];
-  for (int j = 0; j < NB; j++) {
-    wp[j] = reinterpret_cast<const uint8_t*>(b.packed) + (n + j) * (b.k / 2);
-    sp[j] = b.scales + (n + j) * groups;
-  }
-  const float* x = b.x + m0 * b.k;
-  const __m128i low = _mm_set1_epi8(0x0F);
-  for (int64_t g = 0; g < groups; g++) {
-    __m512 lut[NB];
-    for (int j = 0; j < NB; j++) lut[j] = luts ? _mm512_loadu_ps(luts + (g * NB + j) * 16) : int4_lut512(sp[j][g]);
-    for (int64_t k = g * b.group_size, end = k + b.group_size; k < end; k += 32) {
-      __m512 w0[NB], w1[NB];
-      for (int j = 0; j < NB; j++) {
-        const __m128i bytes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(wp[j] + k / 2));
-        const __m128i lo = _mm_and_si128(bytes, low), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), low);
-        w0[j] = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)), lut[j]);
-        w1[j] = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(lo, hi)), lut[j]);
-      }
-      for (int i = 0; i < MB; i++) {
-        const __m512 x0 = _mm512_loadu_ps(x + i * b.k + k), x1 = _mm512_loadu_ps(x + i * b.k + k + 16);
-        for (int j = 0; j < NB; j++) acc[i][j] = _mm512_fmadd_ps(x1, w1[j], _mm512_fmadd_ps(x0, w0[j], acc[i][j]));
-      }
-    }
-  }
-  for (int i = 0; i < MB; i++)
-    for (int j = 0; j < NB; j++) {
-      alignas(64) float p[16];
-      _mm512_store_ps(p, acc[i][j]);
-      b.y[(m0 + i) * b.n + n + j] = glmk_reduce16(p);
-    }
-}
-
 template <int NB>
 GLMK_AVX512 void cols512(const GemmBlock& b, int64_t n) {
-  const bool q4 = b.w_dtype == GLMK_W_INT4;
-  // int4 with more than one pass over x's rows: the tables once per (row, group), not once per pass
-  // (at group 32 and M = 64 building them was a third of the work)
-  thread_local std::vector<float> tables;
-  const float* luts = nullptr;
-  if (q4 && b.m > 4) {
-    const int64_t groups = b.k / b.group_size;
-    tables.resize(static_cast<size_t>(groups * NB * 16));
-    for (int64_t g = 0; g < groups; g++)
-      for (int j = 0; j < NB; j++) _mm512_storeu_ps(tables.data() + (g * NB + j) * 16, int4_lut512(b.scales[(n + j) * groups + g]));
-    luts = tables.data();
-  }
   for (int64_t m0 = 0; m0 < b.m; m0 += 4) {
     switch (std::min<int64_t>(4, b.m - m0)) {
-      case 1: q4 ? rows512_int4<1, NB>(b, n, m0, luts) : rows512<1, NB>(b, n, m0); break;
-      case 2: q4 ? rows512_int4<2, NB>(b, n, m0, luts) : rows512<2, NB>(b, n, m0); break;
-      case 3: q4 ? rows512_int4<3, NB>(b, n, m0, luts) : rows512<3, NB>(b, n, m0); break;
-      default: q4 ? rows512_int4<4, NB>(b, n, m0, luts) : rows512<4, NB>(b, n, m0); break;
+      case 1: rows512<1, NB>(b, n, m0); break;
+      case 2: rows512<2, NB>(b, n, m0); break;
+      case 3: rows512<3, NB>(b, n, m0); break;
+      default: rows512<4, NB>(b, n, m0); break;
     }
   }
 }

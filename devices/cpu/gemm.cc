@@ -42,13 +42,33 @@ void gemm_block_scalar(const GemmBlock& b) {
 }
 
 void gemm_f32(Pool& pool, Isa isa, const GemmBlock& base) {
-  void (*kernel)(const GemmBlock&) = isa == Isa::avx512 ? gemm_block_avx512 : isa == Isa::avx2 ? gemm_block_avx2 : gemm_block_scalar;
-  const int64_t items = (base.n + kRowsPerItem - 1) / kRowsPerItem;
+  void (*kernel)(const GemmBlock&) = gemm_block_scalar;
+  std::vector<uint16_t> pairs;
+  std::vector<int32_t> emin;
+  GemmBlock first = base;
+  if (isa >= Isa::avx512bf16 && base.w_dtype == GLMK_W_INT4 && base.x_bf16) {
+    pairs.resize(static_cast<size_t>(base.m * base.k));
+    emin.resize(static_cast<size_t>(base.m));
+    int4_bf16_prepare(base.x, base.m, base.k, pairs.data(), emin.data());
+    first.x_pairs = pairs.data();
+    first.x_emin = emin.data();
+    kernel = int4_block_bf16;
+  } else if (isa >= Isa::avx512 && base.w_dtype == GLMK_W_INT4) {
+    kernel = isa >= Isa::avx512vbmi ? int4_block_vbmi : int4_block_avx512;
+  } else if (isa >= Isa::avx512) {
+    kernel = gemm_block_avx512;
+  } else if (isa == Isa::avx2) {
+    kernel = gemm_block_avx2;
+  }
+  // int4 at few rows of x streams its weights: longer runs of rows per item let its prefetch (which stops
+  // at the item's end) run ahead across passes
+  const int64_t per_item = base.w_dtype == GLMK_W_INT4 && base.m <= 4 ? 4 * kRowsPerItem : kRowsPerItem;
+  const int64_t items = (base.n + per_item - 1) / per_item;
   pool.parallel_for(items, [&](int64_t item, int) {
     DefaultFpEnv item_env;
-    GemmBlock b = base;
-    b.n0 = item * kRowsPerItem;
-    b.n1 = std::min(base.n, b.n0 + kRowsPerItem);
+    GemmBlock b = first;
+    b.n0 = item * per_item;
+    b.n1 = std::min(base.n, b.n0 + per_item);
     kernel(b);
   });
 }
@@ -59,7 +79,9 @@ int matmul_execute(Pool& pool, Isa isa, const glmk_matmul_args& a, glmk_status* 
   std::vector<float> x(static_cast<size_t>(a.m * a.k));
   for (int64_t i = 0; i < a.m * a.k; i++) x[i] = widen(a.x, a.x_dtype, i);
   std::vector<float> y(static_cast<size_t>(a.m * a.n));
-  gemm_f32(pool, isa, GemmBlock{x.data(), a.m, a.k, a.w_dtype, a.w, a.packed, a.scales, a.group_size, 0, 0, a.n, y.data()});
+  GemmBlock block{x.data(), a.m, a.k, a.w_dtype, a.w, a.packed, a.scales, a.group_size, 0, 0, a.n, y.data()};
+  block.x_bf16 = a.x_dtype == GLMK_BF16;
+  gemm_f32(pool, isa, block);
   // Section: round once to x's dtype
   for (int64_t i = 0; i < a.m * a.n; i++) {
     const uint32_t bits = glmk_bits_from_f32(y[i]);
@@ -94,7 +116,7 @@ int fp8_matmul_execute(Pool& pool, Isa isa, const glmk_fp8_matmul_args& a, glmk_
   });
   // Section: rows of w in work items (AVX-512: 4 tiles of 16 rows each, in turn); per output, blocks in
   // increasing order
-  const int64_t per_item = isa == Isa::avx512 ? 4 * kRowsPerItem : kRowsPerItem;
+  const int64_t per_item = isa >= Isa::avx512 ? 4 * kRowsPerItem : kRowsPerItem;
   const int64_t items = (a.n + per_item - 1) / per_item;
   auto store = [&](int64_t m, int64_t n, float acc) {
     if (a.y_dtype == GLMK_F32) static_cast<float*>(a.y)[m * a.n + n] = acc == acc ? acc : glmk_f32_from_bits(0x7FC00000u);
@@ -103,7 +125,7 @@ int fp8_matmul_execute(Pool& pool, Isa isa, const glmk_fp8_matmul_args& a, glmk_
   pool.parallel_for(items, [&](int64_t item, int) {
     DefaultFpEnv item_env;
     const int64_t n0 = item * per_item, n1 = std::min(a.n, n0 + per_item);
-    if (isa == Isa::avx512) {
+    if (isa >= Isa::avx512) {
       std::vector<float> tile(static_cast<size_t>(a.m * 16));
       for (int64_t t0 = n0; t0 < n1; t0 += 16) {
         const int64_t rows = std::min<int64_t>(16, n1 - t0), next = std::min<int64_t>(16, std::max<int64_t>(0, n1 - t0 - 16));

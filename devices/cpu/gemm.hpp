@@ -32,11 +32,21 @@ struct GemmBlock {
   int64_t group_size;
   int64_t n0, n1, n;  // n: the row stride of y
   float* y;           // [m, n] f32 sums
+  bool x_bf16 = false;  // every x value is a bf16 (x was bf16): lets int4 take VDPBF16PS (gemm-int4-bf16.cc)
+  // Filled by gemm_f32 for int4_block_bf16: x as bf16 in that kernel's pair order, and per row of x the
+  // smallest biased exponent of its nonzero values (-1: the row holds a subnormal, inf or NaN).
+  const uint16_t* x_pairs = nullptr;
+  const int32_t* x_emin = nullptr;
 };
 
 void gemm_block_scalar(const GemmBlock& b);
 void gemm_block_avx512(const GemmBlock& b);
 void gemm_block_avx2(const GemmBlock& b);
+void int4_block_avx512(const GemmBlock& b);  // int4 weights only (gemm-int4-avx512.cc)
+void int4_block_vbmi(const GemmBlock& b);    // int4 weights only, AVX-512 VBMI (gemm-int4-vbmi.cc)
+void int4_block_bf16(const GemmBlock& b);    // int4 weights only, AVX-512 VBMI + BF16 (gemm-int4-bf16.cc)
+// x [m, k] f32 holding bf16 values -> pairs [m, k] and emin [m] for int4_block_bf16.
+void int4_bf16_prepare(const float* x, int64_t m, int64_t k, uint16_t* pairs, int32_t* emin);
 
 // All rows of w (base.n0, base.n1 ignored) against base.x, split over the pool: f32 sums in base.y.
 void gemm_f32(Pool& pool, Isa isa, const GemmBlock& base);

@@ -156,7 +156,7 @@ const uint64_t* top_items(Isa isa, uint32_t* keys, int32_t* idx, size_t m, size_
   // a vector pass and the cut measured faster; on the AVX2 path an A/B did not show a gain (0.96 to 1.11,
   // noise).
   size_t upto = kk;
-  if (isa == Isa::avx512 && m > kk + kk / 16) {
+  if (isa >= Isa::avx512 && m > kk + kk / 16) {
     kmin = cut_key(isa, keys, m, kk, kmin, kmax);
     m = topk_compact(isa, keys, idx, m, kmin);
     upto = m;

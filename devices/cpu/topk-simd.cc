@@ -440,7 +440,7 @@ void topk_write(Isa isa, const uint64_t* items, size_t c, const void* window, in
                 float* out_val, LinePrefetcher& pf) {
   size_t done = 0;
 #if defined(__x86_64__)
-  if (isa == Isa::avx512) done = write_avx512(items, c, window, dtype, out_idx, out_val, pf);
+  if (isa >= Isa::avx512) done = write_avx512(items, c, window, dtype, out_idx, out_val, pf);
 #endif
   write_scalar(items, done, c, window, dtype, out_idx, out_val);
 }
@@ -450,7 +450,7 @@ void topk_key_all(Isa isa, const void* w, int dtype, size_t n, uint32_t* keys, u
   *kmin = 0xFFFFFFFFu;
   *kmax = 0;
 #if defined(__x86_64__)
-  if (isa == Isa::avx512) i = key_all_avx512(w, dtype, n, keys, kmin, kmax);
+  if (isa >= Isa::avx512) i = key_all_avx512(w, dtype, n, keys, kmin, kmax);
 #endif
   for (; i < n; i++) {  // (the compiler vectorizes this for the other paths)
     const uint32_t k = glmk_key_from_f32_bits(score_bits(w, dtype, static_cast<int64_t>(i)));
@@ -463,7 +463,7 @@ void topk_key_all(Isa isa, const void* w, int dtype, size_t n, uint32_t* keys, u
 size_t topk_compact(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t) {
   size_t c = 0, j = 0;
 #if defined(__x86_64__)
-  if (isa == Isa::avx512) c = compact_avx512(keys, idx, n, t, &j);
+  if (isa >= Isa::avx512) c = compact_avx512(keys, idx, n, t, &j);
 #endif
   for (; j < n; j++) {
     const uint32_t k = keys[j];
@@ -478,7 +478,7 @@ size_t topk_compact(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t)
 void topk_digits(Isa isa, const uint32_t* keys, size_t n, uint32_t kmax, int shift, uint16_t* d) {
   size_t j = 0;
 #if defined(__x86_64__)
-  if (isa == Isa::avx512) j = digits_avx512(keys, n, kmax, shift, d);
+  if (isa >= Isa::avx512) j = digits_avx512(keys, n, kmax, shift, d);
 #endif
   for (; j < n; j++) d[j] = static_cast<uint16_t>((kmax - keys[j]) >> shift);
 }
@@ -486,7 +486,7 @@ void topk_digits(Isa isa, const uint32_t* keys, size_t n, uint32_t kmax, int shi
 uint32_t topk_bucket_starts(Isa isa, uint32_t* pos, uint32_t buckets, size_t kk, uint32_t* last, uint32_t big,
                             uint32_t base, std::vector<OrderSpan>& spans) {
 #if defined(__x86_64__)
-  if (isa == Isa::avx512) return bucket_starts_avx512(pos, buckets, kk, last, big, base, spans);
+  if (isa >= Isa::avx512) return bucket_starts_avx512(pos, buckets, kk, last, big, base, spans);
 #endif
   uint32_t sum = 0, b = 0;
   for (;; b++) {
@@ -502,7 +502,7 @@ uint32_t topk_bucket_starts(Isa isa, uint32_t* pos, uint32_t buckets, size_t kk,
 
 bool topk_finish_order(Isa isa, uint64_t* a, size_t n, LinePrefetcher& pf) {
 #if defined(__x86_64__)
-  if (isa == Isa::avx512) {
+  if (isa >= Isa::avx512) {
     finish_avx512(a, n, pf);
     return true;
   }
@@ -512,7 +512,7 @@ bool topk_finish_order(Isa isa, uint64_t* a, size_t n, LinePrefetcher& pf) {
 
 size_t topk_count_at_least(Isa isa, const uint32_t* keys, size_t n, uint32_t t) {
 #if defined(__x86_64__)
-  if (isa == Isa::avx512) return count_avx512(keys, n, t);
+  if (isa >= Isa::avx512) return count_avx512(keys, n, t);
   if (isa == Isa::avx2) return count_avx2(keys, n, t);
 #endif
   size_t c = 0;
@@ -522,7 +522,7 @@ size_t topk_count_at_least(Isa isa, const uint32_t* keys, size_t n, uint32_t t) 
 
 uint32_t topk_kth_largest(Isa isa, const uint32_t* a, size_t n, size_t j) {
 #if defined(__x86_64__)
-  if (isa == Isa::avx512) return kth_largest_avx512(a, n, j);
+  if (isa >= Isa::avx512) return kth_largest_avx512(a, n, j);
 #endif
   uint32_t tmp[64];
   std::copy(a, a + n, tmp);
@@ -533,7 +533,7 @@ uint32_t topk_kth_largest(Isa isa, const uint32_t* a, size_t n, size_t j) {
 FilterOut topk_filter(Isa isa, const void* w, int dtype, int64_t begin, int64_t end, uint32_t t,
                       uint32_t* keys, int32_t* idx, LinePrefetcher& pf) {
 #if defined(__x86_64__)
-  if (isa == Isa::avx512) return filter_avx512(w, dtype, begin, end, t, keys, idx, pf);
+  if (isa >= Isa::avx512) return filter_avx512(w, dtype, begin, end, t, keys, idx, pf);
   // NOTE: the AVX2 filter does not tick pf. It is compute-bound, and one line of the next row per 12 steps
   // made the AVX2 path 5-14% slower on 32x131072 (in-process A/B), 2% on 512x32768.
   if (isa == Isa::avx2) return filter_avx2(w, dtype, begin, end, t, keys, idx);

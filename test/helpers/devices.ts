@@ -18,5 +18,6 @@ export function device(name: string): Device {
 /** Every CPU ISA path this machine can run (GLM_KERNELS_ISA values), lowest first. */
 export function cpuIsaPaths(): string[] {
   const isa = device("cpu").info().isa;
-  return isa === "avx512" ? ["scalar", "avx2", "avx512"] : isa === "avx2" ? ["scalar", "avx2"] : ["scalar"];
+  const all = ["scalar", "avx2", "avx512", "avx512vbmi", "avx512bf16"];
+  return all.slice(0, all.indexOf(isa) + 1);
 }

@@ -1,0 +1,163 @@
+// cpu-gemm-check: the int4 GEMM kernels of the CPU device against its scalar kernel, on the f32 sums (the
+// op rounds them to x's dtype, which would hide a last-bit difference), bit for bit:
+//   int4_block_avx512 (AVX-512 F/BW), int4_block_vbmi (+VBMI), int4_block_bf16 (+BF16: VDPBF16PS where it
+//   is exact, the fma kernel where it is not), each as far as this CPU runs it;
+// over every one of the 65536 bf16 scales, x rows of every exponent range (normal, tiny, holding a
+// subnormal, huge, inf/NaN), 1, 4 and 5 rows of x, groups 32, 64, 128 and K with a half step at its end.
+// Built by CMakeLists.txt (with AddressSanitizer too: the kernels must not read past a row), run by CI.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "../gemm.hpp"
+#include "../isa.hpp"
+
+using namespace glmk::cpu;
+
+namespace {
+
+uint32_t bits_of(float f) {
+  uint32_t b;
+  std::memcpy(&b, &f, 4);
+  return b;
+}
+float from_bits(uint32_t b) {
+  float f;
+  std::memcpy(&f, &b, 4);
+  return f;
+}
+
+// bf16 x row values (as f32) of one kind.
+float x_value(std::mt19937& rng, int kind, int64_t c) {
+  const uint32_t sign = (rng() & 1u) << 31, mant = (rng() & 0x7Fu) << 16;
+  uint32_t e;
+  switch (kind) {
+    case 0: e = 120 + rng() % 12; break;            // around 1
+    case 1: e = 60 + rng() % 8; break;              // tiny: the VDPBF16PS kernel refuses small scales
+    case 2: e = c == 5 ? 0 : 110 + rng() % 20; break;  // one subnormal
+    case 3: e = 220 + rng() % 20; break;            // huge: products overflow
+    case 5: e = 0; break;                            // all subnormal
+    case 6: return from_bits(((120 + rng() % 12) << 23) | mant);  // positive, around 1, never 0
+    default: e = c == 7 ? 255 : 100 + rng() % 40; break;  // an inf or NaN
+  }
+  if (rng() % 16 == 0) return 0.0f;
+  return from_bits(sign | (e << 23) | mant);
+}
+
+int failures = 0;
+
+void compare(const char* what, const std::vector<float>& want, const std::vector<float>& got, int64_t m, int64_t n) {
+  for (int64_t i = 0; i < m * n; i++) {
+    const bool nan = std::isnan(want[i]) && std::isnan(got[i]);  // (the op writes every NaN as 0x7FC00000)
+    if (!nan && bits_of(want[i]) != bits_of(got[i])) {
+      if (failures++ < 10)
+        std::printf("MISMATCH %s: y[%ld, %ld] scalar %a (0x%08x), kernel %a (0x%08x)\n", what, long(i / n), long(i % n), want[i],
+                    bits_of(want[i]), got[i], bits_of(got[i]));
+    }
+  }
+}
+
+// positive: every code q >= 0 (with x of kind 6, an overflowing weight then gives +inf, not NaN)
+void run_case(Isa isa, std::mt19937& rng, int64_t n, int64_t k, int64_t gs, const std::vector<uint16_t>& scales,
+              const std::vector<int>& kinds, const char* name, bool positive = false) {
+  const int64_t m = static_cast<int64_t>(kinds.size());
+  std::vector<int32_t> packed(static_cast<size_t>(n * k / 8));
+  for (auto& v : packed) v = static_cast<int32_t>(rng() | (positive ? 0x88888888u : 0u));
+  std::vector<float> x(static_cast<size_t>(m * k));
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t c = 0; c < k; c++) x[i * k + c] = x_value(rng, kinds[i], c);
+  GemmBlock b{x.data(), m, k, GLMK_W_INT4, nullptr, packed.data(), scales.data(), gs, 0, n, n, nullptr};
+  std::vector<float> want(static_cast<size_t>(m * n)), got(static_cast<size_t>(m * n));
+  b.y = want.data();
+  gemm_block_scalar(b);
+  char what[160];
+  if (isa >= Isa::avx512) {
+    b.y = got.data();
+    int4_block_avx512(b);
+    std::snprintf(what, sizeof what, "%s avx512", name);
+    compare(what, want, got, m, n);
+  }
+  if (isa >= Isa::avx512vbmi) {
+    b.y = got.data();
+    int4_block_vbmi(b);
+    std::snprintf(what, sizeof what, "%s avx512vbmi", name);
+    compare(what, want, got, m, n);
+  }
+  if (isa >= Isa::avx512bf16) {
+    std::vector<uint16_t> pairs(static_cast<size_t>(m * k));
+    std::vector<int32_t> emin(static_cast<size_t>(m));
+    int4_bf16_prepare(x.data(), m, k, pairs.data(), emin.data());
+    b.x_bf16 = true;
+    b.x_pairs = pairs.data();
+    b.x_emin = emin.data();
+    b.y = got.data();
+    int4_block_bf16(b);
+    std::snprintf(what, sizeof what, "%s avx512bf16", name);
+    compare(what, want, got, m, n);
+  }
+}
+
+}  // namespace
+
+int main() {
+  const Isa isa = isa_detect();
+  std::printf("cpu-gemm-check: this CPU runs %s\n", isa_name(isa));
+  std::mt19937 rng(7);
+  const std::vector<std::vector<int>> xs = {{0}, {1}, {2}, {3}, {4}, {5}, {0, 1, 2, 3}, {0, 0, 0, 0}, {1, 0, 5, 0, 1}};
+  // Every bf16 scale, in 40 groups of 32 (32 for the vector scale check, 8 for its scalar tail): row r has
+  // scale r in group 0, scale 7919 r (mod 2^16: every scale once too) in group 35 and r's exponent with
+  // other mantissas in the rest (so that with tiny x every product of a row may be subnormal).
+  {
+    const int64_t n = 65536, gs = 32, groups = 40, k = gs * groups;
+    std::vector<uint16_t> scales(static_cast<size_t>(n * groups));
+    for (int64_t r = 0; r < n; r++)
+      for (int64_t g = 0; g < groups; g++)
+        scales[r * groups + g] = static_cast<uint16_t>(g == 0 ? r : g == 35 ? (r * 7919) & 0xFFFF : (r & 0xFF80) | (rng() & 0x7F));
+    for (size_t i = 0; i < xs.size(); i++) {
+      char name[64];
+      std::snprintf(name, sizeof name, "all scales, x kinds #%zu", i);
+      run_case(isa, rng, n, k, gs, scales, xs[i], name);
+    }
+  }
+  // The same with 33 groups, the last one an ordinary scale: the vector scale check alone decides rows
+  // whose scales are huge or subnormal.
+  {
+    const int64_t n = 65536, gs = 32, groups = 33, k = gs * groups;
+    std::vector<uint16_t> scales(static_cast<size_t>(n * groups));
+    for (int64_t r = 0; r < n; r++)
+      for (int64_t g = 0; g < groups; g++)
+        scales[r * groups + g] = static_cast<uint16_t>(g == 0 ? r : g == 32 ? 0x3C00 + rng() % 0x200 : (r & 0xFF80) | (rng() & 0x7F));
+    for (const std::vector<int>& kinds : {std::vector<int>{0}, std::vector<int>{0, 1, 2, 3}})
+      run_case(isa, rng, n, k, gs, scales, kinds, "all scales, one ordinary group");
+  }
+  // Huge scales (biased exponent 240..255) in group 0 only, codes >= 0 and positive x: weights that
+  // overflow must give +inf, as bf16(q * s) does, not a NaN.
+  {
+    const int64_t n = 2048, gs = 32, groups = 33, k = gs * groups;
+    std::vector<uint16_t> scales(static_cast<size_t>(n * groups));
+    for (int64_t r = 0; r < n; r++)
+      for (int64_t g = 0; g < groups; g++) scales[r * groups + g] = static_cast<uint16_t>(g == 0 ? 0x7800 + r : 0x3C00 + rng() % 0x200);
+    run_case(isa, rng, n, k, gs, scales, {6}, "huge scales", true);
+  }
+  // Realistic scales (1e-4 .. 1e-1, and some zero), every group size, K with and without a half step.
+  for (int64_t gs : {int64_t{32}, int64_t{64}, int64_t{128}})
+    for (int64_t k : {gs, 2 * gs, 3 * gs, int64_t{384}, int64_t{4096}}) {
+      if (k % gs) continue;
+      const int64_t n = 37;
+      std::vector<uint16_t> scales(static_cast<size_t>(n * (k / gs)));
+      for (auto& s : scales) s = rng() % 50 == 0 ? 0 : static_cast<uint16_t>(0x38D1 + rng() % (0x3DCD - 0x38D1));
+      for (size_t i = 0; i < xs.size(); i++) {
+        char name[96];
+        std::snprintf(name, sizeof name, "group %ld, K %ld, x kinds #%zu", long(gs), long(k), i);
+        run_case(isa, rng, n, k, gs, scales, xs[i], name);
+      }
+    }
+  if (failures) {
+    std::printf("cpu-gemm-check: %d mismatches\n", failures);
+    return 1;
+  }
+  std::printf("cpu-gemm-check: ok\n");
+  return 0;
+}

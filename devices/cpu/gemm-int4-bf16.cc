@@ -1,0 +1,217 @@
+// The int4 GEMM kernel with VDPBF16PS (AVX-512 VBMI + BF16: Zen 4, Sapphire Rapids): the order of gemm.hpp,
+// two products per lane and instruction.
+//
+// Why it gives the same bits as the fma chains: VDPBF16PS computes, per lane i, acc + a[2i+1] b[2i+1], rounded,
+// then + a[2i] b[2i], rounded (Intel's pseudo-code; measured on this Zen 4: equal to
+// fma(a0, b0, fma(a1, b1, acc)) on 32M lanes of which 8M are order-sensitive). Products of two bf16 are
+// exact in f32, so with word 2i+1 = k and word 2i = k + 16 of chain i it is that chain's two fma steps.
+// But it treats subnormal inputs and results as zero (DAZ, FTZ). So a pass over NB weight rows and MB x
+// rows takes it only when nothing can be subnormal: every x value and every scale normal (or zero), and
+// emin(x) + emin(scale) >= 142 (biased; the unbiased exponents sum to >= -112). Then every product is a
+// multiple of 2^(ex - 7) 2^(es - 7) >= 2^-126, and so is every partial sum: none is subnormal. (A weight
+// bf16(q s), |q| >= 1, is at least s.) Otherwise the pass takes the fma kernel (gemm-int4.hpp, VBMI),
+// which gives the same bits; a zero scale's weights are zeros whose sign cannot change a sum that is
+// never -0.
+//
+// Per 32 bytes of codes: one byte permute and two shifts give two registers of word indices (word 2i+1
+// the code of k = i, word 2i of k = 16 + i; then k = 32 + i, 48 + i), two word permutes look them up in
+// the group's table of 16 bf16 (repeated: the permute reads 5 bits), two VDPBF16PS take 64 products.
+#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi,avx512bf16,f16c,fma")
+#include <cstring>
+
+#define GLMK_INT4_VBMI 1
+#include "gemm-int4.hpp"
+
+namespace glmk::cpu {
+namespace {
+
+// 64 codes (32 bytes) as two registers of word indices (the permute reads 5 bits): one byte permute puts
+// into dword i the bytes of k = 16 + i, 48 + i, i and 32 + i (bytes 8 + i/2, 24 + i/2, i/2, 16 + i/2), a
+// shift by 4 in the odd dwords brings their high nibbles down: words 2i, 2i + 1 are then k = 16 + i, i, and
+// shifted right by 8, k = 48 + i, 32 + i. (Half: 16 bytes, the first register.)
+template <bool Half>
+inline void pair_codes(const uint8_t* p, __m512i* c) {
+  const __m512i idx = _mm512_set_epi8(23, 7, 31, 15, 23, 7, 31, 15, 22, 6, 30, 14, 22, 6, 30, 14, 21, 5, 29, 13, 21, 5, 29, 13,
+                                      20, 4, 28, 12, 20, 4, 28, 12, 19, 3, 27, 11, 19, 3, 27, 11, 18, 2, 26, 10, 18, 2, 26, 10,
+                                      17, 1, 25, 9, 17, 1, 25, 9, 16, 0, 24, 8, 16, 0, 24, 8);
+  const __m512i odd = _mm512_set_epi32(4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0);
+  const __m256i bytes = Half ? _mm256_maskz_loadu_epi8(0xFFFF, p) : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  c[0] = _mm512_srlv_epi32(_mm512_permutexvar_epi8(idx, _mm512_castsi256_si512(bytes)), odd);
+  if (!Half) c[1] = _mm512_srli_epi32(c[0], 8);
+}
+
+// The bf16 tables of scales in [1, 2): t[f] = the 16 values bf16(q (1 + f / 128)), then the same 16 again.
+struct Int4Base16 {
+  alignas(64) uint16_t t[128][32];
+};
+const Int4Base16& int4_base16() {
+  static const Int4Base16 base = [] {
+    Int4Base16 b;
+    const Int4Base& f32 = int4_base();
+    for (int f = 0; f < 128; f++)
+      for (int i = 0; i < 32; i++) {
+        uint32_t bits;
+        std::memcpy(&bits, &f32.t[f][i % 16], 4);
+        b.t[f][i] = static_cast<uint16_t>(bits >> 16);  // (exact: the values are bf16)
+      }
+    return b;
+  }();
+  return base;
+}
+
+// The table of a scale that is +-0 (zeros) or has biased exponent 1..250 (checked by the caller): base16[f]
+// with the exponent (e - 127) and the scale's sign added to every nonzero entry (q = 0 stays +0; see above).
+inline __m512i int4_lut16(const Int4Base16& base, uint16_t s) {
+  if ((s & 0x7FFF) == 0) return _mm512_setzero_si512();
+  const __m512i t = _mm512_load_si512(base.t[s & 0x7F]);
+  const int delta = ((((s >> 7) & 0xFF) - 127) << 7) + (s & 0x8000);
+  return _mm512_mask_add_epi16(t, 0xFEFFFEFFu, t, _mm512_set1_epi16(static_cast<short>(delta)));  // words 8, 24: q = 0
+}
+
+// Whether a pass over weight rows n.. n + NB may take VDPBF16PS (see the top): every scale zero or with
+// biased exponent in [max(1, 142 - ex), 250].
+template <int NB>
+bool scales_allow(const GemmBlock& b, int64_t n, int32_t ex) {
+  const int64_t groups = b.k / b.group_size;
+  const int lo = std::max(1, 142 - ex);
+  for (int j = 0; j < NB; j++) {
+    const uint16_t* sp = b.scales + (n + j) * groups;
+    int64_t g = 0;
+    const __m512i lo_v = _mm512_set1_epi16(static_cast<short>(lo)), hi_v = _mm512_set1_epi16(250);
+    for (; g + 32 <= groups; g += 32) {
+      const __m512i s = _mm512_loadu_si512(sp + g);
+      const __m512i e = _mm512_and_si512(_mm512_srli_epi16(s, 7), _mm512_set1_epi16(0xFF));
+      const __mmask32 zero = _mm512_test_epi16_mask(s, _mm512_set1_epi16(0x7FFF)) ^ 0xFFFFFFFFu;
+      const __mmask32 in = _mm512_cmpge_epu16_mask(e, lo_v) & _mm512_cmple_epu16_mask(e, hi_v);
+      if ((zero | in) != 0xFFFFFFFFu) return false;
+    }
+    for (; g < groups; g++) {
+      const int e = (sp[g] >> 7) & 0xFF;
+      if ((sp[g] & 0x7FFF) != 0 && (e < lo || e > 250)) return false;
+    }
+  }
+  return true;
+}
+
+template <int MB, int NB, bool Half = false>
+inline void dp_step(__m512 (&acc)[MB][NB], const uint8_t* const (&wp)[NB], const uint16_t* xp, int64_t xk, int64_t k,
+                    const __m512i (&lo)[NB], const __m512i (&hi)[NB], const Int4Ahead& pf) {
+  for (int j = 0; j < NB; j++) {
+    if ((k & 127) == 0) pf.at(wp[j], k / 2, NB);
+    __m512i c[2];
+    pair_codes<Half>(wp[j] + k / 2, c);
+    const __m512bh w0 = (__m512bh)_mm512_permutexvar_epi16(c[0], lo[j]);
+    __m512bh w1;
+    if (!Half) w1 = (__m512bh)_mm512_permutexvar_epi16(c[1], hi[j]);
+    for (int i = 0; i < MB; i++) {
+      const uint16_t* xi = xp + i * xk + k;
+      __m512 a = _mm512_dpbf16_ps(acc[i][j], (__m512bh)_mm512_loadu_si512(xi), w0);
+      if (!Half) a = _mm512_dpbf16_ps(a, (__m512bh)_mm512_loadu_si512(xi + 32), w1);
+      acc[i][j] = a;
+    }
+  }
+}
+
+template <int MB, int NB>
+void dp_rows(const GemmBlock& b, int64_t n, int64_t m0) {
+  __m512 acc[MB][NB];
+  for (int i = 0; i < MB; i++)
+    for (int j = 0; j < NB; j++) acc[i][j] = _mm512_setzero_ps();
+  const int64_t gs = b.group_size, groups = b.k / gs;
+  const uint8_t* wp[NB];
+  const uint16_t* sp[NB];
+  for (int j = 0; j < NB; j++) {
+    wp[j] = reinterpret_cast<const uint8_t*>(b.packed) + (n + j) * (b.k / 2);
+    sp[j] = b.scales + (n + j) * groups;
+  }
+  const Int4Base16& base = int4_base16();
+  const Int4Ahead pf = Int4Ahead::of(b);
+  const uint16_t* x = b.x_pairs + m0 * b.k;
+  auto tables = [&](int64_t g, __m512i (&out)[NB]) {
+    for (int j = 0; j < NB; j++) out[j] = int4_lut16(base, sp[j][g]);
+  };
+  __m512i lo[NB], hi[NB];
+  if (gs % 64 == 0) {  // whole steps in every group
+    for (int64_t g = 0; g < groups; g++) {
+      tables(g, lo);
+      for (int64_t k = g * gs; k < (g + 1) * gs; k += 64) dp_step<MB, NB>(acc, wp, x, b.k, k, lo, lo, pf);
+    }
+  } else {  // group 32 (SPEC 4 has 32, 64, 128)
+    int64_t g = 0;
+    for (; g + 2 <= groups; g += 2) {
+      tables(g, lo);
+      tables(g + 1, hi);
+      dp_step<MB, NB>(acc, wp, x, b.k, g * 32, lo, hi, pf);
+    }
+    if (g < groups) {
+      tables(g, lo);
+      dp_step<MB, NB, true>(acc, wp, x, b.k, g * 32, lo, lo, pf);
+    }
+  }
+  for (int i = 0; i < MB; i++)
+    for (int j = 0; j < NB; j++) {
+      alignas(64) float p[16];
+      _mm512_store_ps(p, acc[i][j]);
+      b.y[(m0 + i) * b.n + n + j] = glmk_reduce16(p);
+    }
+}
+
+template <int NB>
+void dp_cols(const GemmBlock& b, int64_t n) {
+  for (int64_t m0 = 0; m0 < b.m; m0 += 4) {
+    const int mb = static_cast<int>(std::min<int64_t>(4, b.m - m0));
+    int32_t ex = 255;
+    for (int i = 0; i < mb; i++) ex = std::min(ex, b.x_emin[m0 + i] < 0 ? -1000 : b.x_emin[m0 + i]);
+    if (!scales_allow<NB>(b, n, ex)) {  // the fma kernel, the same bits
+      switch (mb) {
+        case 1: int4_rows<Int4Vbmi, 1, NB>(b, n, m0, nullptr); break;
+        case 2: int4_rows<Int4Vbmi, 2, NB>(b, n, m0, nullptr); break;
+        case 3: int4_rows<Int4Vbmi, 3, NB>(b, n, m0, nullptr); break;
+        default: int4_rows<Int4Vbmi, 4, NB>(b, n, m0, nullptr); break;
+      }
+      continue;
+    }
+    switch (mb) {
+      case 1: dp_rows<1, NB>(b, n, m0); break;
+      case 2: dp_rows<2, NB>(b, n, m0); break;
+      case 3: dp_rows<3, NB>(b, n, m0); break;
+      default: dp_rows<4, NB>(b, n, m0); break;
+    }
+  }
+}
+
+}  // namespace
+
+void int4_bf16_prepare(const float* x, int64_t m, int64_t k, uint16_t* pairs, int32_t* emin) {
+  for (int64_t r = 0; r < m; r++) {
+    const float* xr = x + r * k;
+    uint16_t* pr = pairs + r * k;
+    int32_t e = 255;
+    for (int64_t c = 0; c < k; c++) {
+      uint32_t bits;
+      std::memcpy(&bits, xr + c, 4);
+      const int32_t be = (bits >> 23) & 0xFF;
+      if ((bits & 0x7FFFFFFFu) == 0) continue;
+      e = be == 0 || be == 255 ? -1 : std::min(e, be);
+      if (e < 0) break;
+    }
+    emin[r] = e;
+    // per 32 values from c0: word 2i+1 = x[c0 + i], word 2i = x[c0 + 16 + i] (k a multiple of 32 here)
+    for (int64_t c0 = 0; c0 + 32 <= k; c0 += 32)
+      for (int i = 0; i < 16; i++) {
+        uint32_t a, b;
+        std::memcpy(&a, xr + c0 + i, 4);
+        std::memcpy(&b, xr + c0 + 16 + i, 4);
+        pr[c0 + 2 * i + 1] = static_cast<uint16_t>(a >> 16);
+        pr[c0 + 2 * i] = static_cast<uint16_t>(b >> 16);
+      }
+  }
+}
+
+void int4_block_bf16(const GemmBlock& b) {
+  int64_t n = b.n0;
+  for (; n + 4 <= b.n1; n += 4) dp_cols<4>(b, n);
+  for (; n < b.n1; n++) dp_cols<1>(b, n);
+}
+
+}  // namespace glmk::cpu
