@@ -40,9 +40,10 @@ inline void pair_codes(const uint8_t* p, __m512i* c) {
   if (!Half) c[1] = _mm512_srli_epi32(c[0], 8);
 }
 
-// The bf16 tables of scales in [1, 2): t[f] = the 16 values bf16(q (1 + f / 128)), then the same 16 again.
+// The bf16 tables of scales in [1, 2): t[f] = the 16 values bf16(q (1 + f / 128)), then the same 16 again;
+// t[128]: zeros (the table of a zero scale).
 struct Int4Base16 {
-  alignas(64) uint16_t t[128][32];
+  alignas(64) uint16_t t[129][32];
 };
 const Int4Base16& int4_base16() {
   static const Int4Base16 base = [] {
@@ -54,18 +55,42 @@ const Int4Base16& int4_base16() {
         std::memcpy(&bits, &f32.t[f][i % 16], 4);
         b.t[f][i] = static_cast<uint16_t>(bits >> 16);  // (exact: the values are bf16)
       }
+    for (int i = 0; i < 32; i++) b.t[128][i] = 0;
     return b;
   }();
   return base;
 }
 
-// The table of a scale that is +-0 (zeros) or has biased exponent 1..250 (checked by the caller): base16[f]
-// with the exponent (e - 127) and the scale's sign added to every nonzero entry (q = 0 stays +0; see above).
-inline __m512i int4_lut16(const Int4Base16& base, uint16_t s) {
-  if ((s & 0x7FFF) == 0) return _mm512_setzero_si512();
-  const __m512i t = _mm512_load_si512(base.t[s & 0x7F]);
-  const int delta = ((((s >> 7) & 0xFF) - 127) << 7) + (s & 0x8000);
-  return _mm512_mask_add_epi16(t, 0xFEFFFEFFu, t, _mm512_set1_epi16(static_cast<short>(delta)));  // words 8, 24: q = 0
+// A table is base16[f] with the exponent (e - 127) and the scale's sign added to every nonzero entry (q = 0
+// stays +0; see above): for a scale that is +-0 or has biased exponent 1..250 (scales_allow), f = its
+// mantissa and delta = (s & 0xFF80) - 0x3F80, or f = 128 and delta = 0 for +-0. Worked out for all the
+// groups of a pass at once (32 scales per step), so that each table is one load, one broadcast, one add.
+struct TableKeys {
+  std::vector<uint16_t> f, delta;  // [NB][groups]
+};
+template <int NB>
+void table_keys(const GemmBlock& b, int64_t n, TableKeys& keys) {
+  const int64_t groups = b.k / b.group_size;
+  keys.f.resize(static_cast<size_t>(NB * groups));
+  keys.delta.resize(static_cast<size_t>(NB * groups));
+  for (int j = 0; j < NB; j++) {
+    const uint16_t* sp = b.scales + (n + j) * groups;
+    uint16_t* f = keys.f.data() + j * groups;
+    uint16_t* d = keys.delta.data() + j * groups;
+    int64_t g = 0;
+    for (; g + 32 <= groups; g += 32) {
+      const __m512i s = _mm512_loadu_si512(sp + g);
+      const __mmask32 zero = _mm512_testn_epi16_mask(s, _mm512_set1_epi16(0x7FFF));
+      _mm512_storeu_si512(f + g, _mm512_mask_mov_epi16(_mm512_and_si512(s, _mm512_set1_epi16(0x7F)), zero, _mm512_set1_epi16(128)));
+      _mm512_storeu_si512(d + g, _mm512_maskz_sub_epi16(static_cast<__mmask32>(~zero), _mm512_and_si512(s, _mm512_set1_epi16(static_cast<short>(0xFF80))),
+                                                        _mm512_set1_epi16(0x3F80)));
+    }
+    for (; g < groups; g++) {
+      const bool zero = (sp[g] & 0x7FFF) == 0;
+      f[g] = zero ? 128 : sp[g] & 0x7F;
+      d[g] = zero ? 0 : static_cast<uint16_t>((sp[g] & 0xFF80) - 0x3F80);
+    }
+  }
 }
 
 // Whether a pass over weight rows n.. n + NB may take VDPBF16PS (see the top): every scale zero or with
@@ -119,16 +144,17 @@ void dp_rows(const GemmBlock& b, int64_t n, int64_t m0) {
     for (int j = 0; j < NB; j++) acc[i][j] = _mm512_setzero_ps();
   const int64_t gs = b.group_size, groups = b.k / gs;
   const uint8_t* wp[NB];
-  const uint16_t* sp[NB];
-  for (int j = 0; j < NB; j++) {
-    wp[j] = reinterpret_cast<const uint8_t*>(b.packed) + (n + j) * (b.k / 2);
-    sp[j] = b.scales + (n + j) * groups;
-  }
+  for (int j = 0; j < NB; j++) wp[j] = reinterpret_cast<const uint8_t*>(b.packed) + (n + j) * (b.k / 2);
   const Int4Base16& base = int4_base16();
   const Int4Ahead pf = Int4Ahead::of(b);
   const uint16_t* x = b.x_pairs + m0 * b.k;
+  thread_local TableKeys keys;
+  table_keys<NB>(b, n, keys);
   auto tables = [&](int64_t g, __m512i (&out)[NB]) {
-    for (int j = 0; j < NB; j++) out[j] = int4_lut16(base, sp[j][g]);
+    for (int j = 0; j < NB; j++) {
+      const __m512i t = _mm512_load_si512(base.t[keys.f[j * groups + g]]);
+      out[j] = _mm512_mask_add_epi16(t, 0xFEFFFEFFu, t, _mm512_set1_epi16(static_cast<short>(keys.delta[j * groups + g])));  // words 8, 24: q = 0
+    }
   };
   __m512i lo[NB], hi[NB];
   if (gs % 64 == 0) {  // whole steps in every group
