@@ -174,12 +174,7 @@ void dp_rows(const GemmBlock& b, int64_t n, int64_t m0) {
       dp_step<MB, NB, true>(acc, wp, x, b.k, g * 32, lo, lo, pf);
     }
   }
-  for (int i = 0; i < MB; i++)
-    for (int j = 0; j < NB; j++) {
-      alignas(64) float p[16];
-      _mm512_store_ps(p, acc[i][j]);
-      b.y[(m0 + i) * b.n + n + j] = glmk_reduce16(p);
-    }
+  store_sums(b, acc, n, m0);
 }
 
 template <int NB>

@@ -100,6 +100,17 @@ struct Int4Ahead {
   }
 };
 
+// y[m0 + i, n + j] = the fixed tree (gemm.hpp) over the 16 lanes of acc[i][j].
+template <int MB, int NB>
+inline void store_sums(const GemmBlock& b, const __m512 (&acc)[MB][NB], int64_t n, int64_t m0) {
+  for (int i = 0; i < MB; i++)
+    for (int j = 0; j < NB; j++) {
+      alignas(64) float p[16];
+      _mm512_store_ps(p, acc[i][j]);
+      b.y[(m0 + i) * b.n + n + j] = glmk_reduce16(p);
+    }
+}
+
 // One step of the int4 kernel: 64 weights of NB rows (k .. k + 63; lo the tables of k .. k + 31, hi of
 // k + 32 .. k + 63) into acc, or (Half) 32 weights with lo.
 template <class Dec, int MB, int NB, bool Half = false>
@@ -168,12 +179,7 @@ void int4_rows(const GemmBlock& b, int64_t n, int64_t m0, const float* luts) {
       int4_step<Dec, MB, NB, true>(acc, wp, x, b.k, g * 32, lo, lo, pf);
     }
   }
-  for (int i = 0; i < MB; i++)
-    for (int j = 0; j < NB; j++) {
-      alignas(64) float p[16];
-      _mm512_store_ps(p, acc[i][j]);
-      b.y[(m0 + i) * b.n + n + j] = glmk_reduce16(p);
-    }
+  store_sums(b, acc, n, m0);
 }
 
 // NB weight rows from n against every row of x, in passes of up to 4 rows of x.
