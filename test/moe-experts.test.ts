@@ -46,6 +46,10 @@ const swiglu = (l: Layer, x: number): SwigluRef => ({
 
 describe.each(DEVICES)("moe.experts on %s", (name) => {
   const dev = device(name);
+  // cpu, cuda and cuda-sim give the written steps' bits. ascend's products are f32 matmuls of scaled
+  // operands in CANN's order (README, "ascend (CANN)"): its output is held to the float64 bound below, and
+  // to the same bound around the written steps' output.
+  const writtenSteps = dev.info().kind !== "ascend";
   // a stack [E, n, k] of experts, or (stacked false: the shared expert) one [n, k]
   const upload = (l: Layer, stacked = true) => {
     const q = (w: Float32Array, n: number, k: number) => fp8.quantize(dev.tensor(w, stacked ? [l.e, n, k] : [n, k]), { block: [l.bn, 128] });
@@ -57,7 +61,7 @@ describe.each(DEVICES)("moe.experts on %s", (name) => {
   it.each([
     ["blocks [128, 128], shared expert, an unused slot, a repeated expert", 5, 4, 160, 256, 128, true],
     ["blocks [1, 128], H and I not multiples of 128", 3, 3, 72, 200, 1, false],
-  ] as const)("%s: every bit as the written steps; within the bound of float64", async (_l, t, e, i, h, bn, withShared) => {
+  ] as const)(`%s: ${writtenSteps ? "every bit as the written steps" : "within the bound of the written steps"}; within the bound of float64`, async (_l, t, e, i, h, bn, withShared) => {
     const layer = makeLayer(t * 31 + e, e, i, h, bn);
     const sharedLayer = withShared ? makeLayer(99, 1, 96, h, bn) : undefined;
     const r = lcg(5);
@@ -72,7 +76,7 @@ describe.each(DEVICES)("moe.experts on %s", (name) => {
     ids[topK] = ids[topK + 1]; // token 1 names one expert twice
     const got = await run(xBits, t, h, ids, w, upload(layer), sharedLayer && upload(sharedLayer, false));
     const want = expertsRef(xBits, t, h, ids, w, topK, (x) => swiglu(layer, x), sharedLayer && swiglu(sharedLayer, 0));
-    expect(Array.from(got)).toEqual(Array.from(want));
+    if (writtenSteps) expect(Array.from(got)).toEqual(Array.from(want));
     // float64 with the same e4m3 quantization points and exact exp: |out - exact| <= 2^-5 m + 2^-8 |exact|, m the
     // sum over slots of |weight| * the sum of |terms| of the down projection (an e4m3 code of h may flip by one step)
     const deq = (q: Fp8Ref, ex: number, n: number, k: number) => {
@@ -112,8 +116,11 @@ describe.each(DEVICES)("moe.experts on %s", (name) => {
         swiglu64(layer, ids[tok * topK + j], x).forEach(([v, m], c) => ((exact[c] += wj * v), (mag[c] += Math.abs(wj) * m)));
       }
       if (sharedLayer) swiglu64(sharedLayer, 0, x).forEach(([v, m], c) => ((exact[c] += v), (mag[c] += m)));
-      for (let c = 0; c < h; c++)
-        expect(Math.abs(bf16ToF32(got[tok * h + c]) - exact[c])).toBeLessThanOrEqual(2 ** -5 * mag[c] + 2 ** -8 * Math.abs(exact[c]) + 1e-6);
+      for (let c = 0; c < h; c++) {
+        const g = bf16ToF32(got[tok * h + c]), at = `out[${tok}, ${c}] = ${g}, written steps ${bf16ToF32(want[tok * h + c])}, float64 ${exact[c]}`;
+        expect(Math.abs(g - exact[c]), at).toBeLessThanOrEqual(2 ** -5 * mag[c] + 2 ** -8 * Math.abs(exact[c]) + 1e-6);
+        if (!writtenSteps) expect(Math.abs(g - bf16ToF32(want[tok * h + c])), at).toBeLessThanOrEqual(2 ** -5 * mag[c] + 2 ** -8 * Math.abs(exact[c]) + 1e-6);
+      }
     }
   });
 

@@ -156,6 +156,8 @@ Loaded load_once() {
   GLMK_REQ(aclCreateScalar, H_NN)
   GLMK_REQ(aclDestroyScalar, H_NN)
   GLMK_OPT(aclDestroyAclOpExecutor, H_NN)
+  GLMK_REQ(aclCreateTensorList, H_NN)
+  GLMK_REQ(aclDestroyTensorList, H_NN)
   GLMK_REQ(aclnnCastGetWorkspaceSize, ops)
   GLMK_REQ(aclnnCast, ops)
   GLMK_REQ(aclnnEqScalarGetWorkspaceSize, ops)
@@ -170,6 +172,8 @@ Loaded load_once() {
   GLMK_REQ(aclnnGather, ops)
   GLMK_REQ(aclnnMatmulGetWorkspaceSize, ops)
   GLMK_REQ(aclnnMatmul, ops)
+  GLMK_REQ(aclnnGroupedMatmulV4GetWorkspaceSize, ops)
+  GLMK_REQ(aclnnGroupedMatmulV4, ops)
 #undef GLMK_REQ
 #undef GLMK_OPT
   if (!missing.empty()) {

@@ -17,6 +17,7 @@ using aclnnStatus = int32_t; // 0: success
 using aclrtStream = void*;
 struct aclTensor;
 struct aclScalar;
+struct aclTensorList;
 struct aclOpExecutor;
 
 constexpr aclError kAclSuccess = 0;
@@ -64,6 +65,9 @@ struct AclApi {
   aclScalar* (*aclCreateScalar)(void* value, int data_type);
   aclnnStatus (*aclDestroyScalar)(const aclScalar* scalar);
   aclnnStatus (*aclDestroyAclOpExecutor)(aclOpExecutor* executor);  // optional: only on a path that skips phase two
+  // A list owns its tensors: aclDestroyTensorList destroys them (CANN: "no need to release them again").
+  aclTensorList* (*aclCreateTensorList)(const aclTensor* const* value, uint64_t size);
+  aclnnStatus (*aclDestroyTensorList)(const aclTensorList* list);
 
   // op libraries (two-phase: ...GetWorkspaceSize, then the op on a stream)
   aclnnStatus (*aclnnCastGetWorkspaceSize)(const aclTensor* self, int dtype, aclTensor* out, uint64_t*, aclOpExecutor**);
@@ -87,6 +91,18 @@ struct AclApi {
   aclnnStatus (*aclnnMatmulGetWorkspaceSize)(const aclTensor* self, const aclTensor* mat2, aclTensor* out, int8_t cube_math_type,
                                              uint64_t*, aclOpExecutor**);
   RunFn aclnnMatmul;
+  // aclnnGroupedMatmulV4 (ops-transformer gmm/grouped_matmul, docs/aclnnGroupedMatmulV4.md): out_i = x_i @ weight_i
+  // per group. Used non-quantized (every quantization argument NULL) with single tensors: x [M, K], weight
+  // [g, K, N] (a transposed view (K N, 1, K) of [g, N, K] rows is allowed), out [M, N], groupType 0 (split M),
+  // groupList INT64 [g] (groupListType 1: counts), splitItem 3, actType 0.
+  aclnnStatus (*aclnnGroupedMatmulV4GetWorkspaceSize)(
+      const aclTensorList* x, const aclTensorList* weight, const aclTensorList* bias, const aclTensorList* scale,
+      const aclTensorList* offset, const aclTensorList* antiquant_scale, const aclTensorList* antiquant_offset,
+      const aclTensorList* per_token_scale, const aclTensor* group_list, const aclTensorList* activation_input,
+      const aclTensorList* activation_quant_scale, const aclTensorList* activation_quant_offset, int64_t split_item,
+      int64_t group_type, int64_t group_list_type, int64_t act_type, aclTensorList* out,
+      aclTensorList* activation_feature_out, aclTensorList* dyn_quant_scale_out, uint64_t*, aclOpExecutor**);
+  RunFn aclnnGroupedMatmulV4;
 };
 
 // Loads CANN once per process (later calls return the first outcome). On failure, *why says which library

@@ -1,9 +1,10 @@
 // Calling aclnn ops from the queue thread: the descriptors of one launch (destroyed once its ops are
 // enqueued) and the two-phase call (workspace size + executor, the workspace, the op on the stream).
-// Shared by topk.cc and matmul.cc.
+// Shared by topk.cc, matmul.cc, fp8-matmul.cc and moe.cc.
 #pragma once
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@ class Descs {
  public:
   explicit Descs(const AclApi* acl) : acl_(acl) {}
   ~Descs() {
+    for (aclTensorList* l : lists_) acl_->aclDestroyTensorList(l);  // destroys the tensors it holds
     for (aclTensor* t : tensors_) acl_->aclDestroyTensor(t);
     for (aclScalar* s : scalars_) acl_->aclDestroyScalar(s);
   }
@@ -41,6 +43,29 @@ class Descs {
     keep(t, "aclCreateTensor");
     return t;
   }
+  // A list of one tensor: a view with `dims` and `strides` (elements) at element 0 of `data`, whose storage
+  // holds `storage` elements. The list owns the tensor (CANN: aclDestroyTensorList destroys it).
+  aclTensorList* list1(void* data, int dtype, std::initializer_list<int64_t> dims, std::initializer_list<int64_t> strides,
+                       int64_t storage) {
+    const std::vector<int64_t> d(dims), s(strides);
+    const int64_t st[1] = {storage};
+    aclTensor* t = acl_->aclCreateTensor(d.data(), d.size(), dtype, s.data(), 0, kAclFormatNd, st, 1, data);
+    if (!t) return note("aclCreateTensor"), nullptr;
+    aclTensorList* l = acl_->aclCreateTensorList(&t, 1);
+    if (!l) {
+      acl_->aclDestroyTensor(t);
+      return note("aclCreateTensorList"), nullptr;
+    }
+    lists_.push_back(l);
+    return l;
+  }
+  // A 1-D view [n] of `data`.
+  aclTensor* vec(void* data, int dtype, int64_t n) {
+    const int64_t dims[1] = {n}, strides[1] = {1};
+    aclTensor* t = acl_->aclCreateTensor(dims, 1, dtype, strides, 0, kAclFormatNd, dims, 1, data);
+    keep(t, "aclCreateTensor");
+    return t;
+  }
   aclScalar* scalar(float v) {
     aclScalar* s = acl_->aclCreateScalar(&v, kAclFloat);
     if (s) scalars_.push_back(s);
@@ -54,6 +79,7 @@ class Descs {
   const AclApi* acl_;
   std::vector<aclTensor*> tensors_;
   std::vector<aclScalar*> scalars_;
+  std::vector<aclTensorList*> lists_;
   std::string error_;
 
   void keep(aclTensor* t, const char* what) {

@@ -13,6 +13,7 @@
 #include <new>
 
 #include "glmk/status.hpp"
+#include "fp8-matmul.hpp"
 #include "fp8.hpp"
 #include "int4.hpp"
 #include "matmul.hpp"
@@ -204,7 +205,8 @@ int info(glmk_device* d, glmk_device_info* out, glmk_status* st) {
   std::snprintf(out->build, sizeof out->build, "%s", GLMK_BUILD_TEXT);
   // NOTE: exactly the ops that pass the shared suites on ascend (through the CPU fake of CANN).
   std::snprintf(out->capabilities, sizeof out->capabilities,
-                "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,matmul,int4.matmul,fp8.quantize,fp8.dequantize,moe.route");
+                "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,matmul,int4.matmul,fp8.quantize,fp8.dequantize,"
+                "fp8.matmul,moe.route,moe.experts");
   out->memory_bytes = d->memory;
   out->threads = 0;
   out->ordinal = d->ordinal;
@@ -346,9 +348,9 @@ const glmk_device_api kApi = {
     /* .matmul = */ matmul,                        // aclnnMatmul in f32 (matmul.cc)
     /* .fp8_quantize = */ fp8_quantize,            // host-computed (fp8.cc)
     /* .fp8_dequantize = */ fp8_dequantize,        // host-computed (fp8.cc)
-    /* .fp8_matmul = */ nullptr,                   // E_UNSUPPORTED: see the README's "ascend (CANN)"
+    /* .fp8_matmul = */ fp8_matmul,                // aclnnMatmul on f32 operands made on the host (fp8-matmul.cc)
     /* .moe_route = */ moe_route,                  // host-computed (moe.cc)
-    /* .moe_experts = */ nullptr,                  // E_UNSUPPORTED: see the README's "ascend (CANN)"
+    /* .moe_experts = */ moe_experts,              // aclnnGroupedMatmulV4 per set of experts (moe.cc)
 };
 
 }  // namespace

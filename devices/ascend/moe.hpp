@@ -9,4 +9,10 @@ namespace glmk::ascend {
 
 int moe_route(glmk_device* d, const glmk_moe_route_args* a, glmk_status* st);
 
+// moe.experts (SPEC 5): tokens grouped per expert as the CPU device groups them; per set of experts, the
+// gate, up and down products as aclnnGroupedMatmulV4 on f32 operands (activations quantized and weights
+// dequantized on the host, fp8-matmul.hpp); the bf16 roundings, SwiGLU, h's quantization and the slot-order
+// combine on the host with the CPU device's code (glmk/host-rows.hpp). Within tolerance of the CPU device.
+int moe_experts(glmk_device* d, const glmk_moe_experts_args* a, glmk_status* st);
+
 }  // namespace glmk::ascend

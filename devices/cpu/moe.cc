@@ -8,6 +8,7 @@
 #include "fp-env.hpp"
 #include "gemm.hpp"
 #include "widen.hpp"
+#include "glmk/host-rows.hpp"
 #include "glmk/int4-arith.h"
 #include "glmk/moe-arith.h"
 #include "glmk/status.hpp"
@@ -48,11 +49,7 @@ void swiglu(Pool& pool, Isa isa, const uint16_t* x, int64_t m, int64_t h, int64_
   };
   product(x, h, kb_h, gate, i, g.data());
   product(x, h, kb_h, up, i, u.data());
-  for (int64_t j = 0; j < m * i; j++) {
-    const float gf = glmk_f32_from_bits(glmk_bf16_to_f32_bits(g[j]));
-    const float uf = glmk_f32_from_bits(glmk_bf16_to_f32_bits(u[j]));
-    g[j] = glmk_bf16_rne(glmk_bits_from_f32(glmk_siluf(gf) * uf));
-  }
+  moe_swiglu_bf16(g.data(), u.data(), m * i, g.data());
   product(g.data(), i, kb_i, down, h, y);
 }
 
@@ -99,16 +96,8 @@ int moe_experts_chunk(Pool& pool, Isa isa, const glmk_moe_experts_args& a, int64
   // Section: combine in slot order, f32, one rounding to bf16
   pool.parallel_for(nt, [&](int64_t t, int) {
     DefaultFpEnv item_env;
-    for (int64_t c = 0; c < a.h; c++) {
-      float acc = 0.0f;
-      for (int64_t j = 0; j < a.top_k; j++) {
-        const int64_t p = t * a.top_k + j;
-        if (ids[p] == -1) continue;
-        acc = acc + weights[p] * glmk_f32_from_bits(glmk_bf16_to_f32_bits(y[p * a.h + c]));
-      }
-      if (!shared.empty()) acc = acc + glmk_f32_from_bits(glmk_bf16_to_f32_bits(shared[t * a.h + c]));
-      a.out[(t0 + t) * a.h + c] = glmk_bf16_rne(glmk_bits_from_f32(acc));
-    }
+    moe_combine_token(ids + t * a.top_k, weights + t * a.top_k, a.top_k, y.data() + t * a.top_k * a.h,
+                      shared.empty() ? nullptr : shared.data() + t * a.h, a.h, a.out + (t0 + t) * a.h);
   });
   return ok(st);
 }

@@ -1,8 +1,10 @@
-// The ascend plugin's int4, fp8, matmul and moe.route paths through the CPU fake of CANN: which CANN calls
-// they make (aclnnMatmul in f32 with cubeMathType 0 for matmul and int4.matmul alike), and failures
+// The ascend plugin's int4, fp8, matmul and moe paths through the CPU fake of CANN: which CANN calls they
+// make (aclnnMatmul in f32 with cubeMathType 0 for matmul, int4.matmul and fp8.matmul alike;
+// aclnnGroupedMatmulV4 on f32 single tensors for moe.experts), and failures
 // injected into the fake (an op's GetWorkspaceSize, its launch or its execution failing, a read-back of a
 // host-computed op's input failing) becoming GlmKernelsErrors with the process alive and the next call
-// right. The shared suites (int4, matmul, fp8, moe-route, determinism) run on ascend through the fake too.
+// right. The shared suites (int4, matmul, fp8, fp8-matmul, moe-route, moe-experts, determinism) run on ascend
+// through the fake too.
 import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +35,13 @@ const W32 = "Float32Array.from({ length: 64 }, (_, i) => (i % 17) - 8.25)";
 const INT4_MATMUL = `async (d) => (${hex})(await int4.matmul(d.tensor(new Float32Array(32).fill(1), [1, 32]), int4.quantize(d.tensor(${W32}, [2, 32]))).read())`;
 const INT4_QUANTIZE = `async (d) => { const q = int4.quantize(d.tensor(${W32}, [2, 32]), { groupSize: 32 }); return (${hex})(await q.packed.read()) + " " + (${hex})(await q.scales.read()); }`;
 const FP8_QUANTIZE = `async (d) => { const q = fp8.quantize(d.tensor(${W32}, [2, 32])); return (${hex})(await q.data.read()) + " " + (${hex})(new Uint32Array((await q.scaleInv.read()).buffer)); }`;
+const XB = "Uint16Array.from({ length: 128 }, (_, i) => 0x3f00 + (i % 13) * 8)"; // bf16 in [0.5, 1)
+const FP8_MATMUL = `async (d) => (${hex})(new Uint32Array((await fp8.matmul(d.tensor(${XB}, [1, 128], "bf16"), fp8.quantize(d.tensor(Float32Array.from({ length: 256 }, (_, i) => (i % 29) - 14), [2, 128])), { dtype: "f32" }).read()).buffer))`;
+// one token, two experts of [32, 128] / [128, 32], both slots used
+const EXPERTS = `async (d) => { const q = (n, k) => fp8.quantize(d.tensor(Float32Array.from({ length: 2 * n * k }, (_, i) => ((i * 7) % 23 - 11) / 16), [2, n, k]));
+  const y = moe.experts(d.tensor(${XB}, [1, 128], "bf16"), { ids: d.tensor(new Int32Array([1, 0]), [1, 2]), weights: d.tensor(new Float32Array([0.5, 0.25]), [1, 2]) },
+    { gateProj: q(32, 128), upProj: q(32, 128), downProj: q(128, 32) });
+  return (${hex})(await y.read()); }`;
 const ROUTE = `async (d) => { const r = moe.route(d.tensor(new Float32Array([1, 2]), [1, 2]), d.tensor(${W32}.slice(0, 16), [8, 2]), { topK: 2 }); return (${hex})(await r.ids.read()) + " " + (${hex})(new Uint32Array((await r.weights.read()).buffer)); }`;
 
 function twice(op: string, env: Record<string, string>) {
@@ -55,6 +64,20 @@ describe.runIf(existsSync(join(FAKE, "lib64/libascendcl.so")))("ascend ops throu
     expect(lines.filter((l) => l.startsWith("error"))).toEqual([]);
   });
 
+  it("fp8.matmul runs one aclnnMatmul on f32 operands; moe.experts three aclnnGroupedMatmulV4 on f32 single tensors (counts, split M)", () => {
+    const trace = join(mkdtempSync(join(tmpdir(), "glmk-trace-")), "calls.txt");
+    const { first, second, cpu } = twice(`async (d) => (await (${FP8_MATMUL})(d)) + " " + (await (${EXPERTS})(d))`, { GLMK_FAKE_CANN_TRACE: trace });
+    expect(first).toBe(second);
+    expect(first.split(" ")[1].split(",").length).toBe(128);
+    expect(cpu.split(" ").map((v) => v.split(",").length)).toEqual([2, 128]);
+    const lines = readFileSync(trace, "utf8").split("\n");
+    expect(lines.filter((l) => l.startsWith("aclnnMatmulGetWorkspaceSize"))).toEqual(Array(2).fill("aclnnMatmulGetWorkspaceSize cubeMathType 0 dtype 0"));
+    expect(lines.filter((l) => l.startsWith("aclnnGroupedMatmulV4GetWorkspaceSize"))).toEqual(
+      Array(6).fill("aclnnGroupedMatmulV4GetWorkspaceSize splitItem 3 groupType 0 groupListType 1 actType 0 dtype 0"),
+    );
+    expect(lines.filter((l) => l.startsWith("error"))).toEqual([]);
+  });
+
   it.each([
     ["matmul", MATMUL, "aclnnMatmulGetWorkspaceSize#1", /^GlmKernelsError E_DEVICE matmul: aclnnMatmulGetWorkspaceSize: ACL error 561000: fake CANN: injected failure in aclnnMatmulGetWorkspaceSize$/],
     ["matmul", MATMUL, "aclnnMatmul#1", /^GlmKernelsError E_DEVICE matmul: aclnnMatmul: ACL error 561000: fake CANN: injected failure in aclnnMatmul \(EZ9999: inner error\)$/],
@@ -66,12 +89,18 @@ describe.runIf(existsSync(join(FAKE, "lib64/libascendcl.so")))("ascend ops throu
     ["int4.matmul", INT4_MATMUL, "aclrtMemcpyAsync:d2h#2", /^GlmKernelsError E_DEVICE int4\.matmul: reading an input \(aclrtMemcpyAsync\): ACL error 507000: fake CANN: injected failure in aclrtMemcpyAsync \(device to host\)$/],
     ["int4.quantize", INT4_QUANTIZE, "aclrtMemcpyAsync:d2h#1", /^GlmKernelsError E_DEVICE int4\.quantize: reading an input \(aclrtMemcpyAsync\): ACL error 507000: fake CANN: injected failure in aclrtMemcpyAsync \(device to host\)$/],
     ["fp8.quantize", FP8_QUANTIZE, "aclrtMemcpyAsync:d2h#1", /^GlmKernelsError E_DEVICE fp8\.quantize: reading an input \(aclrtMemcpyAsync\): ACL error 507000: fake CANN: injected failure in aclrtMemcpyAsync \(device to host\)$/],
+    ["fp8.matmul", FP8_MATMUL, "exec:aclnnMatmul#1", /^GlmKernelsError E_DEVICE execution failed \(aclrtSynchronizeStream\): ACL error 507015: fake CANN: injected execution failure in aclnnMatmul/],
+    ["fp8.matmul", FP8_MATMUL, "aclrtMemcpyAsync:d2h#2", /^GlmKernelsError E_DEVICE fp8\.matmul: reading an input \(aclrtMemcpyAsync\): ACL error 507000: fake CANN: injected failure in aclrtMemcpyAsync \(device to host\)$/],
+    ["moe.experts", EXPERTS, "aclnnGroupedMatmulV4GetWorkspaceSize#1", /^GlmKernelsError E_DEVICE moe\.experts: aclnnGroupedMatmulV4GetWorkspaceSize: ACL error 561000: fake CANN: injected failure in aclnnGroupedMatmulV4GetWorkspaceSize$/],
+    ["moe.experts", EXPERTS, "aclnnGroupedMatmulV4#3", /^GlmKernelsError E_DEVICE moe\.experts: aclnnGroupedMatmulV4: ACL error 561000: fake CANN: injected failure in aclnnGroupedMatmulV4 \(EZ9999: inner error\)$/],
+    ["moe.experts", EXPERTS, "exec:aclnnGroupedMatmulV4#2", /^GlmKernelsError E_DEVICE execution failed \(aclrtSynchronizeStream\): ACL error 507015: fake CANN: injected execution failure in aclnnGroupedMatmulV4 \(EZ9999: AI Core exception\)$/],
+    ["moe.experts", EXPERTS, "aclCreateTensorList#2", /^GlmKernelsError E_DEVICE moe\.experts: aclCreateTensorList failed: fake CANN: injected failure in aclCreateTensorList$/],
     ["moe.route", ROUTE, "aclrtMemcpyAsync:d2h#1", /^GlmKernelsError E_DEVICE moe\.route: reading an input \(aclrtMemcpyAsync\): ACL error 507000: fake CANN: injected failure in aclrtMemcpyAsync \(device to host\)$/],
   ])("%s with %s: a GlmKernelsError carrying CANN's message, then the next call is right", (_op, op, fail, pattern) => {
     const { first, second, cpu } = twice(op, { GLMK_FAKE_CANN_FAIL: fail });
     expect(first).toMatch(pattern);
     expect(second).not.toMatch(/GlmKernelsError|OTHER/);
-    if (!_op.endsWith("matmul")) expect(second).toBe(cpu); // host-computed: the cpu device's bits
+    if (["int4.quantize", "fp8.quantize", "moe.route"].includes(_op)) expect(second).toBe(cpu); // host-computed: the cpu device's bits
     else expect(second).toBe(twice(op, {}).first);
   });
 });

@@ -36,7 +36,7 @@ console.log(JSON.stringify(out));
 const GOOD = "1,3,0,0,1,-1 40400000,40000000,3f000000,80000000,0,ff800000";
 const GOOD_PAIR = [GOOD, GOOD];
 // What `glm-kernels info` lists for ascend: exactly the ops that pass the shared suites through the fake.
-const OPS = "topk,int4\\.quantize,int4\\.dequantize,int4\\.fakeQuant,int4\\.fakeQuantGrad,matmul,int4\\.matmul,fp8\\.quantize,fp8\\.dequantize,moe\\.route";
+const OPS = "topk,int4\\.quantize,int4\\.dequantize,int4\\.fakeQuant,int4\\.fakeQuantGrad,matmul,int4\\.matmul,fp8\\.quantize,fp8\\.dequantize,fp8\\.matmul,moe\\.route,moe\\.experts";
 
 function twoTopks(env: Record<string, string>) {
   const r = runNode(TWO_TOPKS, env);
@@ -172,7 +172,7 @@ describe.runIf(existsSync(join(FAKE, "lib64/libascendcl.so")))("ascend through t
   it("an older CANN without the newer-only entry points (aclrtSetSysParamOpt, ...) still works", () => {
     const dir = mkdtempSync(join(tmpdir(), "glmk-cann-old-"));
     mkdirSync(join(dir, "lib64"));
-    for (const f of ["libnnopbase.so", "libopapi_math.so", "libopapi_nn.so"]) symlinkSync(join(FAKE, "lib64", f), join(dir, "lib64", f));
+    for (const f of ["libnnopbase.so", "libopapi_math.so", "libopapi_nn.so", "libopapi_transformer.so"]) symlinkSync(join(FAKE, "lib64", f), join(dir, "lib64", f));
     symlinkSync(join(ROOT, "build-plugins/fake-cann-variants/libascendcl-old.so"), join(dir, "lib64/libascendcl.so"));
     const trace = join(dir, "calls.txt");
     expect(twoTopks({ ...WITH_FAKE, ASCEND_HOME_PATH: dir, GLMK_FAKE_CANN_TRACE: trace })).toEqual(GOOD_PAIR);
@@ -186,11 +186,11 @@ describe.runIf(existsSync(join(FAKE, "lib64/libascendcl.so")))("ascend through t
   it("a CANN without an entry point the plugin needs is E_DEVICE naming it", () => {
     const dir = mkdtempSync(join(tmpdir(), "glmk-cann-"));
     mkdirSync(join(dir, "lib64"));
-    for (const f of ["libascendcl.so", "libnnopbase.so", "libopapi_nn.so"]) symlinkSync(join(FAKE, "lib64", f), join(dir, "lib64", f));
+    for (const f of ["libascendcl.so", "libnnopbase.so", "libopapi_nn.so", "libopapi_transformer.so"]) symlinkSync(join(FAKE, "lib64", f), join(dir, "lib64", f));
     symlinkSync(join(ROOT, "build-plugins/fake-cann-variants/libopapi_math-nosort.so"), join(dir, "lib64/libopapi_math.so"));
     const out = twoTopks({ ...WITH_FAKE, ASCEND_HOME_PATH: dir });
     expect(out).toEqual([
-      expect.stringMatching(/^GlmKernelsError E_DEVICE ascend is not available: the CANN in .*glmk-cann-.*\/lib64 lacks entry points this plugin needs: aclnnSortGetWorkspaceSize, aclnnSort \(looked in libascendcl\.so, libnnopbase\.so, .*libopapi_math\.so, .*libopapi_nn\.so\)/),
+      expect.stringMatching(/^GlmKernelsError E_DEVICE ascend is not available: the CANN in .*glmk-cann-.*\/lib64 lacks entry points this plugin needs: aclnnSortGetWorkspaceSize, aclnnSort \(looked in libascendcl\.so, libnnopbase\.so, .*libopapi_math\.so, .*libopapi_nn\.so, .*libopapi_transformer\.so\)/),
     ]);
   });
 });

@@ -1,12 +1,13 @@
 // On a real Ascend NPU (CANN installed, `source <CANN>/set_env.sh` done, an NPU listed by npu-smi): top-k
 // equals the cpu device bit for bit, and gives the golden digests; the host-computed int4 / fp8 quantizers
 // and moe.route give their golden digests; matmul and int4.matmul (aclnnMatmul) keep the int4 == fakeQuant
-// identity bit for bit, are batch invariant and repeatable (verify's checks), and agree with the cpu device
-// within the f32 accumulation bound. Skipped, with the reason printed, where
+// identity bit for bit, are batch invariant and repeatable (verify's checks: fp8.matmul and moe.experts
+// too), and agree with the cpu device within the f32 accumulation bound (fp8.matmul too). Skipped, with the
+// reason printed, where
 // there is no NPU (our CI: the plugin runs there against the CPU fake of CANN, see fake-cann.test.ts).
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { int4, listDevices, matmul, openDevice, type Device } from "glm-kernels";
+import { fp8, int4, listDevices, matmul, openDevice, type Device } from "glm-kernels";
 import { verifyQuant } from "../../dist/esm/verify/quant-checks.js";
 import { makeInput, type TopkCase } from "../../dist/esm/verify/cases.js";
 import { goldenDigests, runTopk } from "../../dist/esm/verify/checks.js";
@@ -39,11 +40,34 @@ describe.runIf(npu)("ascend on NPU hardware", () => {
   });
 });
 
-describe.runIf(npu)("ascend's int4, fp8, matmul and moe.route on NPU hardware", () => {
-  it("verify's checks pass: quantizer and moe.route golden digests, repeats, matmul rows alone == batch", async () => {
+describe.runIf(npu)("ascend's int4, fp8, matmul and moe on NPU hardware", () => {
+  it("verify's checks pass: quantizer and moe.route golden digests, repeats, matmul, fp8.matmul and moe.experts rows alone == batch", async () => {
     const checks = await verifyQuant(openDevice("ascend"), { repeats: 3 });
     expect(checks.filter((c) => !c.ok).map((c) => `${c.name}: ${c.detail ?? ""}`)).toEqual([]);
     expect(checks.some((c) => c.name.startsWith("batch-invariant matmul"))).toBe(true);
+    expect(checks.some((c) => c.name.startsWith("batch-invariant fp8-matmul"))).toBe(true);
+    expect(checks.some((c) => c.name.startsWith("batch-invariant moe-experts"))).toBe(true);
+  });
+
+  it("fp8.matmul's f32 sums within twice the f32 accumulation bound, 2 (K + 3) 2^-24 sum|terms|, of the cpu's", async () => {
+    const m = 4, n = 64, k = 1024;
+    let s = 13;
+    const r = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0) / 2 ** 32 - 0.5) * 2;
+    const xb = Uint16Array.from({ length: m * k }, () => new Uint16Array(new Float32Array([r()]).buffer)[1]);
+    const w = Float32Array.from({ length: n * k }, r);
+    const run = async (dev: Device) =>
+      (await fp8.matmul(dev.tensor(xb, [m, k], "bf16"), fp8.quantize(dev.tensor(w, [n, k])), { dtype: "f32" }).read()) as Float32Array;
+    const cpu = openDevice("cpu");
+    const wd = (await fp8.dequantize(fp8.quantize(cpu.tensor(w, [n, k])), "f32").read()) as Float32Array;
+    const npuOut = await run(openDevice("ascend"));
+    const cpuOut = await run(cpu);
+    const xv = (i: number) => new Float32Array(new Uint32Array([xb[i] << 16]).buffer)[0];
+    for (let i = 0; i < m; i++)
+      for (let j = 0; j < n; j++) {
+        let mag = 0;
+        for (let kk = 0; kk < k; kk++) mag += Math.abs(xv(i * k + kk) * wd[j * k + kk]) * 1.07; // the e4m3 activations: within 2^-4 of x
+        expect(Math.abs(npuOut[i * n + j] - cpuOut[i * n + j]), `y[${i}, ${j}]`).toBeLessThanOrEqual(2 * (k + 3) * 2 ** -24 * mag + 1e-30);
+      }
   });
 
   it("int4.matmul(x, quantize(w)) == matmul(x, fakeQuant(w)) bit for bit; matmul within the f32 bound of the cpu's", async () => {

@@ -1,6 +1,6 @@
-// The int4 and fp8 quantizers on a host, one row at a time (SPEC 4, 5): the CPU device runs these over its
-// pool, the ascend device on its queue thread over staged copies, so both give the same bits by
-// construction. Every pointer in the args is host memory here. The caller sets the FP environment
+// The int4 and fp8 quantizers on a host, one row at a time (SPEC 4, 5), and moe.experts' host steps (the
+// SwiGLU between the products, the combine): the CPU device runs these over its pool, the ascend device on
+// its queue thread over staged copies, so both give the same bits by construction. Every pointer in the args is host memory here. The caller sets the FP environment
 // (round to nearest, subnormals kept).
 #pragma once
 #include <algorithm>
@@ -11,6 +11,7 @@
 #include "glmk/device.h"
 #include "glmk/fp8-arith.h"
 #include "glmk/int4-arith.h"
+#include "glmk/moe-arith.h"
 
 namespace glmk {
 
@@ -125,6 +126,31 @@ inline void fp8_dequantize_row(const glmk_fp8_args& a, int64_t b, int64_t rb) {
       else if (a.out_dtype == GLMK_BF16) static_cast<uint16_t*>(a.out)[i] = glmk_bf16_rne(bits);
       else static_cast<uint16_t*>(a.out)[i] = glmk_f16_rne(bits);
     }
+}
+
+// moe.experts' SwiGLU step (SPEC 5) on n values: h = bf16(silu(f32(g)) * f32(u)) (h may be g).
+inline void moe_swiglu_bf16(const uint16_t* g, const uint16_t* u, int64_t n, uint16_t* h) {
+  for (int64_t j = 0; j < n; j++) {
+    const float gf = glmk_f32_from_bits(glmk_bf16_to_f32_bits(g[j]));
+    const float uf = glmk_f32_from_bits(glmk_bf16_to_f32_bits(u[j]));
+    h[j] = glmk_bf16_rne(glmk_bits_from_f32(glmk_siluf(gf) * uf));
+  }
+}
+
+// moe.experts' combine of one token (SPEC 5): out[c] = bf16(((+0 + w0 * y0[c]) + w1 * y1[c]) + ... + f32(shared[c])),
+// in slot order, slots with id -1 skipped; y holds the token's top_k rows [top_k, h] (bf16), shared its
+// shared expert's row or NULL.
+inline void moe_combine_token(const int32_t* ids, const float* weights, int64_t top_k, const uint16_t* y,
+                              const uint16_t* shared, int64_t h, uint16_t* out) {
+  for (int64_t c = 0; c < h; c++) {
+    float acc = 0.0f;
+    for (int64_t j = 0; j < top_k; j++) {
+      if (ids[j] == -1) continue;
+      acc = acc + weights[j] * glmk_f32_from_bits(glmk_bf16_to_f32_bits(y[j * h + c]));
+    }
+    if (shared) acc = acc + glmk_f32_from_bits(glmk_bf16_to_f32_bits(shared[c]));
+    out[c] = glmk_bf16_rne(glmk_bits_from_f32(acc));
+  }
 }
 
 }  // namespace glmk

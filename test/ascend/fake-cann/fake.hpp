@@ -49,6 +49,11 @@ struct aclTensor {
   char* data = nullptr;
 };
 
+// A list owns its tensors: aclDestroyTensorList destroys them (a second aclDestroyTensor of one is an error).
+struct aclTensorList {
+  std::vector<aclTensor*> tensors;
+};
+
 struct aclScalar {
   double value = 0;
   int dtype = 0;
@@ -78,6 +83,7 @@ const void* fakecann_device_range(const void* p, size_t bytes, std::string* why)
 int fakecann_enqueue(void* stream, FakeTask task, const std::vector<const void*>& touches);
 // nnopbase: is this tensor alive / this executor alive (unused)? Takes and consumes an executor.
 bool fakecann_tensor_alive(const aclTensor* t);
+bool fakecann_tensor_list_alive(const aclTensorList* l);
 int fakecann_launch(void* workspace, uint64_t workspace_size, aclOpExecutor* executor, void* stream, const char* name);
 aclOpExecutor* fakecann_new_executor(const char* name);
 }

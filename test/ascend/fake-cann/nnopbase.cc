@@ -1,5 +1,5 @@
 // The fake libnnopbase.so: tensor descriptors (view dims, strides and offset in elements over a storage),
-// scalars, and single-use op executors.
+// tensor lists (which own their tensors), scalars, and single-use op executors.
 #include <mutex>
 #include <set>
 #include <string>
@@ -10,6 +10,7 @@ namespace {
 std::mutex g_mu;
 std::set<const aclTensor*> g_tensors;
 std::set<aclOpExecutor*> g_executors;
+std::set<const aclTensorList*> g_lists;
 }  // namespace
 
 extern "C" {
@@ -69,6 +70,33 @@ int aclDestroyTensor(const aclTensor* tensor) {
   return 0;
 }
 
+// As CANN documents: the list takes the tensors, and aclDestroyTensorList destroys them with it.
+aclTensorList* aclCreateTensorList(const aclTensor* const* value, uint64_t size) {
+  fakecann_trace("aclCreateTensorList size %llu", static_cast<unsigned long long>(size));
+  if (fakecann_inject("aclCreateTensorList")) return fakecann_error(kAclnnErrInner, "fake CANN: injected failure in aclCreateTensorList"), nullptr;
+  if (!value && size) return fakecann_error(kAclnnErrNullptr, "aclCreateTensorList: value is NULL"), nullptr;
+  std::lock_guard<std::mutex> lock(g_mu);
+  auto* l = new aclTensorList();
+  for (uint64_t i = 0; i < size; i++) {
+    if (!value[i] || !g_tensors.count(value[i])) {
+      delete l;
+      return fakecann_error(kAclnnErrParamInvalid, "aclCreateTensorList: element %llu is not a live tensor", static_cast<unsigned long long>(i)), nullptr;
+    }
+    l->tensors.push_back(const_cast<aclTensor*>(value[i]));
+  }
+  g_lists.insert(l);
+  return l;
+}
+
+int aclDestroyTensorList(const aclTensorList* list) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  if (!g_lists.erase(list)) return fakecann_error(kAclnnErrParamInvalid, "aclDestroyTensorList: %p is not a live tensor list", static_cast<const void*>(list));
+  for (aclTensor* t : list->tensors)
+    if (g_tensors.erase(t)) delete t;
+  delete list;
+  return 0;
+}
+
 aclScalar* aclCreateScalar(void* value, int data_type) {
   if (!value) return fakecann_error(kAclnnErrNullptr, "aclCreateScalar: value is NULL"), nullptr;
   auto* s = new aclScalar();
@@ -102,6 +130,11 @@ int aclDestroyAclOpExecutor(aclOpExecutor* executor) {
 bool fakecann_tensor_alive(const aclTensor* t) {
   std::lock_guard<std::mutex> lock(g_mu);
   return g_tensors.count(t) != 0;
+}
+
+bool fakecann_tensor_list_alive(const aclTensorList* l) {
+  std::lock_guard<std::mutex> lock(g_mu);
+  return g_lists.count(l) != 0;
 }
 
 aclOpExecutor* fakecann_new_executor(const char* name) {

@@ -1,0 +1,134 @@
+// fp8.matmul (SPEC 5) on the ascend device:
+//
+//   X32 = the activations quantized per row and 128 channels as SPEC 5 says, as f32 values f32(a8) * s_a
+//         (host, fp8_activations_f32)
+//   W32 = the weights dequantized with their block scales, f32(code) * scaleInv (host, fp8_weights_f32)
+//   Y32 = aclnnMatmul(X32 [M, K], W32 viewed as [K, N] with strides (1, K), cubeMathType 0 = KEEP_DTYPE)
+//   y   = Y32 rounded to bf16 (aclnnCast), or Y32 itself for an f32 output
+//
+// NOTE: SPEC 5 scales each 128-K block's partial sum, (p * s_a) * scaleInv, and adds the blocks in order;
+// here the scales are applied to the operands before one f32 matmul in CANN's order. Same products up to
+// one f32 rounding per operand, different sums: within tolerance of the CPU device, not bitwise. Bound:
+// |y - exact| <= (K + 3) 2^-24 sum |terms| (f32), plus half a bf16 ulp for a bf16 output.
+// Not used: aclnnQuantMatmulV5 with FLOAT8_E4M3FN operands (Ascend 950 only, its own block order; nothing
+// here can run it).
+#include "fp8-matmul.hpp"
+
+#include <cstring>
+#include <vector>
+
+#include "aclnn-call.hpp"
+#include "device.hpp"
+#include "host-step.hpp"
+#include "glmk/fp8-check.hpp"
+#include "glmk/status.hpp"
+
+namespace glmk::ascend {
+
+void fp8_activations_f32(const uint16_t* x, int64_t rows, int64_t k, float* out) {
+  const int64_t kb = (k + 127) / 128;
+  std::vector<uint8_t> codes(static_cast<size_t>(rows * k));
+  std::vector<float> scales(static_cast<size_t>(rows * kb));
+  glmk_fp8_args a{};  // blocks [1, 128] over the rows: SPEC 5's activation blocks
+  a.w = x;
+  a.w_dtype = GLMK_BF16;
+  a.out_dtype = GLMK_F32;
+  a.batch = 1;
+  a.n = rows;
+  a.k = k;
+  a.block_n = 1;
+  a.block_k = 128;
+  a.data = codes.data();
+  a.scale_inv = scales.data();
+  a.out = out;
+  for (int64_t r = 0; r < rows; r++) {
+    fp8_quantize_row(a, 0, r);
+    fp8_dequantize_row(a, 0, r);
+  }
+}
+
+void fp8_weights_f32(const uint8_t* codes, const float* scale_inv, int64_t n, int64_t k, int64_t block_n, float* out) {
+  glmk_fp8_args a{};
+  a.out_dtype = GLMK_F32;
+  a.batch = 1;
+  a.n = n;
+  a.k = k;
+  a.block_n = block_n;
+  a.block_k = 128;
+  a.data = const_cast<uint8_t*>(codes);
+  a.scale_inv = const_cast<float*>(scale_inv);
+  a.out = out;
+  for (int64_t rb = 0; rb < (n + block_n - 1) / block_n; rb++) fp8_dequantize_row(a, 0, rb);
+}
+
+namespace {
+
+size_t align64(size_t b) { return (b + 63) / 64 * 64; }
+
+int fp8_matmul_run(glmk_device* d, const glmk_fp8_matmul_args a, std::string& msg) {
+  const char* op = "fp8.matmul";
+  const int64_t m = a.m, n = a.n, k = a.k;
+  const size_t ye = a.y_dtype == GLMK_F32 ? 4 : 2, yb = static_cast<size_t>(m * n) * ye;
+  if (k == 0) {  // empty sums: +0 (a host-side zero fill, no aclnn call on an empty K)
+    char* z = stage(d, op, yb, msg);
+    if (!z) return GLMK_E_OOM;
+    std::memset(z, 0, yb);
+    return put(d, op, a.y, z, yb, msg);
+  }
+  // Section: the operands, read back and made f32 on the host (stream order)
+  const size_t xb = static_cast<size_t>(m * k) * 2, cb = static_cast<size_t>(n * k);
+  const size_t sb = static_cast<size_t>(((n + a.block_n - 1) / a.block_n) * ((k + 127) / 128)) * 4;
+  char* x = stage(d, op, xb, msg);
+  char* codes = x ? stage(d, op, cb, msg) : nullptr;
+  char* scales = codes ? stage(d, op, sb, msg) : nullptr;
+  char* xf = scales ? stage(d, op, static_cast<size_t>(m * k) * 4, msg) : nullptr;
+  char* wf = xf ? stage(d, op, static_cast<size_t>(n * k) * 4, msg) : nullptr;
+  if (!wf) return GLMK_E_OOM;
+  int rc = fetch(d, op, x, a.x, xb, msg);
+  if (rc == GLMK_OK) rc = fetch(d, op, codes, a.data, cb, msg);
+  if (rc == GLMK_OK) rc = fetch(d, op, scales, a.scale_inv, sb, msg);
+  if (rc == GLMK_OK) rc = wait_inputs(d, msg);
+  if (rc != GLMK_OK) return rc;
+  {
+    HostFpEnv env;
+    fp8_activations_f32(reinterpret_cast<const uint16_t*>(x), m, k, reinterpret_cast<float*>(xf));
+    fp8_weights_f32(reinterpret_cast<const uint8_t*>(codes), reinterpret_cast<const float*>(scales), n, k, a.block_n,
+                    reinterpret_cast<float*>(wf));
+  }
+  // Section: device scratch for X32, W32 and (bf16 output) Y32
+  const bool cast_y = a.y_dtype != GLMK_F32;
+  const size_t xs = align64(static_cast<size_t>(m * k) * 4), ws = align64(static_cast<size_t>(n * k) * 4);
+  const size_t ys = cast_y ? align64(static_cast<size_t>(m * n) * 4) : 0;
+  if (reserve(d, &d->scratch, &d->scratch_bytes, xs + ws + ys, msg) != GLMK_OK) return (msg = std::string(op) + ": " + msg), GLMK_E_OOM;
+  char* s = static_cast<char*>(d->scratch);
+  void *x32 = s, *w32 = s + xs, *y32 = cast_y ? s + xs + ws : a.y;
+  if ((rc = put(d, op, x32, xf, static_cast<size_t>(m * k) * 4, msg)) != GLMK_OK) return rc;
+  if ((rc = put(d, op, w32, wf, static_cast<size_t>(n * k) * 4, msg)) != GLMK_OK) return rc;
+  // Section: the aclnn calls
+  const AclApi* acl = d->acl;
+  Descs t(acl);
+  aclTensor* X32 = t.view(x32, kAclFloat, m, k, k, 0, m * k);
+  aclTensor* W32T = t.strided(w32, kAclFloat, k, n, 1, k, 0, n * k);  // [K, N] view of the [N, K] rows
+  aclTensor* Y32 = t.view(y32, kAclFloat, m, n, n, 0, m * n);
+  aclTensor* Y = cast_y ? t.view(a.y, kAclBf16, m, n, n, 0, m * n) : Y32;
+  if (!t.error().empty()) return (msg = std::string(op) + ": " + t.error()), GLMK_E_DEVICE;
+  rc = aclnn_launch(d, msg, op, "aclnnMatmul",
+                    [&](uint64_t* w, aclOpExecutor** ex) { return acl->aclnnMatmulGetWorkspaceSize(X32, W32T, Y32, 0, w, ex); }, acl->aclnnMatmul);
+  if (rc == GLMK_OK && cast_y)
+    rc = aclnn_launch(d, msg, op, "aclnnCast",
+                      [&](uint64_t* w, aclOpExecutor** ex) { return acl->aclnnCastGetWorkspaceSize(Y32, kAclBf16, Y, w, ex); }, acl->aclnnCast);
+  if (rc != GLMK_OK) return rc;
+  return drain_if_heavy(d, msg);
+}
+
+}  // namespace
+
+int fp8_matmul(glmk_device* d, const glmk_fp8_matmul_args* a, glmk_status* st) {
+  if (fp8_matmul_check(a, st) != GLMK_OK) return st->code;
+  if (a->m == 0 || a->n == 0) return ok(st);
+  const glmk_fp8_matmul_args args = *a;
+  d->queue->push([d, args](std::string& msg) { return fp8_matmul_run(d, args, msg); });
+  return ok(st);
+}
+
+}  // namespace glmk::ascend

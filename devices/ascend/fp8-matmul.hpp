@@ -1,0 +1,23 @@
+// fp8.matmul (SPEC 5) on the ascend device, and the host steps that moe.experts shares with it: the
+// operands of SPEC 5's products as f32 values, made on the host with the CPU device's row code
+// (glmk/host-rows.hpp), so that the NPU only multiplies f32 matrices (aclnnMatmul, aclnnGroupedMatmulV4).
+#pragma once
+
+#include <cstdint>
+
+#include "glmk/device.h"
+
+namespace glmk::ascend {
+
+int fp8_matmul(glmk_device* d, const glmk_fp8_matmul_args* a, glmk_status* st);
+
+// x [rows, k] bf16 -> out [rows, k] f32: per row and 128-channel block, s = scaleInv(amax) and
+// a8 = e4m3(x / s) exactly as SPEC 5 quantizes activations, then f32(a8) * s (one f32 rounding; NaN as
+// 0x7FC00000). The caller sets the FP environment (HostFpEnv).
+void fp8_activations_f32(const uint16_t* x, int64_t rows, int64_t k, float* out);
+
+// Weight codes [n, k] with their scales [ceil(n / block_n), ceil(k / 128)] -> out [n, k] f32:
+// f32(code) * scaleInv, what fp8.dequantize(q, "f32") gives.
+void fp8_weights_f32(const uint8_t* codes, const float* scale_inv, int64_t n, int64_t k, int64_t block_n, float* out);
+
+}  // namespace glmk::ascend
