@@ -19,6 +19,7 @@
         "devices/cpu/moe.cc",
         "devices/cpu/gemm.cc",
         "devices/cpu/gemm-simd.cc",
+        "devices/cpu/gemm-int4-avx2.cc",
         "devices/cpu/gemm-int4-avx512.cc",
         "devices/cpu/gemm-int4-vbmi.cc",
         "devices/cpu/gemm-int4-bf16.cc",

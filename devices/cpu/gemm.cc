@@ -58,7 +58,7 @@ void gemm_f32(Pool& pool, Isa isa, const GemmBlock& base) {
   } else if (isa >= Isa::avx512) {
     kernel = gemm_block_avx512;
   } else if (isa == Isa::avx2) {
-    kernel = gemm_block_avx2;
+    kernel = base.w_dtype == GLMK_W_INT4 ? int4_block_avx2 : gemm_block_avx2;
   }
   // int4 at few rows of x streams its weights: longer runs of rows per item let its prefetch (which stops
   // at the item's end) run ahead across passes

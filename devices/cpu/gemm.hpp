@@ -42,6 +42,7 @@ struct GemmBlock {
 void gemm_block_scalar(const GemmBlock& b);
 void gemm_block_avx512(const GemmBlock& b);
 void gemm_block_avx2(const GemmBlock& b);
+void int4_block_avx2(const GemmBlock& b);    // int4 weights only, AVX2 + FMA (gemm-int4-avx2.cc)
 void int4_block_avx512(const GemmBlock& b);  // int4 weights only (gemm-int4-avx512.cc)
 void int4_block_vbmi(const GemmBlock& b);    // int4 weights only, AVX-512 VBMI (gemm-int4-vbmi.cc)
 void int4_block_bf16(const GemmBlock& b);    // int4 weights only, AVX-512 VBMI + BF16 (gemm-int4-bf16.cc)

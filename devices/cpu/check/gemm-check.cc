@@ -1,6 +1,6 @@
 // cpu-gemm-check: the int4 GEMM kernels of the CPU device against its scalar kernel, on the f32 sums (the
 // op rounds them to x's dtype, which would hide a last-bit difference), bit for bit:
-//   int4_block_avx512 (AVX-512 F/BW), int4_block_vbmi (+VBMI), int4_block_bf16 (+BF16: VDPBF16PS where it
+//   int4_block_avx2 (AVX2 + FMA), int4_block_avx512 (AVX-512 F/BW), int4_block_vbmi (+VBMI), int4_block_bf16 (+BF16: VDPBF16PS where it
 //   is exact, the fma kernel where it is not), each as far as this CPU runs it;
 // over every one of the 65536 bf16 scales, x rows of every exponent range (normal, tiny, holding a
 // subnormal, huge, inf/NaN), 1, 4 and 5 rows of x, groups 32, 64, 128 and K with a half step at its end.
@@ -73,6 +73,12 @@ void run_case(Isa isa, std::mt19937& rng, int64_t n, int64_t k, int64_t gs, cons
   b.y = want.data();
   gemm_block_scalar(b);
   char what[160];
+  if (isa >= Isa::avx2) {
+    b.y = got.data();
+    int4_block_avx2(b);
+    std::snprintf(what, sizeof what, "%s avx2", name);
+    compare(what, want, got, m, n);
+  }
   if (isa >= Isa::avx512) {
     b.y = got.data();
     int4_block_avx512(b);
