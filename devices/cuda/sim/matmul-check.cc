@@ -103,15 +103,17 @@ std::vector<double> magnitudes(const std::vector<float>& x, const std::vector<fl
   return mag;
 }
 
-// The tensor-core kernel's tolerance (bf16 y): got and want (the written order's bf16 bits) are the same
-// infinity or both the canonical NaN, or |got - want| <= 2^-8 max(|got|, |want|) + K 2^-22 sum |x w|.
-// Returns the first output out of it, or -1.
+// The tensor-core kernel's tolerance (bf16 y; README "matmul"), against want (the written order's bf16 bits):
+// |got - want| <= 2^-8 max(|got|, |want|) + K 2^-22 sum |x w| where sum |x w| < 2^127; the same bits where a
+// product is not finite (mag inf or NaN); no promise where the finite sum reaches 2^127 (a partial sum may
+// overflow in one order and not in the other). Returns the first output out of it, or -1.
 int64_t first_off(const std::vector<uint8_t>& got, const std::vector<uint8_t>& want, const std::vector<double>& mag, int64_t k) {
   for (size_t i = 0; i < mag.size(); i++) {
     uint16_t g, h;
     std::memcpy(&g, &got[2 * i], 2), std::memcpy(&h, &want[2 * i], 2);
     const double a = glmk_f32_from_bits(glmk_bf16_to_f32_bits(g)), b = glmk_f32_from_bits(glmk_bf16_to_f32_bits(h));
-    if (!std::isfinite(a) || !std::isfinite(b)) {
+    if (std::isfinite(mag[i]) && mag[i] >= std::ldexp(1.0, 127)) continue;
+    if (!std::isfinite(mag[i]) || !std::isfinite(a) || !std::isfinite(b)) {
       if (g != h) return static_cast<int64_t>(i);
       continue;
     }
