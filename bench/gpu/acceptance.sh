@@ -33,6 +33,6 @@ step "memory: the pool in dev.memory(), emptyCache(), tensors left to the garbag
   node bench/gpu/memory-check.mjs .device/gpu/pkg
 step "deferred uploads and the idle pool trim through the device ABI" \
   .device/gpu/upload-check .device/gpu/pkg/prebuilds/linux-x64/libglmk-cuda.so
-step "int4 and fp8 quantizers, fp8.matmul, moe.route, moe.experts, matmul, int4.matmul: cuda == cpu bit for bit" node bench/gpu/quant-check.mjs .device/gpu/pkg
+step "int4 and fp8 quantizers, fp8.matmul, moe.route, moe.experts, matmul, int4.matmul: cuda == cpu bit for bit (bf16 x matmuls: within tolerance, identity bit for bit)" node bench/gpu/quant-check.mjs .device/gpu/pkg
 echo "== acceptance: $fails step(s) failed"
 exit $((fails > 0))

@@ -1,4 +1,4 @@
-// matmul and int4.matmul kernels (SPEC 4) in the CPU device's written order (devices/cpu/gemm.hpp, gemm.cc
+// matmul and int4.matmul kernels for f16 and f32 x (SPEC 4) in the CPU device's written order (devices/cpu/gemm.hpp, gemm.cc
 // matmul_execute / gemm_block_scalar):
 //   x widened to f32 exactly (bf16, f16, f32); each weight decoded to f32 exactly (dense: widened; int4:
 //   bf16(q * s) by glmk_int4_dequant, the value int4.dequantize gives); per output y[m, n]: 16 partial sums
@@ -12,8 +12,8 @@
 // under many seeds), and int4.matmul(x, quantize(w)) == matmul(x, fakeQuant(w)) bit for bit: both decode
 // to the same f32 weights and run the same chains.
 //
-// NOTE: correctness-first SIMT kernels, not tuned, no tensor cores; the W4A16 kernel of the Marlin kind
-// (weights decoded in registers, bf16 mma, a repacked layout) is to come (issue 21).
+// NOTE: correctness-first SIMT kernels, not tuned, no tensor cores: they serve f16 and f32 x. bf16 x goes to
+// the tensor-core kernel (matmul-mma.cuh: within tolerance of the CPU, not its bits).
 // Performance model: y = x [M, K] * w [N, K]^T. FLOPs: 2 M N K. Bytes: weights N K b_w (bf16 2, f32 4;
 // int4 0.5 + 2 / groupSize for the scales), activations M K b_x, output M N b_x. At decode (M = 1, K = N =
 // 6144) the roof is memory: 75.5 MB of bf16 weights = 16 us, 21.2 MB of int4 (group 32) = 4.4 us at the

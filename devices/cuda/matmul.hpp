@@ -6,7 +6,8 @@
 
 namespace glmk::cuda {
 
-// Enqueue on `stream` (arguments already checked by glmk/matmul-check.hpp); the same bits as the CPU device.
+// Enqueue on `stream` (arguments already checked by glmk/matmul-check.hpp). f16 and f32 x: the CPU device's bits
+// (matmul.cuh); bf16 x: tensor cores, within tolerance of the CPU, int4 == fakeQuant bit for bit (matmul-mma.cuh).
 int matmul_enqueue(cudaStream_t stream, const glmk_matmul_args& a, glmk_status* st);
 
 }  // namespace glmk::cuda

@@ -6,8 +6,9 @@
 //   even (bf16 from the f32 bits; f16 from the value).
 // The quantizer's digests hold on every device; the matmuls' only on the CPU device (across devices SPEC 4
 // promises agreement within tolerance), so other devices check repeats and batch invariance only. (cuda-sim's
-// SIMT matmuls follow the CPU's written order and give its digests too: test/cuda-sim.test.ts checks that
-// apart, as a property of those kernels, not a promise of SPEC 4.)
+// SIMT matmuls, f16 / f32 x, follow the CPU's written order and give its digests too; its tensor-core ones,
+// bf16 x, one digest under every schedule seed: test/cuda-sim.test.ts checks both apart, as properties of
+// those kernels, not promises of SPEC 4.)
 import { createHash } from "node:crypto";
 import type { Device } from "../device.js";
 import { bf16FromF32Bits, toF16Bits, type DType } from "../dtype.js";
