@@ -46,6 +46,10 @@ void int4_block_avx2(const GemmBlock& b);    // int4 weights only, AVX2 + FMA (g
 void int4_block_avx512(const GemmBlock& b);  // int4 weights only (gemm-int4-avx512.cc)
 void int4_block_vbmi(const GemmBlock& b);    // int4 weights only, AVX-512 VBMI (gemm-int4-vbmi.cc)
 void int4_block_bf16(const GemmBlock& b);    // int4 weights only, AVX-512 VBMI + BF16 (gemm-int4-bf16.cc)
+// How many of `lanes` random order-sensitive VDPBF16PS lanes differ from fma(a0, b0, fma(a1, b1, acc))
+// (*order_sensitive: how many lanes the two orders of the pair round differently). int4_block_bf16 takes
+// VDPBF16PS only where this is 0 on 4096 lanes; cpu-gemm-check runs it on millions.
+uint64_t int4_bf16_dp_mismatches(uint64_t lanes, uint64_t* order_sensitive);
 // x [m, k] f32 holding bf16 values -> pairs [m, k] and emin [m] for int4_block_bf16.
 void int4_bf16_prepare(const float* x, int64_t m, int64_t k, uint16_t* pairs, int32_t* emin);
 

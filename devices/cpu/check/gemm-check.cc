@@ -160,6 +160,17 @@ int main() {
         run_case(isa, rng, n, k, gs, scales, xs[i], name);
       }
     }
+  if (isa >= Isa::avx512bf16) {  // the instruction itself, on many more lanes than the kernel's first-use check
+    uint64_t sensitive = 0;
+    const uint64_t lanes = uint64_t{1} << 24, bad = int4_bf16_dp_mismatches(lanes, &sensitive);
+    std::printf("VDPBF16PS == fma(a0, b0, fma(a1, b1, acc)): %llu of %llu lanes differ (%llu order-sensitive lanes)\n",
+                static_cast<unsigned long long>(bad), static_cast<unsigned long long>(lanes), static_cast<unsigned long long>(sensitive));
+    if (bad) failures++;
+    if (sensitive < lanes / 8) {
+      std::printf("MISMATCH: too few order-sensitive lanes for the check to mean anything\n");
+      failures++;
+    }
+  }
   if (failures) {
     std::printf("cpu-gemm-check: %d mismatches\n", failures);
     return 1;
