@@ -57,6 +57,16 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(r.status, r.stdout).toBe(0);
   });
 
+  // cuda-sim reports sm_90, so fp8.matmul runs the e4m3 mma (m16n8k32) above; GLM_KERNELS_CUDA_FP8_MMA=bf16
+  // takes the sm_80 path (e4m3 widened to bf16, exact; m16n8k16): the same checks on it
+  it("fp8.matmul's bf16-mma path (sm_80's; GLM_KERNELS_CUDA_FP8_MMA=bf16) passes the C++ checks: within tolerance, NaN bits, again and row alone bit for bit, 2 seeds", () => {
+    const r = spawnSync(join(BUILD, "topk-sim-check"), ["2"], { encoding: "utf8", env: { ...process.env, GLM_KERNELS_CUDA_FP8_MMA: "bf16" } });
+    expect(r.stdout).toMatch(/ok {3}fp8.matmul \[19 x 70 x 256\] block 128 NaN codes \(tensor cores, within tolerance\) seed 2/);
+    expect(r.stdout).toMatch(/ok {3}fp8.matmul: the same bits again and for each row alone \(bits\) seed 2/);
+    expect(r.stdout).toMatch(/fp8.matmul, moe.route and moe.experts on cuda-sim passed/);
+    expect(r.status, r.stdout).toBe(0);
+  });
+
   it("deferred uploads (pinned staging behind stream-ordered gates) and the idle pool trim, through the device ABI", () => {
     // devices/cuda/sim/upload-check.cc: bytes right at chunk edges, a top-k right after an upload sees the
     // data, release once, from another thread, after the last read of the source; close() waits for them.

@@ -42,7 +42,7 @@ int fp8_act_quant_enqueue(cudaStream_t stream, const uint16_t* x, int64_t rows, 
   return launch_status(op, st);
 }
 
-int fp8_matmul_enqueue(cudaStream_t stream, const glmk_fp8_matmul_args& a, glmk_status* st) {
+int fp8_matmul_enqueue(cudaStream_t stream, const glmk_fp8_matmul_args& a, bool e4m3_mma, glmk_status* st) {
   if (a.m == 0 || a.n == 0) return ok(st);
   if (a.k == 0) {  // no blocks: every sum is +0
     cudaError_t e = cudaMemsetAsync(a.y, 0, static_cast<size_t>(a.m * a.n) * (a.y_dtype == GLMK_F32 ? 4 : 2), stream);
@@ -63,7 +63,8 @@ int fp8_matmul_enqueue(cudaStream_t stream, const glmk_fp8_matmul_args& a, glmk_
   // Section: quantize (the CPU's bits), then the product on tensor cores
   if (fp8_act_quant_enqueue(stream, static_cast<const uint16_t*>(a.x), a.m, a.k, xa, sa, "fp8.matmul", st) != GLMK_OK) return st->code;
   cudaGetLastError();
-  GLMK_LAUNCH(fp8_matmul_mma_kernel, grid, kMmaThreads, 0, stream, a, xa, sa);
+  if (e4m3_mma) GLMK_LAUNCH(fp8_matmul_mma_kernel<true>, grid, kMmaThreads, 0, stream, a, xa, sa);
+  else GLMK_LAUNCH(fp8_matmul_mma_kernel<false>, grid, kMmaThreads, 0, stream, a, xa, sa);
   return launch_status("fp8.matmul", st);
 }
 
