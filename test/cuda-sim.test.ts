@@ -42,6 +42,10 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(r.stdout).toMatch(/topk on cuda-sim passed/);
     expect(r.stdout).toMatch(/fp8.matmul, moe.route and moe.experts on cuda-sim passed/);
     expect(r.stdout).toMatch(/ok {3}moe.experts: a bad id is reported at sync seed 3: .*received 4 at \[1, 0\]/);
+    // fp8.matmul on tensor cores: within tolerance of the written order and of float64 (NaN codes: NaN bits),
+    // the same bits again and for each row alone
+    expect(r.stdout).toMatch(/ok {3}fp8.matmul \[19 x 70 x 256\] block 128 NaN codes \(tensor cores, within tolerance\) seed 3/);
+    expect(r.stdout).toMatch(/ok {3}fp8.matmul: the same bits again and for each row alone \(bits\) seed 3/);
     expect(r.stdout).toMatch(/matmul and int4.matmul on cuda-sim passed/);
     expect(r.stdout).toMatch(/ok {3}int4.matmul\(x bf16, quantize\(w\)\) == matmul\(x, fakeQuant\(w\)\), group 32, 15 levels seed 3/);
     // the tensor-core kernel (bf16 x): identity with an f32 fakeQuant (the exact hi / mid / lo split), rows
@@ -50,6 +54,16 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(r.stdout).toMatch(/ok {3}int4.matmul x bf16 w int4: rows alone and in a batch of 17 == inside a batch of 19 \(bits\) seed 3/);
     expect(r.stdout).toMatch(/ok {3}int4.matmul and matmul \(f32 w\) x bf16 \[5 x 40 x 256\]: the bytes of schedule seed 1 \(bits\) seed 3/);
     expect(r.stdout).toMatch(/ok {3}matmul x bf16 runs on the mma model: .* seed 3/);
+    expect(r.status, r.stdout).toBe(0);
+  });
+
+  // cuda-sim reports sm_90, so fp8.matmul runs the e4m3 mma (m16n8k32) above; GLM_KERNELS_CUDA_FP8_MMA=bf16
+  // takes the sm_80 path (e4m3 widened to bf16, exact; m16n8k16): the same checks on it
+  it("fp8.matmul's bf16-mma path (sm_80's; GLM_KERNELS_CUDA_FP8_MMA=bf16) passes the C++ checks: within tolerance, NaN bits, again and row alone bit for bit, 2 seeds", () => {
+    const r = spawnSync(join(BUILD, "topk-sim-check"), ["2"], { encoding: "utf8", env: { ...process.env, GLM_KERNELS_CUDA_FP8_MMA: "bf16" } });
+    expect(r.stdout).toMatch(/ok {3}fp8.matmul \[19 x 70 x 256\] block 128 NaN codes \(tensor cores, within tolerance\) seed 2/);
+    expect(r.stdout).toMatch(/ok {3}fp8.matmul: the same bits again and for each row alone \(bits\) seed 2/);
+    expect(r.stdout).toMatch(/fp8.matmul, moe.route and moe.experts on cuda-sim passed/);
     expect(r.status, r.stdout).toBe(0);
   });
 
@@ -104,16 +118,17 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(digests(sim.stdout)).toEqual(cpuSame);
   }, 600_000);
 
-  // NOTE: the quantizers, moe.route, the f16 / f32 x matmuls (SIMT: devices/cuda/matmul.cuh), fp8.matmul and
-  // moe.experts follow the CPU device's written order, so their digests are the CPU's golden ones, bit for bit,
-  // whatever the schedule. bf16 x goes to the tensor-core kernel (devices/cuda/matmul-mma.cuh): within
-  // tolerance of the CPU only (test/matmul.test.ts), so those digests are checked against each other: the
-  // same bytes under every seed (the mma model is a warp collective; nothing in the kernel races).
-  it("the quantizers, the f16 / f32 x matmuls, fp8.matmul, moe.route and moe.experts give the CPU's golden digests, and the tensor-core (bf16 x) matmuls one digest, under schedule seeds 1..5 and two more", async () => {
+  // NOTE: the quantizers, moe.route, the f16 / f32 x matmuls (SIMT: devices/cuda/matmul.cuh) and moe.experts
+  // follow the CPU device's written order, so their digests are the CPU's golden ones, bit for bit, whatever
+  // the schedule. bf16 x matmuls and fp8.matmul go to tensor cores (devices/cuda/matmul-mma.cuh,
+  // fp8-matmul-mma.cuh): within tolerance of the CPU only (test/matmul.test.ts, test/fp8-matmul.test.ts), so
+  // those digests are checked against each other: the same bytes under every seed (the mma model is a warp
+  // collective; nothing in the kernels races).
+  it("the quantizers, the f16 / f32 x matmuls, moe.route and moe.experts give the CPU's golden digests, and the tensor-core matmuls (bf16 x, fp8.matmul) one digest, under schedule seeds 1..5 and two more", async () => {
     const quantGolden = JSON.parse(readFileSync(join(ROOT, "test/determinism/golden.json"), "utf8")).quantDigests as Record<string, string>;
     const all = Object.fromEntries(Object.entries(quantGolden).filter(([k]) => /^((int4|fp8)-quantize|matmul|int4-matmul|fp8-matmul|moe-route|moe-experts)-/.test(k)));
     expect(Object.keys(all)).toHaveLength(15);
-    const tensorCore = (k: string) => /^(matmul|int4-matmul)-bf16-/.test(k);
+    const tensorCore = (k: string) => /^((matmul|int4-matmul)-bf16-|fp8-matmul-)/.test(k);
     const want = Object.fromEntries(Object.entries(all).filter(([k]) => !tensorCore(k)));
     const results: Record<string, string>[] = [];
     const seeds = [1n, 2n, 3n, 4n, 5n, 0x9e3779b97f4a7c15n, 2n ** 64n - 1n];
@@ -128,14 +143,17 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
       for (const r of await Promise.all(batch)) results.push(JSON.parse(r.stdout));
     }
     const tc = (r: Record<string, string>) => Object.fromEntries(Object.entries(r).filter(([k]) => tensorCore(k)));
-    expect(Object.keys(tc(results[0])).sort()).toEqual(["int4-matmul-bf16-7x33x256-g64", "matmul-bf16-bf16-5x40x256"]);
+    expect(Object.keys(tc(results[0])).sort()).toEqual(["fp8-matmul-3x20x256-b1x128", "fp8-matmul-5x48x300-b128x128", "int4-matmul-bf16-7x33x256-g64", "matmul-bf16-bf16-5x40x256"]);
     for (const r of results) {
       expect(Object.fromEntries(Object.entries(r).filter(([k]) => !tensorCore(k)))).toEqual(want);
       expect(tc(r)).toEqual(tc(results[0]));
     }
   }, 600_000);
 
-  it("fp8.matmul's f32 sums with NaN codes and moe.route's NaN weights are the CPU's bits (NaN bits included)", async () => {
+  // fp8.matmul runs on tensor cores (devices/cuda/fp8-matmul-mma.cuh): its NaNs (from e4m3 NaN codes) are the
+  // CPU's bits (canonical 0x7FC00000), its finite f32 sums within K 2^-22 sum |t| of the CPU's (helpers/
+  // tolerance.ts; here |x| < 1.2 and the quantized |w| <= 1.01, so sum |t| <= 1.25 K bounds every output's).
+  it("fp8.matmul's f32 sums with NaN codes: the CPU's NaN bits, its finite values within tolerance; moe.route's NaN weights: the CPU's bits", async () => {
     const [n, k] = [20, 300];
     const w = Float32Array.from({ length: n * k }, (_, i) => ((i * 37) % 101) / 50 - 1);
     const x = Uint16Array.from({ length: 3 * k }, (_, i) => 0x3f80 + ((i * 13) % 97) - 48);
@@ -147,11 +165,16 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
       q.data = dev.tensor(codes, [n, k], "f8e4m3");
       const y = (await fp8.matmul(dev.tensor(x, [3, k], "bf16"), q, { dtype: "f32" }).read()) as Float32Array;
       const r = moe.route(dev.tensor(new Float32Array([1, NaN]), [2, 1]), dev.tensor(new Float32Array([1, NaN, 2, -1, NaN, 0]), [6, 1]), { topK: 5 });
-      return [Array.from(new Uint32Array(y.buffer)), Array.from(new Uint32Array(((await r.weights.read()) as Float32Array).buffer))];
+      return [y, Array.from(new Uint32Array(((await r.weights.read()) as Float32Array).buffer))] as const;
     };
     const [cpu, sim] = [await run("cpu"), await run("cuda-sim")];
-    expect(cpu[0].some((b) => (b & 0x7fffffff) > 0x7f800000)).toBe(true);
-    expect(sim).toEqual(cpu);
+    const [cb, sb] = [new Uint32Array(cpu[0].buffer), new Uint32Array(sim[0].buffer)];
+    expect(cb.some((b) => (b & 0x7fffffff) > 0x7f800000)).toBe(true);
+    for (let i = 0; i < cb.length; i++) {
+      if ((cb[i] & 0x7fffffff) > 0x7f800000) expect(sb[i], `y[${i}]`).toBe(cb[i]);
+      else expect(Math.abs(sim[0][i] - cpu[0][i]), `y[${i}]: ${sim[0][i]} vs ${cpu[0][i]}`).toBeLessThanOrEqual(k * 2 ** -22 * 1.25 * k);
+    }
+    expect(sim[1]).toEqual(cpu[1]);
   });
 
   // NOTE: every NaN of a matmul output is canonical on both devices (0x7FC00000 in f32; bf16 and f16 too), so

@@ -4,6 +4,7 @@
 // (libglmk-cuda-sim.so, GLMK_SIM).
 #include <atomic>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -35,6 +36,9 @@
 struct glmk_device {
   int ordinal = 0;
   int multiprocessors = 0;
+  // fp8.matmul's mma (fp8-matmul-mma.cuh): e4m3 m16n8k32 from compute capability 8.9 (cuda-sim reports 9.0),
+  // else bf16 m16n8k16 on the widened codes; GLM_KERNELS_CUDA_FP8_MMA=bf16 forces the latter (tests, sm_80 parity)
+  bool fp8_e4m3_mma = false;
   size_t memory = 0;
   std::string name;
   cudaStream_t stream = nullptr;
@@ -114,6 +118,10 @@ int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
   d->name = prop.name;
   d->memory = prop.totalGlobalMem;
   d->multiprocessors = prop.multiProcessorCount;
+  {
+    const char* mma = std::getenv("GLM_KERNELS_CUDA_FP8_MMA");
+    d->fp8_e4m3_mma = prop.major * 10 + prop.minor >= 89 && !(mma && std::strcmp(mma, "bf16") == 0);
+  }
 #if defined(GLMK_SIM)
   simt::set_stream_seed(d->stream, o->sim_seed);
 #endif
@@ -264,7 +272,7 @@ int fp8_dequantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
 int fp8_matmul(glmk_device* d, const glmk_fp8_matmul_args* a, glmk_status* st) {
   if (fp8_matmul_check(a, st) != GLMK_OK) return st->code;
   if (bind(d, st) != GLMK_OK) return st->code;
-  return fp8_matmul_enqueue(d->stream, *a, st);
+  return fp8_matmul_enqueue(d->stream, *a, d->fp8_e4m3_mma, st);
 }
 
 int moe_route(glmk_device* d, const glmk_moe_route_args* a, glmk_status* st) {

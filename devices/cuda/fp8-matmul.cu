@@ -1,9 +1,11 @@
-// fp8.matmul on CUDA: the host side (scratch, grid sizes, launches). Kernels: fp8-matmul.cuh. Compiled by
-// nvcc for the cuda plugin and, through sim/fp8-matmul-sim.cc, by g++ for cuda-sim.
+// fp8.matmul on CUDA: the host side (scratch, grid sizes, launches). Kernels: fp8-matmul.cuh (the activations'
+// quantization, the CPU's bits) and fp8-matmul-mma.cuh (the product on tensor cores). Compiled by nvcc for the
+// cuda plugin and, through sim/fp8-matmul-sim.cc, by g++ for cuda-sim.
 #include "fp8-matmul.hpp"
 
 #include <cstdint>
 
+#include "fp8-matmul-mma.cuh"
 #include "fp8-matmul.cuh"
 #include "glmk/status.hpp"
 
@@ -40,14 +42,17 @@ int fp8_act_quant_enqueue(cudaStream_t stream, const uint16_t* x, int64_t rows, 
   return launch_status(op, st);
 }
 
-int fp8_matmul_enqueue(cudaStream_t stream, const glmk_fp8_matmul_args& a, glmk_status* st) {
+int fp8_matmul_enqueue(cudaStream_t stream, const glmk_fp8_matmul_args& a, bool e4m3_mma, glmk_status* st) {
   if (a.m == 0 || a.n == 0) return ok(st);
   if (a.k == 0) {  // no blocks: every sum is +0
     cudaError_t e = cudaMemsetAsync(a.y, 0, static_cast<size_t>(a.m * a.n) * (a.y_dtype == GLMK_F32 ? 4 : 2), stream);
     return e == cudaSuccess ? ok(st) : fail(st, GLMK_E_DEVICE, "fp8.matmul: cudaMemsetAsync: %s", cudaGetErrorString(e));
   }
+  // one block per (m-tile, 64 columns); the tiling and K order do not depend on M (fp8-matmul-mma.cuh)
+  const int64_t m_tiles = (a.m + kMmaRows - 1) / kMmaRows, n_blocks = (a.n + kMmaColsBlock - 1) / kMmaColsBlock;
   unsigned grid = 0;
-  if (grid_size(a.m * a.n, kFp8MatmulThreads, "fp8.matmul", &grid, st) != GLMK_OK) return st->code;
+  if (m_tiles > INT64_MAX / kMmaThreads / n_blocks) return fail(st, GLMK_E_SHAPE, "fp8.matmul: M x N is too large");
+  if (grid_size(m_tiles * n_blocks * kMmaThreads, kMmaThreads, "fp8.matmul", &grid, st) != GLMK_OK) return st->code;
   // Section: scratch for the quantized activations
   const int64_t blocks = (a.k + kFp8KBlock - 1) / kFp8KBlock;
   const size_t xa_bytes = scratch_round(static_cast<size_t>(a.m * a.k) * sizeof(float));
@@ -55,10 +60,11 @@ int fp8_matmul_enqueue(cudaStream_t stream, const glmk_fp8_matmul_args& a, glmk_
   if (scratch.alloc(xa_bytes + static_cast<size_t>(a.m * blocks) * sizeof(float), "fp8.matmul", st) != GLMK_OK) return st->code;
   float* xa = scratch.at<float>(0);
   float* sa = scratch.at<float>(xa_bytes);
-  // Section: quantize, then one thread per output
+  // Section: quantize (the CPU's bits), then the product on tensor cores
   if (fp8_act_quant_enqueue(stream, static_cast<const uint16_t*>(a.x), a.m, a.k, xa, sa, "fp8.matmul", st) != GLMK_OK) return st->code;
   cudaGetLastError();
-  GLMK_LAUNCH(fp8_matmul_kernel, grid, kFp8MatmulThreads, 0, stream, a, xa, sa);
+  if (e4m3_mma) GLMK_LAUNCH(fp8_matmul_mma_kernel<true>, grid, kMmaThreads, 0, stream, a, xa, sa);
+  else GLMK_LAUNCH(fp8_matmul_mma_kernel<false>, grid, kMmaThreads, 0, stream, a, xa, sa);
   return launch_status("fp8.matmul", st);
 }
 

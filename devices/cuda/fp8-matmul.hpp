@@ -44,7 +44,9 @@ int launch_status(const char* op, glmk_status* st);
 int fp8_act_quant_enqueue(cudaStream_t stream, const uint16_t* x, int64_t rows, int64_t k, float* xa, float* sa,
                           const char* op, glmk_status* st);
 
-// Enqueue on `stream` (arguments already checked); the same bits as the CPU device.
-int fp8_matmul_enqueue(cudaStream_t stream, const glmk_fp8_matmul_args& a, glmk_status* st);
+// Enqueue on `stream` (arguments already checked): the activations quantized with the CPU device's bits, the
+// product on tensor cores (fp8-matmul-mma.cuh: within tolerance of the CPU device, batch invariant): the e4m3
+// mma (sm_89+) when e4m3_mma, else the bf16 one on the widened codes.
+int fp8_matmul_enqueue(cudaStream_t stream, const glmk_fp8_matmul_args& a, bool e4m3_mma, glmk_status* st);
 
 }  // namespace glmk::cuda

@@ -7,7 +7,7 @@
 // The quantizer's digests hold on every device; the matmuls' only on the CPU device (across devices SPEC 4
 // promises agreement within tolerance), so other devices check repeats and batch invariance only. (cuda-sim's
 // SIMT matmuls, f16 / f32 x, follow the CPU's written order and give its digests too; its tensor-core ones,
-// bf16 x, one digest under every schedule seed: test/cuda-sim.test.ts checks both apart, as properties of
+// bf16 x and fp8.matmul, one digest under every schedule seed: test/cuda-sim.test.ts checks both apart, as properties of
 // those kernels, not promises of SPEC 4.)
 import { createHash } from "node:crypto";
 import type { Device } from "../device.js";

@@ -1,6 +1,10 @@
 // fp8.matmul, moe.route and moe.experts of the cuda plugin (under the emulator or on a GPU) against a plain
-// C++ model of the CPU device's written order (devices/cpu/gemm.cc, moe.cc), straight through the device ABI,
-// bit for bit; small shapes (topk-check.cc calls it, also under ASan). Includes a bad id reported at sync.
+// C++ model of the CPU device's written order (devices/cpu/gemm.cc, moe.cc), straight through the device ABI;
+// small shapes (topk-check.cc calls it, also under ASan). Includes a bad id reported at sync.
+// moe.route and moe.experts: bit for bit. fp8.matmul (tensor cores: devices/cuda/fp8-matmul-mma.cuh): within
+// the stated tolerance of the written order and of a float64 sum of the same quantized terms t (f32 sums:
+// K 2^-22 sum |t|; bf16: 2^-8 max(|y|, |y_ref|) + K 2^-22 sum |t|), NaN (canonical 0x7FC00000) where the
+// written order has NaN; and bit for bit on the device: the same call twice, each row alone == in the batch.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -54,10 +58,10 @@ Stack quantize(int64_t e, int64_t n, int64_t k, int64_t bn, uint64_t seed) {
   return s;
 }
 
-// fp8.matmul of bf16 rows x [m, k] with expert x of s: f32 sums [m, n].
-std::vector<float> matmul_ref(const std::vector<uint16_t>& xs, int64_t m, const Stack& s, int64_t x) {
-  const int64_t k = s.k, n = s.n, kb = (k + 127) / 128, rb = (n + s.bn - 1) / s.bn;
-  std::vector<float> xa(m * k), sa(m * kb), y(m * n);
+// The activations' quantization (per row and 128-column block): xa [m, k] (e4m3 values), sa [m, ceil(k / 128)].
+void act_quant(const std::vector<uint16_t>& xs, int64_t m, int64_t k, std::vector<float>& xa, std::vector<float>& sa) {
+  const int64_t kb = (k + 127) / 128;
+  xa.assign(m * k, 0.0f), sa.assign(m * kb, 0.0f);
   for (int64_t r = 0; r < m; r++)
     for (int64_t j = 0; j < kb; j++) {
       float amax = 0;
@@ -69,6 +73,13 @@ std::vector<float> matmul_ref(const std::vector<uint16_t>& xs, int64_t m, const 
       for (int64_t c = j * 128; c < std::min(k, (j + 1) * 128); c++)
         xa[r * k + c] = glmk_f32_from_bits(glmk_e4m3_to_f32_bits(glmk_e4m3_from_f32_bits(glmk_bits_from_f32(f(xs[r * k + c]) / sa[r * kb + j]))));
     }
+}
+
+// fp8.matmul of bf16 rows x [m, k] with expert x of s: f32 sums [m, n] in the CPU's written order.
+std::vector<float> matmul_ref(const std::vector<uint16_t>& xs, int64_t m, const Stack& s, int64_t x) {
+  const int64_t k = s.k, n = s.n, kb = (k + 127) / 128, rb = (n + s.bn - 1) / s.bn;
+  std::vector<float> xa, sa, y(m * n);
+  act_quant(xs, m, k, xa, sa);
   for (int64_t r = 0; r < m; r++)
     for (int64_t o = 0; o < n; o++) {
       float acc = 0;
@@ -81,6 +92,21 @@ std::vector<float> matmul_ref(const std::vector<uint16_t>& xs, int64_t m, const 
       y[r * n + o] = acc;
     }
   return y;
+}
+
+// The same quantized terms t = xa sa w scaleInv summed in float64 (exact: y) and their magnitudes (mag).
+void matmul_exact(const std::vector<uint16_t>& xs, int64_t m, const Stack& s, std::vector<double>& y, std::vector<double>& mag) {
+  const int64_t k = s.k, n = s.n, kb = (k + 127) / 128, rb = (n + s.bn - 1) / s.bn;
+  std::vector<float> xa, sa;
+  act_quant(xs, m, k, xa, sa);
+  y.assign(m * n, 0.0), mag.assign(m * n, 0.0);
+  for (int64_t r = 0; r < m; r++)
+    for (int64_t o = 0; o < n; o++)
+      for (int64_t c = 0; c < k; c++) {
+        const double t = static_cast<double>(xa[r * k + c]) * sa[r * kb + c / 128] * glmk_f32_from_bits(glmk_e4m3_to_f32_bits(s.data[o * k + c])) *
+                         s.scale[(o / s.bn) * kb + c / 128];
+        y[r * n + o] += t, mag[r * n + o] += std::fabs(t);
+      }
 }
 
 std::vector<uint16_t> swiglu_ref(const std::vector<uint16_t>& xs, int64_t m, const Stack& g, const Stack& u, const Stack& d, int64_t x) {
@@ -98,17 +124,59 @@ glmk_fp8_stack put_stack(Ctx& c, const Stack& s) {
   return {static_cast<const uint8_t*>(c.put(s.data.data(), s.data.size())), static_cast<const float*>(c.put(s.scale.data(), s.scale.size() * 4)), s.bn};
 }
 
-void check_matmul(Ctx& c, uint64_t seed, int64_t m, int64_t n, int64_t k, int64_t bn) {
-  const Stack w = quantize(1, n, k, bn, seed);
+void check_matmul(Ctx& c, uint64_t seed, int64_t m, int64_t n, int64_t k, int64_t bn, bool nan = false) {
+  Stack w = quantize(1, n, k, bn, seed);
+  if (nan) w.data[5] = 0x7F, w.data[k + 3] = 0xFF;  // NaN codes (a checkpoint may hold them)
   std::vector<uint16_t> x(m * k);
   for (int64_t i = 0; i < m * k; i++) x[i] = bf(val(i, seed + 7, 1e-2f));
   const std::vector<float> want = matmul_ref(x, m, w, 0);
+  std::vector<double> exact, mag;
+  matmul_exact(x, m, w, exact, mag);
   const glmk_fp8_stack ws = put_stack(c, w);
+  const void* xd = c.put(x.data(), x.size() * 2);
   void* y = c.put(nullptr, m * n * 4);
-  glmk_fp8_matmul_args a{static_cast<const uint16_t*>(c.put(x.data(), x.size() * 2)), m, n, k, ws.data, ws.scale_inv, bn, y, GLMK_F32, 0};
-  const bool launched = c.api->fp8_matmul(c.d, &a, &c.st) == GLMK_OK;
-  const std::vector<float> got = c.get<float>(y, m * n);
-  c.report(launched && c.api->sync(c.d, &c.st) == GLMK_OK && same_bits(got, want), "fp8.matmul f32 sums (bits)", seed);
+  void* yb = c.put(nullptr, m * n * 2);
+  auto run = [&](const void* xp, int64_t rows, void* out, int dtype) {
+    glmk_fp8_matmul_args a{static_cast<const uint16_t*>(xp), rows, n, k, ws.data, ws.scale_inv, bn, out, dtype, 0};
+    return c.api->fp8_matmul(c.d, &a, &c.st) == GLMK_OK && c.api->sync(c.d, &c.st) == GLMK_OK;
+  };
+  // (a download lands at the next sync)
+  auto fetch32 = [&](void* p, int64_t count) {
+    std::vector<float> v = c.get<float>(p, count);
+    return c.api->sync(c.d, &c.st) == GLMK_OK ? v : std::vector<float>();
+  };
+  bool launched = run(xd, m, y, GLMK_F32) && run(xd, m, yb, GLMK_BF16);
+  const std::vector<float> got = fetch32(y, m * n);
+  const std::vector<uint16_t> got_b = c.get<uint16_t>(yb, m * n);
+  launched = c.api->sync(c.d, &c.st) == GLMK_OK && launched && static_cast<int64_t>(got.size()) == m * n;
+  // Section: within tolerance of the written order and of float64; NaN where the written order has it
+  bool within = true;
+  for (int64_t i = 0; i < m * n && within && launched; i++) {
+    const double bound = static_cast<double>(k) * 0x1p-22 * mag[i] + 1e-30;
+    uint32_t gb;
+    std::memcpy(&gb, &got[i], 4);
+    if (want[i] != want[i]) {
+      within = gb == 0x7FC00000u && got_b[i] == 0x7FC0u;
+    } else {
+      const double a = f(got_b[i]), b = f(bf(want[i]));
+      within = std::fabs(got[i] - static_cast<double>(want[i])) <= bound && std::fabs(got[i] - exact[i]) <= bound &&
+               std::fabs(a - b) <= 0x1p-8 * std::max(std::fabs(a), std::fabs(b)) + bound;
+    }
+    if (!within) std::printf("     y[%lld] = %.9g (bf16 %.6g), written order %.9g, float64 %.9g\n", static_cast<long long>(i), got[i], f(got_b[i]), want[i], exact[i]);
+  }
+  char what[96];
+  std::snprintf(what, sizeof what, "fp8.matmul [%lld x %lld x %lld] block %lld%s (tensor cores, within tolerance)", static_cast<long long>(m),
+                static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(bn), nan ? " NaN codes" : "");
+  c.report(launched && within, what, seed);
+  // Section: bit for bit on the device: again, and each row alone
+  launched = run(xd, m, y, GLMK_F32);
+  bool same = launched && same_bits(fetch32(y, m * n), got);
+  for (int64_t r = 0; r < m && same; r++) {
+    const std::vector<uint16_t> row(x.begin() + r * k, x.begin() + (r + 1) * k);
+    void* y1 = c.put(nullptr, n * 4);
+    same = run(c.put(row.data(), k * 2), 1, y1, GLMK_F32) && same_bits(fetch32(y1, n), std::vector<float>(got.begin() + r * n, got.begin() + (r + 1) * n));
+  }
+  c.report(same, "fp8.matmul: the same bits again and for each row alone (bits)", seed);
 }
 
 void check_route(Ctx& c, uint64_t seed, int64_t t, int64_t h, int64_t e, int top_k, int n_group, int topk_group) {
@@ -196,6 +264,7 @@ bool fp8_moe_check(const glmk_device_api* api, glmk_device* d, uint64_t seed) {
   }
   check_matmul(c, seed, 3, 37, 300, 128);
   check_matmul(c, seed, 2, 20, 129, 1);
+  check_matmul(c, seed, 19, 70, 256, 128, true);  // two m-tiles, two column blocks, NaN codes
   check_route(c, seed, 3, 100, 64, 6, 8, 4);
   check_route(c, seed, 2, 48, 32, 4, 1, 1);
   check_experts(c, seed, 3, 136, 72, 4, 2, 40, 128);

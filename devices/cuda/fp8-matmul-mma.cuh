@@ -1,0 +1,151 @@
+// fp8.matmul on tensor cores (SPEC 5; issue 21): x bf16 [M, K] quantized per row and 128-channel block by the
+// same kernel as before (fp8_act_quant_kernel: the CPU's bits), w e4m3 [N, K] with f32 scaleInv per
+// [block_n, 128] block; each 128-K block's dot products by mma.sync into f32, the per-block scaling in f32
+// outside the mma. Two instantiations, chosen per device at open (devices/cuda/device.cc):
+//   kE4m3 = true (sm_89 and later, and cuda-sim, which reports sm_90): mma.sync m16n8k32 e4m3 -> f32 on the
+//     codes themselves: A = the quantized activations re-encoded (glmk_e4m3_from_f32_bits of their e4m3
+//     values: exact), B = the weights' bytes, 4 per register.
+//   kE4m3 = false (sm_80, where the e4m3 mma traps; or GLM_KERNELS_CUDA_FP8_MMA=bf16): mma.sync m16n8k16 bf16.
+//     e4m3 values are exact in bf16 (3 mantissa bits, exponents 2^-9..2^8, subnormals included, all normal
+//     bf16 numbers; NaN -> 0x7FC0), so both operands go to the bf16 mma unchanged in value: A = the f32 e4m3
+//     values' top 16 bits (their low 16 are zero), B = glmk_e4m3_to_f32_bits(code) >> 16.
+// Both give the same exact products; they differ (within the tolerance below) in where the mma rounds (every
+// k32 or every k16), so one device's bits depend on its architecture (fixed per device), not on the run.
+//
+// Tiling and K order (written down; the bits on a device depend on nothing else): matmul-mma.cuh's. A block
+// of 4 warps computes 16 rows of x (an m-tile) times 64 columns of w, each warp two n8 tiles; block b is
+// (m-tile b % m_tiles, column block b / m_tiles). Per 128-K block j = 0, 1, ... (in increasing order) every
+// warp starts a fresh f32 accumulator P at +0 and walks the block's K in steps of 32 (e4m3) or 16 (bf16) from
+// its first column, one mma per step and n8 tile (P = A B + P; K past the end is zero in A and B: 0 x 0);
+// then, per output
+// (r, c), y = y + (P * sa[r, j]) * scaleInv[c / block_n, j] in f32 (SPEC 5's order; y starts at +0). No
+// split-K, no atomics, no shared partial sums. One rounding to bf16 at the end (or the f32 y with
+// { dtype: "f32" }; every NaN written 0x7FC00000 / 0x7FC0, as on the CPU). Row r's output depends only on row
+// r of x (its quantized values and scales) and on w: batch invariance, whatever M and the row's neighbours.
+//
+// Against the CPU's written order (16 fma chains and a fixed tree per block): within tolerance only. Inside
+// one mma a GPU's accumulation is not IEEE (mma.cuh); cuda-sim's model sums each mma's k32 / k16 products
+// exactly and rounds once. The products are exact (e4m3 x e4m3 has 8 significant bits), and the scaling is the same f32 formula,
+// so the two differ only by their f32 accumulations: the tests' bound (test/fp8-matmul.test.ts, sim/fp8-moe-
+// check.cc, bench/gpu/quant-check.mjs), with terms t = xa sa w scaleInv,
+//   f32 y:  |y_dev - y_cpu| <= K 2^-22 sum |t|,   bf16 y: |y_dev - y_cpu| <= 2^-8 max(|y_dev|, |y_cpu|) + K 2^-22 sum |t|
+// (K 2^-22 covers both sides' f32 sums, hardware truncation included, with room; 2^-8 one bf16 rounding flip
+// on either side); NaNs where the CPU has them (an e4m3 NaN code, a NaN or infinite x in the row's block).
+//
+// Roofline (H200: 4.8 TB/s, ~989 TFLOP/s dense bf16, ~1979 e4m3; H100 SXM 3.35 TB/s): bytes N K (weights) +
+// 10 M K (bf16 x in, its e4m3 values written as f32 and read back) + M N (2 or 4), FLOPs 2 M N K. Decode M = 1
+// GLM-5 down/up shapes (N K = 2048 x 6144 = 12.6 MB) -> 2.6 us at the H200 roof. Expected, until measured
+// (nothing here has run on a GPU; bench/gpu/quant-check.mjs checks it there): well under that roof at decode:
+// one warp loads a step's weights as single bytes from 8 rows (no cp.async pipeline, no 16-byte loads),
+// the activations as 4-byte f32 loads, and M <= 16 uses one m-tile row of 16 per mma; at large M each m-tile
+// re-reads the weights through L2. The next steps: the e4m3 mma on sm_89+, 16-byte weight loads through
+// shared memory (cp.async + ldmatrix), e4m3 activations instead of f32 ones.
+#pragma once
+
+#include <cstdint>
+
+#include "cuda-compat.h"
+#include "fp8-dot.cuh"
+#include "glmk/device.h"
+#include "glmk/fp8-arith.h"
+#include "glmk/int4-arith.h"
+#include "matmul-mma.cuh"
+#include "mma.cuh"
+
+namespace glmk::cuda {
+
+// The bf16 pair (k, k + 1) of row r of the quantized activations xa [rows, cols] (f32 e4m3 values), zero
+// outside it.
+__device__ __forceinline__ uint32_t fp8_mma_a(const float* xa, int64_t rows, int64_t cols, int64_t r, int64_t k) {
+  if (r >= rows) return 0u;
+  const float* row = xa + r * cols;
+  const uint32_t lo = k < cols ? glmk_bits_from_f32(row[k]) >> 16 : 0u, hi = k + 1 < cols ? glmk_bits_from_f32(row[k + 1]) >> 16 : 0u;
+  return lo | hi << 16;
+}
+
+// The bf16 pair (k, k + 1) of weight row n (e4m3 codes [rows, cols]), zero outside it.
+__device__ __forceinline__ uint32_t fp8_mma_b(const uint8_t* w, int64_t rows, int64_t cols, int64_t n, int64_t k) {
+  if (n >= rows) return 0u;
+  const uint8_t* row = w + n * cols;
+  const uint32_t lo = k < cols ? glmk_e4m3_to_f32_bits(row[k]) >> 16 : 0u, hi = k + 1 < cols ? glmk_e4m3_to_f32_bits(row[k + 1]) >> 16 : 0u;
+  return lo | hi << 16;
+}
+
+// The e4m3 quad (k .. k + 3) of row r of xa as codes (exact: xa holds e4m3 values), zero outside it.
+__device__ __forceinline__ uint32_t fp8_mma_a8(const float* xa, int64_t rows, int64_t cols, int64_t r, int64_t k) {
+  if (r >= rows) return 0u;
+  const float* row = xa + r * cols;
+  uint32_t v = 0u;
+  for (int i = 0; i < 4; i++)
+    if (k + i < cols) v |= static_cast<uint32_t>(glmk_e4m3_from_f32_bits(glmk_bits_from_f32(row[k + i]))) << (8 * i);
+  return v;
+}
+
+// The e4m3 quad (k .. k + 3) of weight row n (its bytes), zero outside it.
+__device__ __forceinline__ uint32_t fp8_mma_b8(const uint8_t* w, int64_t rows, int64_t cols, int64_t n, int64_t k) {
+  if (n >= rows) return 0u;
+  const uint8_t* row = w + n * cols;
+  uint32_t v = 0u;
+  for (int i = 0; i < 4; i++)
+    if (k + i < cols) v |= static_cast<uint32_t>(row[k + i]) << (8 * i);
+  return v;
+}
+
+// Section: the kernel; grid: m_tiles * ceil(N / 64) blocks of kMmaThreads; xa [M, K], sa [M, ceil(K / 128)]
+template <bool kE4m3>
+__global__ void __launch_bounds__(kMmaThreads) fp8_matmul_mma_kernel(glmk_fp8_matmul_args a, const float* xa, const float* sa) {
+  const int64_t m_tiles = (a.m + kMmaRows - 1) / kMmaRows, blk = blockIdx.x, blocks = (a.k + kFp8KBlock - 1) / kFp8KBlock;
+  const int lane = static_cast<int>(threadIdx.x % 32), g = lane >> 2, t = lane & 3;
+  const int64_t m0 = (blk % m_tiles) * kMmaRows;
+  const int64_t n0 = (blk / m_tiles) * kMmaColsBlock + static_cast<int64_t>(threadIdx.x / 32) * (8 * kMmaTilesN);
+  float y[kMmaTilesN][4];
+  for (int jn = 0; jn < kMmaTilesN; jn++)
+    for (int i = 0; i < 4; i++) y[jn][i] = 0.0f;
+  // NOTE: every lane runs every step (mma is warp-collective); out-of-range rows / columns load zeros
+  for (int64_t j = 0; j < blocks; j++) {
+    const int64_t c0 = j * kFp8KBlock, c1 = c0 + kFp8KBlock < a.k ? c0 + kFp8KBlock : a.k;
+    float p[kMmaTilesN][4];
+    for (int jn = 0; jn < kMmaTilesN; jn++)
+      for (int i = 0; i < 4; i++) p[jn][i] = 0.0f;
+    if constexpr (kE4m3) {
+      for (int64_t k0 = c0; k0 < c1; k0 += 32) {
+        const uint32_t A[4] = {fp8_mma_a8(xa, a.m, a.k, m0 + g, k0 + 4 * t), fp8_mma_a8(xa, a.m, a.k, m0 + g + 8, k0 + 4 * t),
+                               fp8_mma_a8(xa, a.m, a.k, m0 + g, k0 + 16 + 4 * t), fp8_mma_a8(xa, a.m, a.k, m0 + g + 8, k0 + 16 + 4 * t)};
+        for (int jn = 0; jn < kMmaTilesN; jn++) {
+          const int64_t n = n0 + 8 * jn + g;
+          const uint32_t b[2] = {fp8_mma_b8(a.data, a.n, a.k, n, k0 + 4 * t), fp8_mma_b8(a.data, a.n, a.k, n, k0 + 16 + 4 * t)};
+          mma_m16n8k32_e4m3(p[jn], A, b, p[jn]);
+        }
+      }
+    } else {
+      for (int64_t k0 = c0; k0 < c1; k0 += 16) {
+        const uint32_t A[4] = {fp8_mma_a(xa, a.m, a.k, m0 + g, k0 + 2 * t), fp8_mma_a(xa, a.m, a.k, m0 + g + 8, k0 + 2 * t),
+                               fp8_mma_a(xa, a.m, a.k, m0 + g, k0 + 8 + 2 * t), fp8_mma_a(xa, a.m, a.k, m0 + g + 8, k0 + 8 + 2 * t)};
+        for (int jn = 0; jn < kMmaTilesN; jn++) {
+          const int64_t n = n0 + 8 * jn + g;
+          const uint32_t b[2] = {fp8_mma_b(a.data, a.n, a.k, n, k0 + 2 * t), fp8_mma_b(a.data, a.n, a.k, n, k0 + 8 + 2 * t)};
+          mma_m16n8k16_bf16(p[jn], A, b, p[jn]);
+        }
+      }
+    }
+    // Section: the block's scaling, per output (D fragment: (g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1))
+    const float s[2] = {m0 + g < a.m ? sa[(m0 + g) * blocks + j] : 0.0f, m0 + g + 8 < a.m ? sa[(m0 + g + 8) * blocks + j] : 0.0f};
+    for (int jn = 0; jn < kMmaTilesN; jn++)
+      for (int i = 0; i < 4; i++) {
+        const int64_t c = n0 + 8 * jn + 2 * t + (i & 1);
+        const float ws = c < a.n ? a.scale_inv[(c / a.block_n) * blocks + j] : 0.0f;
+        y[jn][i] = y[jn][i] + (p[jn][i] * s[i >> 1]) * ws;
+      }
+  }
+  // Section: the outputs (rows past M and columns past N are not stored)
+  for (int jn = 0; jn < kMmaTilesN; jn++)
+    for (int i = 0; i < 4; i++) {
+      const int64_t r = m0 + g + 8 * (i >> 1), c = n0 + 8 * jn + 2 * t + (i & 1);
+      if (r >= a.m || c >= a.n) continue;
+      const float v = y[jn][i];
+      if (a.y_dtype == GLMK_F32) static_cast<uint32_t*>(a.y)[r * a.n + c] = v != v ? 0x7FC00000u : glmk_bits_from_f32(v);
+      else static_cast<uint16_t*>(a.y)[r * a.n + c] = glmk_bf16_rne(glmk_bits_from_f32(v));
+    }
+}
+
+}  // namespace glmk::cuda
