@@ -54,11 +54,10 @@
 
 namespace glmk::cuda {
 
-// The bf16 pair (k, k + 1) of row r of the quantized activations xa [rows, cols] (f32 e4m3 values), zero
-// outside it.
-__device__ __forceinline__ uint32_t fp8_mma_a(const float* xa, int64_t rows, int64_t cols, int64_t r, int64_t k) {
-  if (r >= rows) return 0u;
-  const float* row = xa + r * cols;
+// The bf16 pair (k, k + 1) of one row of the quantized activations (f32 e4m3 values [cols]; nullptr: a row
+// past the end), zero outside it.
+__device__ __forceinline__ uint32_t fp8_mma_a(const float* row, int64_t cols, int64_t k) {
+  if (!row) return 0u;
   const uint32_t lo = k < cols ? glmk_bits_from_f32(row[k]) >> 16 : 0u, hi = k + 1 < cols ? glmk_bits_from_f32(row[k + 1]) >> 16 : 0u;
   return lo | hi << 16;
 }
@@ -71,10 +70,9 @@ __device__ __forceinline__ uint32_t fp8_mma_b(const uint8_t* w, int64_t rows, in
   return lo | hi << 16;
 }
 
-// The e4m3 quad (k .. k + 3) of row r of xa as codes (exact: xa holds e4m3 values), zero outside it.
-__device__ __forceinline__ uint32_t fp8_mma_a8(const float* xa, int64_t rows, int64_t cols, int64_t r, int64_t k) {
-  if (r >= rows) return 0u;
-  const float* row = xa + r * cols;
+// The e4m3 quad (k .. k + 3) of one row of xa as codes (exact: xa holds e4m3 values; nullptr: zero).
+__device__ __forceinline__ uint32_t fp8_mma_a8(const float* row, int64_t cols, int64_t k) {
+  if (!row) return 0u;
   uint32_t v = 0u;
   for (int i = 0; i < 4; i++)
     if (k + i < cols) v |= static_cast<uint32_t>(glmk_e4m3_from_f32_bits(glmk_bits_from_f32(row[k + i]))) << (8 * i);
@@ -91,6 +89,57 @@ __device__ __forceinline__ uint32_t fp8_mma_b8(const uint8_t* w, int64_t rows, i
   return v;
 }
 
+// The kernel body, shared by fp8.matmul (below) and moe.experts' grouped products (moe.cuh): one warp's
+// 16 rows x (8 kMmaTilesN) columns from column n0 of w [n, k] (e4m3, scaleInv per [block_n, 128]), in the
+// order written above. The warp's lane (g, t) supplies the quantized rows g and g + 8 of its m-tile: xr[0],
+// xr[1] (f32 e4m3 values [k]; nullptr: a row past the end, zeros) and their scales sr[0], sr[1] (per
+// 128-K block). y [jn][i] is the D fragment (g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1) of n8 tile jn,
+// in f32 (rows or columns past the end hold 0-derived values, not to be stored). Every lane must call it
+// (mma is warp-collective). Output (r, c) depends only on row r's values and scales and on w's column c.
+template <bool kE4m3>
+__device__ __forceinline__ void fp8_mma_tile(const float* const xr[2], const float* const sr[2], int64_t k, const uint8_t* w, const float* scale_inv,
+                                             int64_t n, int64_t block_n, int64_t n0, int g, int t, float y[kMmaTilesN][4]) {
+  const int64_t blocks = (k + kFp8KBlock - 1) / kFp8KBlock;
+  for (int jn = 0; jn < kMmaTilesN; jn++)
+    for (int i = 0; i < 4; i++) y[jn][i] = 0.0f;
+  // NOTE: every lane runs every step (mma is warp-collective); out-of-range rows / columns load zeros
+  for (int64_t j = 0; j < blocks; j++) {
+    const int64_t c0 = j * kFp8KBlock, c1 = c0 + kFp8KBlock < k ? c0 + kFp8KBlock : k;
+    float p[kMmaTilesN][4];
+    for (int jn = 0; jn < kMmaTilesN; jn++)
+      for (int i = 0; i < 4; i++) p[jn][i] = 0.0f;
+    if constexpr (kE4m3) {
+      for (int64_t k0 = c0; k0 < c1; k0 += 32) {
+        const uint32_t A[4] = {fp8_mma_a8(xr[0], k, k0 + 4 * t), fp8_mma_a8(xr[1], k, k0 + 4 * t), fp8_mma_a8(xr[0], k, k0 + 16 + 4 * t),
+                               fp8_mma_a8(xr[1], k, k0 + 16 + 4 * t)};
+        for (int jn = 0; jn < kMmaTilesN; jn++) {
+          const int64_t nn = n0 + 8 * jn + g;
+          const uint32_t b[2] = {fp8_mma_b8(w, n, k, nn, k0 + 4 * t), fp8_mma_b8(w, n, k, nn, k0 + 16 + 4 * t)};
+          mma_m16n8k32_e4m3(p[jn], A, b, p[jn]);
+        }
+      }
+    } else {
+      for (int64_t k0 = c0; k0 < c1; k0 += 16) {
+        const uint32_t A[4] = {fp8_mma_a(xr[0], k, k0 + 2 * t), fp8_mma_a(xr[1], k, k0 + 2 * t), fp8_mma_a(xr[0], k, k0 + 8 + 2 * t),
+                               fp8_mma_a(xr[1], k, k0 + 8 + 2 * t)};
+        for (int jn = 0; jn < kMmaTilesN; jn++) {
+          const int64_t nn = n0 + 8 * jn + g;
+          const uint32_t b[2] = {fp8_mma_b(w, n, k, nn, k0 + 2 * t), fp8_mma_b(w, n, k, nn, k0 + 8 + 2 * t)};
+          mma_m16n8k16_bf16(p[jn], A, b, p[jn]);
+        }
+      }
+    }
+    // Section: the block's scaling, per output
+    const float s[2] = {sr[0] ? sr[0][j] : 0.0f, sr[1] ? sr[1][j] : 0.0f};
+    for (int jn = 0; jn < kMmaTilesN; jn++)
+      for (int i = 0; i < 4; i++) {
+        const int64_t c = n0 + 8 * jn + 2 * t + (i & 1);
+        const float ws = c < n ? scale_inv[(c / block_n) * blocks + j] : 0.0f;
+        y[jn][i] = y[jn][i] + (p[jn][i] * s[i >> 1]) * ws;
+      }
+  }
+}
+
 // Section: the kernel; grid: m_tiles * ceil(N / 64) blocks of kMmaThreads; xa [M, K], sa [M, ceil(K / 128)]
 template <bool kE4m3>
 __global__ void __launch_bounds__(kMmaThreads) fp8_matmul_mma_kernel(glmk_fp8_matmul_args a, const float* xa, const float* sa) {
@@ -98,45 +147,10 @@ __global__ void __launch_bounds__(kMmaThreads) fp8_matmul_mma_kernel(glmk_fp8_ma
   const int lane = static_cast<int>(threadIdx.x % 32), g = lane >> 2, t = lane & 3;
   const int64_t m0 = (blk % m_tiles) * kMmaRows;
   const int64_t n0 = (blk / m_tiles) * kMmaColsBlock + static_cast<int64_t>(threadIdx.x / 32) * (8 * kMmaTilesN);
+  const float* const xr[2] = {m0 + g < a.m ? xa + (m0 + g) * a.k : nullptr, m0 + g + 8 < a.m ? xa + (m0 + g + 8) * a.k : nullptr};
+  const float* const sr[2] = {m0 + g < a.m ? sa + (m0 + g) * blocks : nullptr, m0 + g + 8 < a.m ? sa + (m0 + g + 8) * blocks : nullptr};
   float y[kMmaTilesN][4];
-  for (int jn = 0; jn < kMmaTilesN; jn++)
-    for (int i = 0; i < 4; i++) y[jn][i] = 0.0f;
-  // NOTE: every lane runs every step (mma is warp-collective); out-of-range rows / columns load zeros
-  for (int64_t j = 0; j < blocks; j++) {
-    const int64_t c0 = j * kFp8KBlock, c1 = c0 + kFp8KBlock < a.k ? c0 + kFp8KBlock : a.k;
-    float p[kMmaTilesN][4];
-    for (int jn = 0; jn < kMmaTilesN; jn++)
-      for (int i = 0; i < 4; i++) p[jn][i] = 0.0f;
-    if constexpr (kE4m3) {
-      for (int64_t k0 = c0; k0 < c1; k0 += 32) {
-        const uint32_t A[4] = {fp8_mma_a8(xa, a.m, a.k, m0 + g, k0 + 4 * t), fp8_mma_a8(xa, a.m, a.k, m0 + g + 8, k0 + 4 * t),
-                               fp8_mma_a8(xa, a.m, a.k, m0 + g, k0 + 16 + 4 * t), fp8_mma_a8(xa, a.m, a.k, m0 + g + 8, k0 + 16 + 4 * t)};
-        for (int jn = 0; jn < kMmaTilesN; jn++) {
-          const int64_t n = n0 + 8 * jn + g;
-          const uint32_t b[2] = {fp8_mma_b8(a.data, a.n, a.k, n, k0 + 4 * t), fp8_mma_b8(a.data, a.n, a.k, n, k0 + 16 + 4 * t)};
-          mma_m16n8k32_e4m3(p[jn], A, b, p[jn]);
-        }
-      }
-    } else {
-      for (int64_t k0 = c0; k0 < c1; k0 += 16) {
-        const uint32_t A[4] = {fp8_mma_a(xa, a.m, a.k, m0 + g, k0 + 2 * t), fp8_mma_a(xa, a.m, a.k, m0 + g + 8, k0 + 2 * t),
-                               fp8_mma_a(xa, a.m, a.k, m0 + g, k0 + 8 + 2 * t), fp8_mma_a(xa, a.m, a.k, m0 + g + 8, k0 + 8 + 2 * t)};
-        for (int jn = 0; jn < kMmaTilesN; jn++) {
-          const int64_t n = n0 + 8 * jn + g;
-          const uint32_t b[2] = {fp8_mma_b(a.data, a.n, a.k, n, k0 + 2 * t), fp8_mma_b(a.data, a.n, a.k, n, k0 + 8 + 2 * t)};
-          mma_m16n8k16_bf16(p[jn], A, b, p[jn]);
-        }
-      }
-    }
-    // Section: the block's scaling, per output (D fragment: (g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1))
-    const float s[2] = {m0 + g < a.m ? sa[(m0 + g) * blocks + j] : 0.0f, m0 + g + 8 < a.m ? sa[(m0 + g + 8) * blocks + j] : 0.0f};
-    for (int jn = 0; jn < kMmaTilesN; jn++)
-      for (int i = 0; i < 4; i++) {
-        const int64_t c = n0 + 8 * jn + 2 * t + (i & 1);
-        const float ws = c < a.n ? a.scale_inv[(c / a.block_n) * blocks + j] : 0.0f;
-        y[jn][i] = y[jn][i] + (p[jn][i] * s[i >> 1]) * ws;
-      }
-  }
+  fp8_mma_tile<kE4m3>(xr, sr, a.k, a.data, a.scale_inv, a.n, a.block_n, n0, g, t, y);
   // Section: the outputs (rows past M and columns past N are not stored)
   for (int jn = 0; jn < kMmaTilesN; jn++)
     for (int i = 0; i < 4; i++) {

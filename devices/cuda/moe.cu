@@ -45,46 +45,82 @@ int moe_route_enqueue(cudaStream_t stream, const glmk_moe_route_args& a, glmk_st
   return launch_status("moe.route", st);
 }
 
-int moe_experts_enqueue(cudaStream_t stream, const glmk_moe_experts_args& a, uint32_t* error, glmk_status* st) {
+// Launches (README, "moe.experts on CUDA"): the id check; the activations' quantization (per token); the
+// grouping (one thread); per group (routed, then shared) gate+up+SwiGLU on tensor cores, h's quantization,
+// down on tensor cores, each one grouped launch over all experts' m-tiles; the combine. One grouped launch
+// rather than one per expert: the rows per expert live on the device (ids come from moe.route), so a launch
+// per expert would need a copy to the host and a sync; the grid is sized by an upper bound on the tiles,
+// ceil(slots / 16) + min(E, slots), and blocks past the real count return.
+int moe_experts_enqueue(cudaStream_t stream, const glmk_moe_experts_args& a, bool e4m3_mma, uint32_t* error, glmk_status* st) {
   if (a.t == 0) return ok(st);
   const char* op = "moe.experts";
   const int64_t slots = a.t * a.top_k, kb_h = (a.h + kFp8KBlock - 1) / kFp8KBlock;
-  unsigned grid_up = 0, grid_shared = 0, grid_down = 0;
-  if (grid_size(slots * a.i, kMoeThreads, op, &grid_up, st) != GLMK_OK ||
-      grid_size(a.t * a.shared_i, kMoeThreads, op, &grid_shared, st) != GLMK_OK ||
-      grid_size(a.t * a.h, kMoeThreads, op, &grid_down, st) != GLMK_OK)
-    return st->code;
   const int64_t kb_i = (a.i + kFp8KBlock - 1) / kFp8KBlock, kb_s = (a.shared_i + kFp8KBlock - 1) / kFp8KBlock;
-  // Section: scratch: hidden quantized; h per slot (bf16, then quantized); the shared expert's h likewise
+  const int64_t max_tiles = (slots + kMmaRows - 1) / kMmaRows + (a.e < slots ? a.e : slots), s_tiles = (a.t + kMmaRows - 1) / kMmaRows;
+  const int64_t nb_i = (a.i + kMmaColsBlock - 1) / kMmaColsBlock, nb_h = (a.h + kMmaColsBlock - 1) / kMmaColsBlock;
+  const int64_t nb_s = (a.shared_i + kMmaColsBlock - 1) / kMmaColsBlock;
+  unsigned grid_up = 0, grid_down = 0, grid_sup = 0, grid_sdown = 0, grid_comb = 0;
+  if (max_tiles > INT64_MAX / kMmaThreads / (nb_i > nb_h ? nb_i : nb_h)) return fail(st, GLMK_E_SHAPE, "moe.experts: tokens x top_k is too large");
+  if (grid_size(max_tiles * nb_i * kMmaThreads, kMmaThreads, op, &grid_up, st) != GLMK_OK ||
+      grid_size(max_tiles * nb_h * kMmaThreads, kMmaThreads, op, &grid_down, st) != GLMK_OK ||
+      grid_size(s_tiles * nb_s * kMmaThreads, kMmaThreads, op, &grid_sup, st) != GLMK_OK ||
+      grid_size(s_tiles * nb_h * kMmaThreads, kMmaThreads, op, &grid_sdown, st) != GLMK_OK ||
+      grid_size(a.t * a.h, kMoeThreads, op, &grid_comb, st) != GLMK_OK)
+    return st->code;
+  // Section: scratch: hidden quantized; the grouping; h per slot (bf16, then quantized); y per slot (bf16);
+  // the shared expert's h and y likewise
   Layout l;
   const size_t xa = l.part(static_cast<size_t>(a.t * a.h) * 4), sxa = l.part(static_cast<size_t>(a.t * kb_h) * 4);
+  const size_t cnt = l.part(static_cast<size_t>(a.e + 1) * 8), ord = l.part(static_cast<size_t>(slots) * 8);
+  const size_t tfirst = l.part(static_cast<size_t>(max_tiles) * 8), trows = l.part(static_cast<size_t>(max_tiles) * 4);
+  const size_t texp = l.part(static_cast<size_t>(max_tiles) * 4), ntiles = l.part(8);
   const size_t hb = l.part(static_cast<size_t>(slots * a.i) * 2), ha = l.part(static_cast<size_t>(slots * a.i) * 4);
-  const size_t sha = l.part(static_cast<size_t>(slots * kb_i) * 4);
+  const size_t sha = l.part(static_cast<size_t>(slots * kb_i) * 4), yb = l.part(static_cast<size_t>(slots * a.h) * 2);
   const size_t hsb = l.part(static_cast<size_t>(a.t * a.shared_i) * 2), hsa = l.part(static_cast<size_t>(a.t * a.shared_i) * 4);
-  const size_t shsa = l.part(static_cast<size_t>(a.t * kb_s) * 4);
+  const size_t shsa = l.part(static_cast<size_t>(a.t * kb_s) * 4), ysb = l.part(static_cast<size_t>(a.shared_i > 0 ? a.t * a.h : 0) * 2);
   StreamScratch s(stream);
   if (s.alloc(l.bytes, op, st) != GLMK_OK) return st->code;
+  // (plain pointers and structs: cuda-sim's launch copies its arguments)
+  const MoeTiles tiles{s.at<int64_t>(ord), s.at<int64_t>(tfirst), s.at<int32_t>(trows), s.at<int32_t>(texp), s.at<int64_t>(ntiles)};
   // Section: bad ids first (the record says which); the kernels below skip them
   cudaGetLastError();
   GLMK_LAUNCH(moe_ids_check_kernel, 1, kMoeCheckThreads, 0, stream, a.ids, slots, a.top_k, a.e, error);
   if (launch_status(op, st) != GLMK_OK) return st->code;
+  int64_t* count = s.at<int64_t>(cnt);
+  GLMK_LAUNCH(moe_group_kernel, 1, 1, 0, stream, a.ids, slots, a.e, count, tiles);
+  if (launch_status(op, st) != GLMK_OK) return st->code;
   if (fp8_act_quant_enqueue(stream, a.hidden, a.t, a.h, s.at<float>(xa), s.at<float>(sxa), op, st) != GLMK_OK) return st->code;
-  // Section: gate and up, SwiGLU, h quantized (routed slots, then the shared expert)
-  const MoeUpArgs up{s.at<float>(xa), s.at<float>(sxa), slots, a.h, a.i, a.e, a.top_k, a.ids, a.gate, a.up, s.at<uint16_t>(hb)};
-  GLMK_LAUNCH(moe_up_kernel, grid_up, kMoeThreads, 0, stream, up);
+  // rows of h no expert computes (id -1, bad ids) are quantized too but never read: zero them
+  cudaError_t e = cudaMemsetAsync(s.at<uint16_t>(hb), 0, static_cast<size_t>(slots * a.i) * 2, stream);
+  if (e != cudaSuccess) return fail(st, GLMK_E_DEVICE, "moe.experts: cudaMemsetAsync: %s", cudaGetErrorString(e));
+  // Section: the routed experts: gate, up, SwiGLU; h quantized (the CPU's bits); down
+  const MoeGroup routed{tiles, slots};
+  const MoeUpArgs up{s.at<float>(xa), s.at<float>(sxa), a.h, a.i, a.top_k, max_tiles, routed, a.gate, a.up, s.at<uint16_t>(hb)};
+  if (e4m3_mma) GLMK_LAUNCH(moe_up_mma_kernel<true>, grid_up, kMmaThreads, 0, stream, up);
+  else GLMK_LAUNCH(moe_up_mma_kernel<false>, grid_up, kMmaThreads, 0, stream, up);
   if (launch_status(op, st) != GLMK_OK) return st->code;
   if (fp8_act_quant_enqueue(stream, s.at<uint16_t>(hb), slots, a.i, s.at<float>(ha), s.at<float>(sha), op, st) != GLMK_OK) return st->code;
+  const MoeDownArgs down{s.at<float>(ha), s.at<float>(sha), a.h, a.i, max_tiles, routed, a.down, s.at<uint16_t>(yb)};
+  if (e4m3_mma) GLMK_LAUNCH(moe_down_mma_kernel<true>, grid_down, kMmaThreads, 0, stream, down);
+  else GLMK_LAUNCH(moe_down_mma_kernel<false>, grid_down, kMmaThreads, 0, stream, down);
+  if (launch_status(op, st) != GLMK_OK) return st->code;
+  // Section: the shared expert (every token, expert 0 of its stacks)
   if (a.shared_i > 0) {
-    const MoeUpArgs sup{s.at<float>(xa), s.at<float>(sxa), a.t, a.h, a.shared_i, 1, 1, nullptr, a.shared_gate, a.shared_up, s.at<uint16_t>(hsb)};
-    GLMK_LAUNCH(moe_up_kernel, grid_shared, kMoeThreads, 0, stream, sup);
+    const MoeGroup shared{MoeTiles{nullptr, nullptr, nullptr, nullptr, nullptr}, a.t};
+    const MoeUpArgs sup{s.at<float>(xa), s.at<float>(sxa), a.h, a.shared_i, 1, s_tiles, shared, a.shared_gate, a.shared_up, s.at<uint16_t>(hsb)};
+    if (e4m3_mma) GLMK_LAUNCH(moe_up_mma_kernel<true>, grid_sup, kMmaThreads, 0, stream, sup);
+    else GLMK_LAUNCH(moe_up_mma_kernel<false>, grid_sup, kMmaThreads, 0, stream, sup);
     if (launch_status(op, st) != GLMK_OK) return st->code;
     if (fp8_act_quant_enqueue(stream, s.at<uint16_t>(hsb), a.t, a.shared_i, s.at<float>(hsa), s.at<float>(shsa), op, st) != GLMK_OK)
       return st->code;
+    const MoeDownArgs sdown{s.at<float>(hsa), s.at<float>(shsa), a.h, a.shared_i, s_tiles, shared, a.shared_down, s.at<uint16_t>(ysb)};
+    if (e4m3_mma) GLMK_LAUNCH(moe_down_mma_kernel<true>, grid_sdown, kMmaThreads, 0, stream, sdown);
+    else GLMK_LAUNCH(moe_down_mma_kernel<false>, grid_sdown, kMmaThreads, 0, stream, sdown);
+    if (launch_status(op, st) != GLMK_OK) return st->code;
   }
-  // Section: down projections and the combine in slot order
-  const MoeDownArgs down{a.t, a.h, a.i, a.e, a.top_k, a.shared_i, a.ids, a.weights, s.at<float>(ha), s.at<float>(sha), a.down,
-                         s.at<float>(hsa), s.at<float>(shsa), a.shared_down, a.out};
-  GLMK_LAUNCH(moe_down_kernel, grid_down, kMoeThreads, 0, stream, down);
+  // Section: the combine in slot order
+  const MoeCombineArgs comb{a.t, a.h, a.e, a.top_k, a.ids, a.weights, s.at<uint16_t>(yb), a.shared_i > 0 ? s.at<uint16_t>(ysb) : nullptr, a.out};
+  GLMK_LAUNCH(moe_combine_kernel, grid_comb, kMoeThreads, 0, stream, comb);
   return launch_status(op, st);
 }
 

@@ -22,6 +22,7 @@
 
 #include "cuda-compat.h"
 #include "fp8-dot.cuh"
+#include "fp8-matmul-mma.cuh"
 #include "glmk/device.h"
 #include "glmk/moe-arith.h"
 
@@ -66,78 +67,157 @@ __global__ void moe_select_kernel(glmk_moe_route_args a, const float* logits, fl
 
 // Section: experts
 
-// Expert x's rows of a stack [e, n, k] and their scales.
-__device__ __forceinline__ const uint8_t* moe_stack_row(const glmk_fp8_stack& s, int64_t x, int64_t n, int64_t k, int64_t row) {
-  return s.data + (x * n + row) * k;
+// Section: the grouping. One thread (deterministic; O(slots + E), small next to the products): the (token,
+// slot) pairs p of each expert in increasing p (a stable counting sort, as the CPU device's), ids -1 and bad
+// ids skipped (the check kernel reports the latter); then the m-tiles: expert x's rows cut into tiles of 16
+// in that order, experts in increasing x. count [e + 1] int64 scratch; order [slots]; tiles [max_tiles] of
+// (first row in order, rows in the tile (1..16), expert); n_tiles [1].
+struct MoeTiles {
+  int64_t* order;
+  int64_t* tile_first;
+  int32_t* tile_rows;
+  int32_t* tile_expert;
+  int64_t* n_tiles;
+};
+
+__global__ void moe_group_kernel(const int32_t* ids, int64_t slots, int64_t e, int64_t* count, MoeTiles g) {
+  if (blockIdx.x != 0 || threadIdx.x != 0) return;
+  for (int64_t x = 0; x <= e; x++) count[x] = 0;
+  for (int64_t p = 0; p < slots; p++)
+    if (ids[p] >= 0 && ids[p] < e) count[ids[p] + 1]++;
+  int64_t tiles = 0;
+  for (int64_t x = 0; x < e; x++) {
+    const int64_t first = count[x], rows = count[x + 1];
+    for (int64_t r = 0; r < rows; r += kMmaRows, tiles++) {
+      g.tile_first[tiles] = first + r;
+      g.tile_rows[tiles] = static_cast<int32_t>(rows - r < kMmaRows ? rows - r : kMmaRows);
+      g.tile_expert[tiles] = static_cast<int32_t>(x);
+    }
+    count[x + 1] += count[x];  // count[x] is now expert x's first position
+  }
+  *g.n_tiles = tiles;
+  for (int64_t p = 0; p < slots; p++)
+    if (ids[p] >= 0 && ids[p] < e) g.order[count[ids[p]]++] = p;
 }
-__device__ __forceinline__ const float* moe_stack_scales(const glmk_fp8_stack& s, int64_t x, int64_t n, int64_t k, int64_t row) {
-  const int64_t kb = (k + kFp8KBlock - 1) / kFp8KBlock;
-  return s.scale_inv + (x * ((n + s.block_n - 1) / s.block_n) + row / s.block_n) * kb;
+
+// Which rows a block of the grouped products computes: tile `tile` of a MoeTiles (routed experts), or with
+// order == nullptr rows 16 tile .. of `rows` rows of expert 0 (the shared expert). False: no such tile.
+struct MoeGroup {
+  MoeTiles tiles;  // tiles.order nullptr: the identity grouping of `rows` rows
+  int64_t rows;
+};
+
+__device__ __forceinline__ bool moe_tile_rows(const MoeGroup& grp, int64_t tile, int lr0, int64_t row[2], int64_t* expert) {
+  int64_t first, count;
+  if (grp.tiles.order) {
+    if (tile >= *grp.tiles.n_tiles) return false;
+    first = grp.tiles.tile_first[tile], count = grp.tiles.tile_rows[tile], *expert = grp.tiles.tile_expert[tile];
+  } else {
+    first = tile * kMmaRows, count = grp.rows - first < kMmaRows ? grp.rows - first : kMmaRows, *expert = 0;
+    if (count <= 0) return false;
+  }
+  for (int h = 0; h < 2; h++) {
+    const int lr = lr0 + 8 * h;
+    row[h] = lr < count ? (grp.tiles.order ? grp.tiles.order[first + lr] : first + lr) : -1;
+  }
+  return true;
+}
+
+// Expert x of a stack [e, n, k]: its codes and scaleInv.
+__device__ __forceinline__ const uint8_t* moe_stack_data(const glmk_fp8_stack& s, int64_t x, int64_t n, int64_t k) { return s.data + x * n * k; }
+__device__ __forceinline__ const float* moe_stack_scale(const glmk_fp8_stack& s, int64_t x, int64_t n, int64_t k) {
+  return s.scale_inv + x * ((n + s.block_n - 1) / s.block_n) * ((k + kFp8KBlock - 1) / kFp8KBlock);
 }
 
 __device__ __forceinline__ float moe_bf16_f32(uint16_t b) { return glmk_f32_from_bits(glmk_bf16_to_f32_bits(b)); }
 __device__ __forceinline__ uint16_t moe_f32_bf16(float f) { return glmk_bf16_rne(glmk_bits_from_f32(f)); }
 
-// One SwiGLU's first half for `rows` rows: row r reads activation row (ids ? r / top_k : r) of xa [., h] and
-// expert (ids ? ids[r] : 0) of gate / up [., i, h]; hb [rows, i] = bf16(silu(f32(g)) * f32(u)). A row whose
-// id is -1 or out of range is skipped (written +0; the check kernel reports a bad id).
+// gate and up of one group, on tensor cores (fp8_mma_tile: exactly fp8.matmul's body), then SwiGLU: for
+// row p of the group (slot p, or token p for the shared expert) hb [p, i] = bf16(silu(f32(g)) * f32(u)) with
+// g, u = bf16 of fp8.matmul's f32 sums of activation row p / top_k (xa [., h], sa) with the expert's gate /
+// up [i, h]. grid: max_tiles * ceil(i / 64) blocks of kMmaThreads (block b: tile b % max_tiles, columns
+// 64 (b / max_tiles) ..); blocks past the tiles return whole.
 struct MoeUpArgs {
   const float* xa;
   const float* sa;
-  int64_t rows, h, i, e, top_k;
-  const int32_t* ids;  // nullptr: the shared expert
+  int64_t h, i, top_k, max_tiles;
+  MoeGroup grp;
   glmk_fp8_stack gate, up;
   uint16_t* hb;
 };
 
-__global__ void moe_up_kernel(MoeUpArgs a) {
-  const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (idx >= a.rows * a.i) return;
-  const int64_t r = idx / a.i, n = idx % a.i, kb = (a.h + kFp8KBlock - 1) / kFp8KBlock;
-  const int64_t x = a.ids ? a.ids[r] : 0, tok = a.ids ? r / a.top_k : r;
-  if (x < 0 || x >= a.e) {
-    a.hb[idx] = 0;
-    return;
-  }
-  const float* xr = a.xa + tok * a.h;
-  const float* sr = a.sa + tok * kb;
-  const float g = moe_bf16_f32(moe_f32_bf16(fp8_row_dot(xr, sr, moe_stack_row(a.gate, x, a.i, a.h, n), moe_stack_scales(a.gate, x, a.i, a.h, n), a.h)));
-  const float u = moe_bf16_f32(moe_f32_bf16(fp8_row_dot(xr, sr, moe_stack_row(a.up, x, a.i, a.h, n), moe_stack_scales(a.up, x, a.i, a.h, n), a.h)));
-  a.hb[idx] = moe_f32_bf16(glmk_siluf(g) * u);
+template <bool kE4m3>
+__global__ void __launch_bounds__(kMmaThreads) moe_up_mma_kernel(MoeUpArgs a) {
+  const int64_t blk = blockIdx.x, kb = (a.h + kFp8KBlock - 1) / kFp8KBlock;
+  const int lane = static_cast<int>(threadIdx.x % 32), g = lane >> 2, t = lane & 3;
+  int64_t row[2], x = 0;
+  if (!moe_tile_rows(a.grp, blk % a.max_tiles, g, row, &x)) return;
+  const int64_t n0 = (blk / a.max_tiles) * kMmaColsBlock + static_cast<int64_t>(threadIdx.x / 32) * (8 * kMmaTilesN);
+  const float* const xr[2] = {row[0] >= 0 ? a.xa + (row[0] / a.top_k) * a.h : nullptr, row[1] >= 0 ? a.xa + (row[1] / a.top_k) * a.h : nullptr};
+  const float* const sr[2] = {row[0] >= 0 ? a.sa + (row[0] / a.top_k) * kb : nullptr, row[1] >= 0 ? a.sa + (row[1] / a.top_k) * kb : nullptr};
+  float yg[kMmaTilesN][4], yu[kMmaTilesN][4];
+  fp8_mma_tile<kE4m3>(xr, sr, a.h, moe_stack_data(a.gate, x, a.i, a.h), moe_stack_scale(a.gate, x, a.i, a.h), a.i, a.gate.block_n, n0, g, t, yg);
+  fp8_mma_tile<kE4m3>(xr, sr, a.h, moe_stack_data(a.up, x, a.i, a.h), moe_stack_scale(a.up, x, a.i, a.h), a.i, a.up.block_n, n0, g, t, yu);
+  for (int jn = 0; jn < kMmaTilesN; jn++)
+    for (int i = 0; i < 4; i++) {
+      const int64_t r = row[i >> 1], c = n0 + 8 * jn + 2 * t + (i & 1);
+      if (r < 0 || c >= a.i) continue;
+      a.hb[r * a.i + c] = moe_f32_bf16(glmk_siluf(moe_bf16_f32(moe_f32_bf16(yg[jn][i]))) * moe_bf16_f32(moe_f32_bf16(yu[jn][i])));
+    }
 }
 
-// The down projections and the combine: one thread per (t, c).
+// down of one group on tensor cores: y [p, h] = bf16(fp8.matmul of quantized h row p (ha [., i], sha) with
+// the expert's down [h, i]). grid as moe_up_mma_kernel's over ceil(h / 64) column blocks.
 struct MoeDownArgs {
-  int64_t t, h, i, e, top_k, shared_i;
+  const float* ha;
+  const float* sha;
+  int64_t h, i, max_tiles;
+  MoeGroup grp;
+  glmk_fp8_stack down;
+  uint16_t* y;
+};
+
+template <bool kE4m3>
+__global__ void __launch_bounds__(kMmaThreads) moe_down_mma_kernel(MoeDownArgs a) {
+  const int64_t blk = blockIdx.x, kb = (a.i + kFp8KBlock - 1) / kFp8KBlock;
+  const int lane = static_cast<int>(threadIdx.x % 32), g = lane >> 2, t = lane & 3;
+  int64_t row[2], x = 0;
+  if (!moe_tile_rows(a.grp, blk % a.max_tiles, g, row, &x)) return;
+  const int64_t n0 = (blk / a.max_tiles) * kMmaColsBlock + static_cast<int64_t>(threadIdx.x / 32) * (8 * kMmaTilesN);
+  const float* const xr[2] = {row[0] >= 0 ? a.ha + row[0] * a.i : nullptr, row[1] >= 0 ? a.ha + row[1] * a.i : nullptr};
+  const float* const sr[2] = {row[0] >= 0 ? a.sha + row[0] * kb : nullptr, row[1] >= 0 ? a.sha + row[1] * kb : nullptr};
+  float y[kMmaTilesN][4];
+  fp8_mma_tile<kE4m3>(xr, sr, a.i, moe_stack_data(a.down, x, a.h, a.i), moe_stack_scale(a.down, x, a.h, a.i), a.h, a.down.block_n, n0, g, t, y);
+  for (int jn = 0; jn < kMmaTilesN; jn++)
+    for (int i = 0; i < 4; i++) {
+      const int64_t r = row[i >> 1], c = n0 + 8 * jn + 2 * t + (i & 1);
+      if (r < 0 || c >= a.h) continue;
+      a.y[r * a.h + c] = moe_f32_bf16(y[jn][i]);
+    }
+}
+
+// The combine (SPEC 5; glmk::moe_combine_token's order): one thread per (t, c), slot by slot in order,
+// acc = acc + w * f32(y) (from +0; id -1 and bad ids skipped), then + f32(shared y), one bf16 rounding.
+struct MoeCombineArgs {
+  int64_t t, h, e, top_k;
   const int32_t* ids;
   const float* weights;
-  const float* ha;  // [t * top_k, i]
-  const float* sha;
-  glmk_fp8_stack down;
-  const float* hs;  // [t, shared_i] (shared_i > 0)
-  const float* shs;
-  glmk_fp8_stack shared_down;
+  const uint16_t* y;   // [t * top_k, h]
+  const uint16_t* ys;  // [t, h] or nullptr
   uint16_t* out;
 };
 
-__global__ void moe_down_kernel(MoeDownArgs a) {
+__global__ void moe_combine_kernel(MoeCombineArgs a) {
   const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (idx >= a.t * a.h) return;
-  const int64_t t = idx / a.h, c = idx % a.h, kb = (a.i + kFp8KBlock - 1) / kFp8KBlock;
+  const int64_t t = idx / a.h, c = idx % a.h;
   float acc = 0.0f;
   for (int64_t j = 0; j < a.top_k; j++) {
     const int64_t p = t * a.top_k + j, x = a.ids[p];
     if (x < 0 || x >= a.e) continue;  // -1: unused; others: reported by the check kernel
-    const float y = fp8_row_dot(a.ha + p * a.i, a.sha + p * kb, moe_stack_row(a.down, x, a.h, a.i, c),
-                                moe_stack_scales(a.down, x, a.h, a.i, c), a.i);
-    acc = acc + a.weights[p] * moe_bf16_f32(moe_f32_bf16(y));
+    acc = acc + a.weights[p] * moe_bf16_f32(a.y[p * a.h + c]);
   }
-  if (a.shared_i > 0) {
-    const int64_t skb = (a.shared_i + kFp8KBlock - 1) / kFp8KBlock;
-    const float y = fp8_row_dot(a.hs + t * a.shared_i, a.shs + t * skb, moe_stack_row(a.shared_down, 0, a.h, a.shared_i, c),
-                                moe_stack_scales(a.shared_down, 0, a.h, a.shared_i, c), a.shared_i);
-    acc = acc + moe_bf16_f32(moe_f32_bf16(y));
-  }
+  if (a.ys) acc = acc + moe_bf16_f32(a.ys[t * a.h + c]);
   a.out[idx] = moe_f32_bf16(acc);
 }
 
