@@ -6,7 +6,7 @@ import { CPU_SETTINGS, outputsUnder } from "./helpers/child.js";
 import { TEST_DEVICES, device } from "./helpers/devices.js";
 import { bf16Rne, bf16ToF32 } from "./reference/int4-ref.js";
 import { e4m3Encode, e4m3Value, fp8QuantizeRef, type Fp8Ref } from "./reference/fp8-ref.js";
-import { expertRef, expertsRef, type SwigluRef } from "./reference/moe-ref.js";
+import { expertRef, expertsRef, siluRef, type SwigluRef } from "./reference/moe-ref.js";
 
 const DEVICES = TEST_DEVICES.filter((d) => device(d).info().capabilities.includes("moe.experts"));
 
@@ -46,10 +46,12 @@ const swiglu = (l: Layer, x: number): SwigluRef => ({
 
 describe.each(DEVICES)("moe.experts on %s", (name) => {
   const dev = device(name);
-  // cpu, cuda and cuda-sim give the written steps' bits. ascend's products are f32 matmuls of scaled
-  // operands in CANN's order (README, "ascend (CANN)"): its output is held to the float64 bound below, and
-  // to the same bound around the written steps' output.
-  const writtenSteps = dev.info().kind !== "ascend";
+  // cpu gives the written steps' bits. cuda and cuda-sim run the three products on tensor cores, each
+  // exactly the device's own fp8.matmul (devices/cuda/moe.cuh; bit for bit the composition of the device's
+  // fp8.matmul calls: the test below), ascend's are f32 matmuls of scaled operands in CANN's order (README,
+  // "ascend (CANN)"): their output is held to the float64 bound below, and to the same bound around the
+  // written steps' output.
+  const writtenSteps = dev.info().kind === "cpu";
   // a stack [E, n, k] of experts, or (stacked false: the shared expert) one [n, k]
   const upload = (l: Layer, stacked = true) => {
     const q = (w: Float32Array, n: number, k: number) => fp8.quantize(dev.tensor(w, stacked ? [l.e, n, k] : [n, k]), { block: [l.bn, 128] });
@@ -122,6 +124,41 @@ describe.each(DEVICES)("moe.experts on %s", (name) => {
         if (!writtenSteps) expect(Math.abs(g - bf16ToF32(want[tok * h + c])), at).toBeLessThanOrEqual(2 ** -5 * mag[c] + 2 ** -8 * Math.abs(exact[c]) + 1e-6);
       }
     }
+  });
+
+  it.skipIf(dev.info().kind === "ascend")("equals the composition of the device's own fp8.matmul calls (an expert's rows, then SwiGLU and the combine of the written steps), bit for bit", async () => {
+    const t = 21, e = 3, i = 72, h = 200, topK = 2;
+    const layer = makeLayer(41, e, i, h, 128);
+    const ex = upload(layer);
+    const r = lcg(29);
+    const xBits = Uint16Array.from({ length: t * h }, () => bf16Rne(r() * 3));
+    const ids = Int32Array.from({ length: t * topK }, (_, j) => (j === 3 ? -1 : (j * 5 + (j >> 2)) % e));
+    const w = Float32Array.from({ length: t * topK }, () => Math.fround(0.2 + r()));
+    const got = await run(xBits, t, h, ids, w, ex);
+    const bf = (v: Uint16Array) => Array.from(v, bf16ToF32);
+    // y per (token, slot) through fp8.matmul of the expert's rows (in (token, slot) order)
+    const y = new Uint16Array(t * topK * h);
+    for (let x = 0; x < e; x++) {
+      const rows = Array.from(ids.keys()).filter((p) => ids[p] === x);
+      if (rows.length === 0) continue;
+      const xs = new Uint16Array(rows.length * h);
+      rows.forEach((p, j) => xs.set(xBits.subarray(Math.floor(p / topK) * h, (Math.floor(p / topK) + 1) * h), j * h));
+      // expert x's weights quantized alone: the same codes and scales as its slice of the stack (blocks per expert)
+      const mm = async (a: Uint16Array, m: number, k: number, all: Float32Array, n: number) =>
+        (await fp8.matmul(dev.tensor(a, [m, k], "bf16"), fp8.quantize(dev.tensor(all.slice(x * n * k, (x + 1) * n * k), [n, k]), { block: [128, 128] })).read()) as Uint16Array;
+      const g = bf(await mm(xs, rows.length, h, layer.gate, i)), u = bf(await mm(xs, rows.length, h, layer.up, i));
+      const hb = Uint16Array.from(g, (gv, j) => bf16Rne(Math.fround(siluRef(gv) * u[j])));
+      const yd = await mm(hb, rows.length, i, layer.down, h);
+      rows.forEach((p, j) => y.set(yd.subarray(j * h, (j + 1) * h), p * h));
+    }
+    const want = new Uint16Array(t * h);
+    for (let tok = 0; tok < t; tok++)
+      for (let c = 0; c < h; c++) {
+        let acc = 0;
+        for (let j = 0; j < topK; j++) if (ids[tok * topK + j] !== -1) acc = Math.fround(acc + Math.fround(w[tok * topK + j] * bf16ToF32(y[(tok * topK + j) * h + c])));
+        want[tok * h + c] = bf16Rne(acc);
+      }
+    expect(Array.from(got)).toEqual(Array.from(want));
   });
 
   it("every load pattern (one hot expert, all spread, idle experts) and a shuffled batch give each token its own bits", async () => {
