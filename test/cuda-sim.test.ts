@@ -46,6 +46,11 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     // the same bits again and for each row alone
     expect(r.stdout).toMatch(/ok {3}fp8.matmul \[19 x 70 x 256\] block 128 NaN codes \(tensor cores, within tolerance\) seed 3/);
     expect(r.stdout).toMatch(/ok {3}fp8.matmul: the same bits again and for each row alone \(bits\) seed 3/);
+    // moe.experts' grouped products on tensor cores: the device's own fp8.matmul composed (bits), within
+    // tolerance of the written order, again and each token alone (bits)
+    expect(r.stdout).toMatch(/ok {3}moe.experts == the device's fp8.matmul composed \(grouped, tensor cores; bits\) seed 3/);
+    expect(r.stdout).toMatch(/ok {3}moe.experts within tolerance of the written order \(the cpu device\) seed 3/);
+    expect(r.stdout).toMatch(/ok {3}moe.experts: the same bits again and for each token alone \(bits\) seed 3/);
     expect(r.stdout).toMatch(/matmul and int4.matmul on cuda-sim passed/);
     expect(r.stdout).toMatch(/ok {3}int4.matmul\(x bf16, quantize\(w\)\) == matmul\(x, fakeQuant\(w\)\), group 32, 15 levels seed 3/);
     // the tensor-core kernel (bf16 x): identity with an f32 fakeQuant (the exact hi / mid / lo split), rows
@@ -59,10 +64,11 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
 
   // cuda-sim reports sm_90, so fp8.matmul runs the e4m3 mma (m16n8k32) above; GLM_KERNELS_CUDA_FP8_MMA=bf16
   // takes the sm_80 path (e4m3 widened to bf16, exact; m16n8k16): the same checks on it
-  it("fp8.matmul's bf16-mma path (sm_80's; GLM_KERNELS_CUDA_FP8_MMA=bf16) passes the C++ checks: within tolerance, NaN bits, again and row alone bit for bit, 2 seeds", () => {
+  it("fp8.matmul's bf16-mma path (sm_80's; GLM_KERNELS_CUDA_FP8_MMA=bf16) and moe.experts on it pass the C++ checks: within tolerance, NaN bits, again and row alone bit for bit, 2 seeds", () => {
     const r = spawnSync(join(BUILD, "topk-sim-check"), ["2"], { encoding: "utf8", env: { ...process.env, GLM_KERNELS_CUDA_FP8_MMA: "bf16" } });
     expect(r.stdout).toMatch(/ok {3}fp8.matmul \[19 x 70 x 256\] block 128 NaN codes \(tensor cores, within tolerance\) seed 2/);
     expect(r.stdout).toMatch(/ok {3}fp8.matmul: the same bits again and for each row alone \(bits\) seed 2/);
+    expect(r.stdout).toMatch(/ok {3}moe.experts == the device's fp8.matmul composed \(grouped, tensor cores; bits\) seed 2/);
     expect(r.stdout).toMatch(/fp8.matmul, moe.route and moe.experts on cuda-sim passed/);
     expect(r.status, r.stdout).toBe(0);
   });
@@ -118,17 +124,18 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(digests(sim.stdout)).toEqual(cpuSame);
   }, 600_000);
 
-  // NOTE: the quantizers, moe.route, the f16 / f32 x matmuls (SIMT: devices/cuda/matmul.cuh) and moe.experts
-  // follow the CPU device's written order, so their digests are the CPU's golden ones, bit for bit, whatever
-  // the schedule. bf16 x matmuls and fp8.matmul go to tensor cores (devices/cuda/matmul-mma.cuh,
-  // fp8-matmul-mma.cuh): within tolerance of the CPU only (test/matmul.test.ts, test/fp8-matmul.test.ts), so
+  // NOTE: the quantizers, moe.route and the f16 / f32 x matmuls (SIMT: devices/cuda/matmul.cuh) follow the
+  // CPU device's written order, so their digests are the CPU's golden ones, bit for bit, whatever the
+  // schedule. bf16 x matmuls, fp8.matmul and moe.experts' products go to tensor cores (devices/cuda/
+  // matmul-mma.cuh, fp8-matmul-mma.cuh, moe.cuh): within tolerance of the CPU only (test/matmul.test.ts,
+  // test/fp8-matmul.test.ts, test/moe-experts.test.ts), so
   // those digests are checked against each other: the same bytes under every seed (the mma model is a warp
   // collective; nothing in the kernels races).
-  it("the quantizers, the f16 / f32 x matmuls, moe.route and moe.experts give the CPU's golden digests, and the tensor-core matmuls (bf16 x, fp8.matmul) one digest, under schedule seeds 1..5 and two more", async () => {
+  it("the quantizers, the f16 / f32 x matmuls and moe.route give the CPU's golden digests, and the tensor-core ops (bf16 x matmuls, fp8.matmul, moe.experts) one digest, under schedule seeds 1..5 and two more", async () => {
     const quantGolden = JSON.parse(readFileSync(join(ROOT, "test/determinism/golden.json"), "utf8")).quantDigests as Record<string, string>;
     const all = Object.fromEntries(Object.entries(quantGolden).filter(([k]) => /^((int4|fp8)-quantize|matmul|int4-matmul|fp8-matmul|moe-route|moe-experts)-/.test(k)));
     expect(Object.keys(all)).toHaveLength(15);
-    const tensorCore = (k: string) => /^((matmul|int4-matmul)-bf16-|fp8-matmul-)/.test(k);
+    const tensorCore = (k: string) => /^((matmul|int4-matmul)-bf16-|fp8-matmul-|moe-experts-)/.test(k);
     const want = Object.fromEntries(Object.entries(all).filter(([k]) => !tensorCore(k)));
     const results: Record<string, string>[] = [];
     const seeds = [1n, 2n, 3n, 4n, 5n, 0x9e3779b97f4a7c15n, 2n ** 64n - 1n];
@@ -143,7 +150,7 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
       for (const r of await Promise.all(batch)) results.push(JSON.parse(r.stdout));
     }
     const tc = (r: Record<string, string>) => Object.fromEntries(Object.entries(r).filter(([k]) => tensorCore(k)));
-    expect(Object.keys(tc(results[0])).sort()).toEqual(["fp8-matmul-3x20x256-b1x128", "fp8-matmul-5x48x300-b128x128", "int4-matmul-bf16-7x33x256-g64", "matmul-bf16-bf16-5x40x256"]);
+    expect(Object.keys(tc(results[0])).sort()).toEqual(["fp8-matmul-3x20x256-b1x128", "fp8-matmul-5x48x300-b128x128", "int4-matmul-bf16-7x33x256-g64", "matmul-bf16-bf16-5x40x256", "moe-experts-5x256-i160-e4-top2-shared96"]);
     for (const r of results) {
       expect(Object.fromEntries(Object.entries(r).filter(([k]) => !tensorCore(k)))).toEqual(want);
       expect(tc(r)).toEqual(tc(results[0]));

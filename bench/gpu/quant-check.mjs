@@ -2,8 +2,8 @@
 // TypeScript reference in CI): random, adversarial (zeros, .5 quotients, subnormals, huge, NaN, inf) and
 // real-shaped 6144 x 2048 weights, both grids, every group size, bf16 and f32; packed, scales,
 // dequantize, fakeQuant and fakeQuantGrad compared bit for bit; then fp8.matmul, moe.route, moe.experts,
-// matmul and int4.matmul, also bit for bit, except fp8.matmul and matmul and int4.matmul with bf16 x: tensor
-// cores, within tolerance (below). bench/gpu/acceptance.sh runs it.
+// matmul and int4.matmul, also bit for bit, except fp8.matmul, moe.experts and matmul and int4.matmul with
+// bf16 x: tensor cores, within tolerance (below). bench/gpu/acceptance.sh runs it.
 // Usage: node bench/gpu/int4-check.mjs path/to/package
 import { resolve } from "node:path";
 
@@ -84,9 +84,9 @@ await compareFp8([2, 2048, 6144], "random", "bf16", [128, 128]);
 // mma sums inside each 128-K block, not IEEE), so it must be within the stated tolerance of the CPU's (README
 // "fp8"; terms t = xa sa w scaleInv: f32 sums |y_gpu - y_cpu| <= K 2^-22 sum |t|, bf16 2^-8 max(|y_gpu|,
 // |y_cpu|) + K 2^-22 sum |t|), NaN (from NaN codes) bit for bit, and the same bits on a second run; decode and
-// prefill rows, blocks [128, 128] and [1, 128], K not a multiple of 128. moe.route and moe.experts follow the
-// CPU device's written order (SIMT), so their outputs must equal the CPU's bit for bit: route ids and weights
-// (GLM-5 and DeepSeek-V3 grouping), and the experts' output with unused slots, repeated experts and a shared expert.
+// prefill rows, blocks [128, 128] and [1, 128], K not a multiple of 128. moe.route follows the CPU device's
+// written order (SIMT), so its ids and weights must equal the CPU's bit for bit (GLM-5 and DeepSeek-V3
+// grouping); moe.experts (tensor cores; below) with unused slots, repeated experts and a shared expert.
 const { moe } = await import(`${pkg}/dist/esm/index.js`);
 const bf16 = (f32) => upload(cpu, f32, [f32.length], "bf16").read();
 const report = (name, bad) => {
@@ -163,6 +163,57 @@ async function compareRoute(t, h, e, topK, nGroup, topkGroup) {
 await compareRoute(128, 6144, 256, 8, 1, 1);
 await compareRoute(64, 7168, 256, 8, 8, 4);
 
+// moe.experts on the GPU runs its three products on tensor cores (devices/cuda/moe.cuh), each exactly the
+// device's own fp8.matmul: so its output must equal, bit for bit, the composition of the GPU's fp8.matmul calls
+// (each expert's rows in (token, slot) order; SwiGLU h = bf16(silu(g) u) and the combine in slot order in f32
+// here), the same bits on a second run, and be within the stated tolerance of the CPU's (README "moe"):
+// |out_gpu - out_cpu| <= 2^-5 M + 2^-8 |out_cpu|, M the sum over slots of |weight| times the down projection's
+// sum of |terms| (fp8Magnitudes of the CPU's h) plus the shared expert's (an e4m3 code of h may flip by a step).
+const bf16Rne = (f) => {
+  const b = new Uint32Array(new Float32Array([f]).buffer)[0];
+  return (b & 0x7fffffff) > 0x7f800000 ? 0x7fc0 : ((b + 0x7fff + ((b >>> 16) & 1)) >>> 16) & 0xffff;
+};
+const siluF32 = (g) => Math.fround(g / Math.fround(1 + Math.fround(Math.exp(-g))));
+// the composition of dev's fp8.matmul calls: y [rows, h] bf16 and h [rows, i] (f32 values of bf16) of rows xs
+async function swigluOf(dev, xs, rows, h, i, wg, wu, wd) {
+  const q = (v, shape) => fp8.quantize(dev.tensor(v, shape));
+  const mm = async (a, k, w, n) => (await fp8.matmul(dev.tensor(a, [rows, k], "bf16"), q(w, [n, k])).read());
+  const g = await mm(xs, h, wg, i), u = await mm(xs, h, wu, i);
+  const hb = Uint16Array.from(g, (gv, j) => bf16Rne(Math.fround(siluF32(bf16Value(gv)) * bf16Value(u[j]))));
+  return { y: await mm(hb, i, wd, h), h: Float32Array.from(hb, bf16Value) };
+}
+async function composeExperts(dev, x, t, h, i, e, topK, ids, wts, w, sharedI) {
+  const y = new Uint16Array(t * topK * h), mag = new Float64Array(t * h);
+  for (let ex = 0; ex < e; ex++) {
+    const rows = Array.from(ids.keys()).filter((p) => ids[p] === ex);
+    if (rows.length === 0) continue;
+    const xs = new Uint16Array(rows.length * h);
+    rows.forEach((p, r) => xs.set(x.subarray(Math.floor(p / topK) * h, (Math.floor(p / topK) + 1) * h), r * h));
+    const part = (v, n, k) => v.subarray(ex * n * k, (ex + 1) * n * k);
+    const s = await swigluOf(dev, xs, rows.length, h, i, part(w[0], i, h), part(w[1], i, h), part(w[2], h, i));
+    rows.forEach((p, r) => y.set(s.y.subarray(r * h, (r + 1) * h), p * h));
+    if (dev === cpu) {
+      const wd = await fp8.dequantize(fp8.quantize(cpu.tensor(part(w[2], h, i), [h, i])), "f32").read();
+      const m = fp8Magnitudes(s.h, wd, rows.length, h, i);
+      rows.forEach((p, r) => {
+        for (let c = 0; c < h; c++) mag[Math.floor(p / topK) * h + c] += Math.abs(wts[p]) * m[r * h + c];
+      });
+    }
+  }
+  const sh = await swigluOf(dev, x, t, h, sharedI, w[3], w[4], w[5]);
+  if (dev === cpu) {
+    const m = fp8Magnitudes(sh.h, await fp8.dequantize(fp8.quantize(cpu.tensor(w[5], [h, sharedI])), "f32").read(), t, h, sharedI);
+    for (let j = 0; j < t * h; j++) mag[j] += m[j];
+  }
+  const out = new Uint16Array(t * h);
+  for (let tok = 0; tok < t; tok++)
+    for (let c = 0; c < h; c++) {
+      let acc = 0;
+      for (let j = 0; j < topK; j++) if (ids[tok * topK + j] !== -1) acc = Math.fround(acc + Math.fround(wts[tok * topK + j] * bf16Value(y[(tok * topK + j) * h + c])));
+      out[tok * h + c] = bf16Rne(Math.fround(acc + bf16Value(sh.y[tok * h + c])));
+    }
+  return { out, mag };
+}
 async function compareExperts(t, h, i, e, topK, sharedI) {
   const x = await bf16(weights(t * h, 1, t + 1, "random"));
   const ids = Int32Array.from({ length: t * topK }, (_, j) => (j === 1 ? -1 : (7 * j + (j % topK === 1 ? 0 : 3)) % e));
@@ -175,9 +226,23 @@ async function compareExperts(t, h, i, e, topK, sharedI) {
     const ex = { gateProj: q(w[0], [e, i, h]), upProj: q(w[1], [e, i, h]), downProj: q(w[2], [e, h, i]) };
     const shared = { gateProj: q(w[3], [sharedI, h]), upProj: q(w[4], [sharedI, h]), downProj: q(w[5], [h, sharedI]) };
     const rt = { ids: dev.tensor(ids, [t, topK]), weights: dev.tensor(wts, [t, topK]) };
-    out[label] = [await bytes(moe.experts(dev.tensor(x, [t, h], "bf16"), rt, ex, { shared }))];
+    const call = () => bytes(moe.experts(dev.tensor(x, [t, h], "bf16"), rt, ex, { shared }));
+    out[label] = [await call(), await call()];
   }
-  report(`moe.experts T ${t} H ${h} I ${i} E ${e} top-${topK} shared ${sharedI}`, ["out"].filter((_, j) => !out.cpu[j].equals(out.gpu[j])));
+  const { mag } = await composeExperts(cpu, x, t, h, i, e, topK, ids, wts, w, sharedI);
+  const { out: composed } = await composeExperts(gpu, x, t, h, i, e, topK, ids, wts, w, sharedI);
+  const bad = [];
+  const [c16, g16] = [out.cpu[0], out.gpu[0]].map((b) => new Uint16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
+  for (let j = 0; j < c16.length; j++) {
+    const cv = bf16Value(c16[j]), gv = bf16Value(g16[j]);
+    if (!(Math.abs(gv - cv) <= 2 ** -5 * mag[j] + 2 ** -8 * Math.abs(cv) + 1e-6)) {
+      bad.push(`out (out of tolerance at [${Math.floor(j / h)}, ${j % h}]: ${gv} vs ${cv})`);
+      break;
+    }
+  }
+  if (!Buffer.from(composed.buffer).equals(out.gpu[0])) bad.push("out vs the GPU's fp8.matmul composed");
+  if (!out.gpu[0].equals(out.gpu[1])) bad.push("a second run on the GPU");
+  report(`moe.experts T ${t} H ${h} I ${i} E ${e} top-${topK} shared ${sharedI} (within tolerance; == GPU fp8.matmul composed and repeat bit for bit)`, bad);
 }
 await compareExperts(4, 6144, 2048, 4, 8, 2048); // GLM-5 H and I; 4 experts keep the host arrays small
 await compareExperts(33, 1024, 512, 16, 4, 256);
