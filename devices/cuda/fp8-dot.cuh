@@ -1,5 +1,7 @@
 // The fp8 dot product in the CPU device's written order (devices/cpu/gemm.cc fp8_matmul_execute), as device
-// functions only (no kernels: included by fp8-matmul.cuh and moe.cuh, which live in different objects).
+// functions only (no kernels: included by fp8-matmul.cuh and moe.cuh, which live in different objects), and
+// kFp8KBlock. NOTE: since issue 21 no kernel calls fp8_row_dot (fp8.matmul and moe.experts run tensor cores);
+// kept as the written order's device-side statement.
 #pragma once
 
 #include <cmath>

@@ -1,7 +1,7 @@
 // fp8.matmul's activation quantization (SPEC 5) in the CPU device's written order (devices/cpu/gemm.cc,
 // fp8_matmul_execute): per row and 128-column block, sa = glmk_fp8_scale_inv(amax), a8 = f32(e4m3(x / sa)):
-// the CPU's bits (fp8.matmul and moe.experts both use it). The product: fp8-matmul-mma.cuh (tensor cores);
-// moe.experts' products still run the CPU's written order per thread (fp8-dot.cuh, moe.cuh).
+// the CPU's bits (fp8.matmul and moe.experts both use it). The products: fp8-matmul-mma.cuh (tensor cores;
+// moe.experts' grouped products reuse its body, moe.cuh).
 //
 // One thread per (row, block): the quantization reads 2 bytes and writes 4 per activation (M K 6 bytes),
 // small next to the weights' N K at the shapes that matter.

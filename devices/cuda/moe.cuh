@@ -1,21 +1,23 @@
-// MoE kernels (SPEC 5) in the CPU device's written order (devices/cpu/moe.cc):
-//   route: logits[t, e] = 16 fma chains over k mod 16 across the whole H, then the fixed tree (the GEMM
-//     core's order), one thread per (t, e); then glmk_moe_select (glmk/moe-arith.h: the package's own expf),
-//     one thread per token.
-//   experts: per (token, slot) g and u = fp8.matmul rows (bf16), h = bf16(silu(f32(g)) * f32(u)) in one
-//     thread per (slot row, i); h quantized per 128-block; then one thread per (t, c) computes, slot by slot
-//     in order, y = bf16(down row dot) and acc = acc + w * f32(y) (from +0; id -1 skipped), then
-//     + f32(shared y), one bf16 rounding. fp8.matmul rows are independent, so grouping per expert (the CPU
-//     does, for weight reuse) changes no bit; nothing is split across threads, no float atomics.
+// MoE kernels (SPEC 5):
+//   route, in the CPU device's written order (devices/cpu/moe.cc): logits[t, e] = 16 fma chains over k mod 16
+//     across the whole H, then the fixed tree (the GEMM core's order), one thread per (t, e); then
+//     glmk_moe_select (glmk/moe-arith.h: the package's own expf), one thread per token.
+//   experts (issue 21): the three products as grouped GEMMs on tensor cores, each exactly the device's own
+//     fp8.matmul (fp8_mma_tile, fp8-matmul-mma.cuh's body and K order), so moe.experts == the composition of
+//     the device's fp8.matmul calls, bit for bit; within tolerance of the CPU (README, "moe.experts on CUDA").
+//     The (token, slot) pairs are grouped per expert by one thread (a stable counting sort, the CPU's order)
+//     into m-tiles of 16 rows; gate and up share a block (SwiGLU h = bf16(silu(f32(g)) * f32(u)) in its
+//     epilogue), h is quantized per row and 128 channels (the CPU's bits), down writes y per (token, slot);
+//     then one thread per (t, c) combines in slot order: acc = acc + w * f32(y) (from +0; id -1 skipped),
+//     + f32(shared y), one bf16 rounding. Rows are independent (batch invariance); no float atomics.
 //   Bad ids (outside [0, E), not -1): one block finds the first in (t, slot) order (an integer atomicMin,
 //     order-free) and writes the device's error record, which sync() turns into E_ARG.
 //
-// NOTE: correctness-first SIMT kernels, not tuned; the grouped tensor-core GEMM is to come.
 // Performance model (GLM-5: H 6144, I 2048, top-8, T tokens): bytes ~ 3 I H per distinct expert used (37.7 MB
-// each) + small activations; FLOPs 6 T topK I H. Each slot's thread re-reads its expert's rows without
-// sharing them across tokens or warps (uncoalesced, no tensor cores), so decode is bound by uncoalesced weight
-// loads and prefill by scalar f32 FMA: a small fraction of the H200's 4.8 TB/s and of its fp8 peak until the
-// tensor-core version (nothing here has run on a GPU yet). Route: T E H FMAs (GLM-5: 1.6 M per token), tiny.
+// each) + small activations; FLOPs 6 T topK I H. Expected, until measured (nothing here has run on a GPU):
+// fp8.matmul's limits (byte-wise weight loads, no cp.async pipeline; each m-tile of an expert re-reads its
+// weights through L2), plus the one-thread grouping, O(T topK + E) (small at decode; at large prefill the
+// next step is a parallel scan). Route: T E H FMAs (GLM-5: 1.6 M per token), tiny.
 #pragma once
 
 #include <cstdint>
