@@ -60,7 +60,8 @@ int moe_experts_enqueue(cudaStream_t stream, const glmk_moe_experts_args& a, boo
   const int64_t nb_i = (a.i + kMmaColsBlock - 1) / kMmaColsBlock, nb_h = (a.h + kMmaColsBlock - 1) / kMmaColsBlock;
   const int64_t nb_s = (a.shared_i + kMmaColsBlock - 1) / kMmaColsBlock;
   unsigned grid_up = 0, grid_down = 0, grid_sup = 0, grid_sdown = 0, grid_comb = 0;
-  if (max_tiles > INT64_MAX / kMmaThreads / (nb_i > nb_h ? nb_i : nb_h)) return fail(st, GLMK_E_SHAPE, "moe.experts: tokens x top_k is too large");
+  const int64_t nb_max = nb_i > nb_h ? nb_i : nb_h;
+  if (nb_max > 0 && max_tiles > INT64_MAX / kMmaThreads / nb_max) return fail(st, GLMK_E_SHAPE, "moe.experts: tokens x top_k is too large");
   if (grid_size(max_tiles * nb_i * kMmaThreads, kMmaThreads, op, &grid_up, st) != GLMK_OK ||
       grid_size(max_tiles * nb_h * kMmaThreads, kMmaThreads, op, &grid_down, st) != GLMK_OK ||
       grid_size(s_tiles * nb_s * kMmaThreads, kMmaThreads, op, &grid_sup, st) != GLMK_OK ||
@@ -86,6 +87,7 @@ int moe_experts_enqueue(cudaStream_t stream, const glmk_moe_experts_args& a, boo
   cudaGetLastError();
   GLMK_LAUNCH(moe_ids_check_kernel, 1, kMoeCheckThreads, 0, stream, a.ids, slots, a.top_k, a.e, error);
   if (launch_status(op, st) != GLMK_OK) return st->code;
+  if (a.h == 0) return ok(st);  // nothing to write (a grid of 0 blocks is not a launch); I == 0 below: y = +0
   int64_t* count = s.at<int64_t>(cnt);
   GLMK_LAUNCH(moe_group_kernel, 1, 1, 0, stream, a.ids, slots, a.e, count, tiles);
   if (launch_status(op, st) != GLMK_OK) return st->code;
@@ -96,9 +98,11 @@ int moe_experts_enqueue(cudaStream_t stream, const glmk_moe_experts_args& a, boo
   // Section: the routed experts: gate, up, SwiGLU; h quantized (the CPU's bits); down
   const MoeGroup routed{tiles, slots};
   const MoeUpArgs up{s.at<float>(xa), s.at<float>(sxa), a.h, a.i, a.top_k, max_tiles, routed, a.gate, a.up, s.at<uint16_t>(hb)};
-  if (e4m3_mma) GLMK_LAUNCH(moe_up_mma_kernel<true>, grid_up, kMmaThreads, 0, stream, up);
-  else GLMK_LAUNCH(moe_up_mma_kernel<false>, grid_up, kMmaThreads, 0, stream, up);
-  if (launch_status(op, st) != GLMK_OK) return st->code;
+  if (grid_up > 0) {
+    if (e4m3_mma) GLMK_LAUNCH(moe_up_mma_kernel<true>, grid_up, kMmaThreads, 0, stream, up);
+    else GLMK_LAUNCH(moe_up_mma_kernel<false>, grid_up, kMmaThreads, 0, stream, up);
+    if (launch_status(op, st) != GLMK_OK) return st->code;
+  }
   if (fp8_act_quant_enqueue(stream, s.at<uint16_t>(hb), slots, a.i, s.at<float>(ha), s.at<float>(sha), op, st) != GLMK_OK) return st->code;
   const MoeDownArgs down{s.at<float>(ha), s.at<float>(sha), a.h, a.i, max_tiles, routed, a.down, s.at<uint16_t>(yb)};
   if (e4m3_mma) GLMK_LAUNCH(moe_down_mma_kernel<true>, grid_down, kMmaThreads, 0, stream, down);
