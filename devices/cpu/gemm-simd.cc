@@ -1,7 +1,7 @@
-// The GEMM core's AVX-512 (dense weights; int4 in gemm-int4.hpp) and AVX2 kernels: the order of gemm.hpp,
-// lane j of the accumulators holding the partial sum p[j] (AVX2: lanes 0-7 in one register, 8-15 in
-// another). Per format a decoder turns 16 weights of row n into f32 lanes; x rows are reused in blocks of
-// up to 4 per decoded weight vector.
+// The GEMM core's AVX-512 and AVX2 kernels for dense weights (int4: gemm-int4.hpp, gemm-int4-avx2.cc): the
+// order of gemm.hpp, lane j of the accumulators holding the partial sum p[j] (AVX2: lanes 0-7 in one
+// register, 8-15 in another). Per format a decoder turns 16 weights of row n into f32 lanes; x rows are
+// reused in blocks of up to 4 per decoded weight vector.
 #include <immintrin.h>
 
 #include <algorithm>
@@ -69,34 +69,13 @@ GLMK_AVX512 void cols512(const GemmBlock& b, int64_t n) {
 
 // Section: AVX2 (two registers of 8 lanes: p[0..7] and p[8..15])
 
-GLMK_AVX2 inline __m256 bf16_round8(__m256 prod) {
-  const __m256i bits = _mm256_castps_si256(prod);
-  const __m256i lsb = _mm256_and_si256(_mm256_srli_epi32(bits, 16), _mm256_set1_epi32(1));
-  __m256i r = _mm256_add_epi32(_mm256_add_epi32(bits, _mm256_set1_epi32(0x7FFF)), lsb);
-  r = _mm256_and_si256(r, _mm256_set1_epi32(static_cast<int>(0xFFFF0000u)));
-  const __m256 nan = _mm256_cmp_ps(prod, prod, _CMP_UNORD_Q);
-  return _mm256_blendv_ps(_mm256_castsi256_ps(r), _mm256_castsi256_ps(_mm256_set1_epi32(0x7FC00000)), nan);
-}
-
+// Dense weights only (int4: gemm-int4-avx2.cc).
 struct Dec256 {
   const GemmBlock& b;
   int64_t n;
-  __m256 lut_neg, lut_pos;  // codes -8..-1 and 0..7
   // 8 weights at k (lanes 0-7), only the first `valid` of them (the rest 0).
   GLMK_AVX2 __m256 load8(int64_t k, int valid) {
     const int64_t i = n * b.k + k;
-    if (b.w_dtype == GLMK_W_INT4) {
-      if (k % b.group_size == 0) {
-        const __m256 s = _mm256_castsi256_ps(_mm256_set1_epi32(static_cast<int>(uint32_t{b.scales[n * (b.k / b.group_size) + k / b.group_size]} << 16)));
-        lut_neg = bf16_round8(_mm256_mul_ps(_mm256_setr_ps(-8, -7, -6, -5, -4, -3, -2, -1), s));
-        lut_pos = bf16_round8(_mm256_mul_ps(_mm256_setr_ps(0, 1, 2, 3, 4, 5, 6, 7), s));
-      }
-      const uint32_t word = static_cast<uint32_t>(b.packed[i / 8]);
-      const __m256i nib = _mm256_and_si256(_mm256_srlv_epi32(_mm256_set1_epi32(static_cast<int>(word)), _mm256_setr_epi32(0, 4, 8, 12, 16, 20, 24, 28)), _mm256_set1_epi32(0xF));
-      const __m256 neg = _mm256_permutevar8x32_ps(lut_neg, nib), pos = _mm256_permutevar8x32_ps(lut_pos, nib);
-      // nibble >= 8 (bit 3 set) is a code >= 0
-      return _mm256_blendv_ps(neg, pos, _mm256_castsi256_ps(_mm256_slli_epi32(nib, 28)));
-    }
     alignas(32) float tmp[8] = {0};
     if (valid < 8) {  // the tail of K: a scalar gather of what exists
       for (int j = 0; j < valid; j++) {
@@ -131,7 +110,7 @@ template <int MB>
 GLMK_AVX2 void rows256(const GemmBlock& b, int64_t n, int64_t m0) {
   __m256 lo[MB], hi[MB];
   for (int i = 0; i < MB; i++) lo[i] = hi[i] = _mm256_setzero_ps();
-  Dec256 dec{b, n, _mm256_setzero_ps(), _mm256_setzero_ps()};
+  Dec256 dec{b, n};
   const float* x = b.x + m0 * b.k;
   for (int64_t k = 0; k < b.k; k += 16) {
     const int left = static_cast<int>(std::min<int64_t>(16, b.k - k));
