@@ -63,17 +63,24 @@ const Int4Base16& int4_base16() {
 }
 
 // A table is base16[f] with the exponent (e - 127) and the scale's sign added to every nonzero entry (q = 0
-// stays +0; see above): for a scale that is +-0 or has biased exponent 1..250 (scales_allow), f = its
-// mantissa and delta = (s & 0xFF80) - 0x3F80, or f = 128 and delta = 0 for +-0. Worked out for all the
-// groups of a pass at once (32 scales per step), so that each table is one load, one broadcast, one add.
+// stays +0; see above): for a scale that is +-0 or has biased exponent 1..250 (see allows), f = its
+// mantissa and delta = (s & 0xFF80) - 0x3F80, or f = 128 and delta = 0 for +-0. Worked out once for all
+// the groups of NB weight rows (32 scales per step), for every pass over x's rows, so that each table is
+// one load, one broadcast, one add; the same scan finds the rows' range of scale exponents.
 struct TableKeys {
   std::vector<uint16_t> f, delta;  // [NB][groups]
+  int emin = 255, emax = 0;        // the smallest and largest biased exponent of a nonzero scale
+  // Whether a pass with x's smallest biased exponent ex may take VDPBF16PS (see the top): every scale zero
+  // or with biased exponent in [max(1, 142 - ex), 250].
+  bool allows(int32_t ex) const { return emin >= std::max(1, 142 - ex) && emax <= 250; }
 };
 template <int NB>
 void table_keys(const GemmBlock& b, int64_t n, TableKeys& keys) {
   const int64_t groups = b.k / b.group_size;
   keys.f.resize(static_cast<size_t>(NB * groups));
   keys.delta.resize(static_cast<size_t>(NB * groups));
+  __m512i vmin = _mm512_set1_epi16(255), vmax = _mm512_setzero_si512();
+  int emin = 255, emax = 0;
   for (int j = 0; j < NB; j++) {
     const uint16_t* sp = b.scales + (n + j) * groups;
     uint16_t* f = keys.f.data() + j * groups;
@@ -82,6 +89,9 @@ void table_keys(const GemmBlock& b, int64_t n, TableKeys& keys) {
     for (; g + 32 <= groups; g += 32) {
       const __m512i s = _mm512_loadu_si512(sp + g);
       const __mmask32 zero = _mm512_testn_epi16_mask(s, _mm512_set1_epi16(0x7FFF));
+      const __m512i e = _mm512_and_si512(_mm512_srli_epi16(s, 7), _mm512_set1_epi16(0xFF));
+      vmin = _mm512_mask_min_epu16(vmin, static_cast<__mmask32>(~zero), vmin, e);
+      vmax = _mm512_mask_max_epu16(vmax, static_cast<__mmask32>(~zero), vmax, e);
       _mm512_storeu_si512(f + g, _mm512_mask_mov_epi16(_mm512_and_si512(s, _mm512_set1_epi16(0x7F)), zero, _mm512_set1_epi16(128)));
       _mm512_storeu_si512(d + g, _mm512_maskz_sub_epi16(static_cast<__mmask32>(~zero), _mm512_and_si512(s, _mm512_set1_epi16(static_cast<short>(0xFF80))),
                                                         _mm512_set1_epi16(0x3F80)));
@@ -90,33 +100,21 @@ void table_keys(const GemmBlock& b, int64_t n, TableKeys& keys) {
       const bool zero = (sp[g] & 0x7FFF) == 0;
       f[g] = zero ? 128 : sp[g] & 0x7F;
       d[g] = zero ? 0 : static_cast<uint16_t>((sp[g] & 0xFF80) - 0x3F80);
+      if (!zero) {
+        emin = std::min(emin, (sp[g] >> 7) & 0xFF);
+        emax = std::max(emax, (sp[g] >> 7) & 0xFF);
+      }
     }
   }
-}
-
-// Whether a pass over weight rows n.. n + NB may take VDPBF16PS (see the top): every scale zero or with
-// biased exponent in [max(1, 142 - ex), 250].
-template <int NB>
-bool scales_allow(const GemmBlock& b, int64_t n, int32_t ex) {
-  const int64_t groups = b.k / b.group_size;
-  const int lo = std::max(1, 142 - ex);
-  for (int j = 0; j < NB; j++) {
-    const uint16_t* sp = b.scales + (n + j) * groups;
-    int64_t g = 0;
-    const __m512i lo_v = _mm512_set1_epi16(static_cast<short>(lo)), hi_v = _mm512_set1_epi16(250);
-    for (; g + 32 <= groups; g += 32) {
-      const __m512i s = _mm512_loadu_si512(sp + g);
-      const __m512i e = _mm512_and_si512(_mm512_srli_epi16(s, 7), _mm512_set1_epi16(0xFF));
-      const __mmask32 zero = _mm512_test_epi16_mask(s, _mm512_set1_epi16(0x7FFF)) ^ 0xFFFFFFFFu;
-      const __mmask32 in = _mm512_cmpge_epu16_mask(e, lo_v) & _mm512_cmple_epu16_mask(e, hi_v);
-      if ((zero | in) != 0xFFFFFFFFu) return false;
-    }
-    for (; g < groups; g++) {
-      const int e = (sp[g] >> 7) & 0xFF;
-      if ((sp[g] & 0x7FFF) != 0 && (e < lo || e > 250)) return false;
-    }
+  alignas(64) uint16_t lo[32], hi[32];
+  _mm512_store_si512(lo, vmin);
+  _mm512_store_si512(hi, vmax);
+  for (int l = 0; l < 32; l++) {
+    emin = std::min<int>(emin, lo[l]);
+    emax = std::max<int>(emax, hi[l]);
   }
-  return true;
+  keys.emin = emin;
+  keys.emax = emax;
 }
 
 template <int MB, int NB, bool Half = false>
@@ -139,7 +137,7 @@ inline void dp_step(__m512 (&acc)[MB][NB], const uint8_t* const (&wp)[NB], const
 }
 
 template <int MB, int NB>
-void dp_rows(const GemmBlock& b, int64_t n, int64_t m0) {
+void dp_rows(const GemmBlock& b, int64_t n, int64_t m0, const TableKeys& keys) {
   __m512 acc[MB][NB];
   for (int i = 0; i < MB; i++)
     for (int j = 0; j < NB; j++) acc[i][j] = _mm512_setzero_ps();
@@ -149,8 +147,6 @@ void dp_rows(const GemmBlock& b, int64_t n, int64_t m0) {
   const Int4Base16& base = int4_base16();
   const Int4Ahead pf = Int4Ahead::of(b);
   const uint16_t* x = b.x_pairs + m0 * b.k;
-  thread_local TableKeys keys;
-  table_keys<NB>(b, n, keys);
   auto tables = [&](int64_t g, __m512i (&out)[NB]) {
     for (int j = 0; j < NB; j++) {
       const __m512i t = _mm512_load_si512(base.t[keys.f[j * groups + g]]);
@@ -180,11 +176,13 @@ void dp_rows(const GemmBlock& b, int64_t n, int64_t m0) {
 
 template <int NB>
 void dp_cols(const GemmBlock& b, int64_t n) {
+  thread_local TableKeys keys;
+  table_keys<NB>(b, n, keys);
   for (int64_t m0 = 0; m0 < b.m; m0 += 4) {
     const int mb = static_cast<int>(std::min<int64_t>(4, b.m - m0));
     int32_t ex = 255;
     for (int i = 0; i < mb; i++) ex = std::min(ex, b.x_emin[m0 + i] < 0 ? -1000 : b.x_emin[m0 + i]);
-    if (!scales_allow<NB>(b, n, ex)) {  // the fma kernel, the same bits
+    if (!keys.allows(ex)) {  // the fma kernel, the same bits
       switch (mb) {
         case 1: int4_rows<Int4Vbmi, 1, NB>(b, n, m0, nullptr); break;
         case 2: int4_rows<Int4Vbmi, 2, NB>(b, n, m0, nullptr); break;
@@ -194,10 +192,10 @@ void dp_cols(const GemmBlock& b, int64_t n) {
       continue;
     }
     switch (mb) {
-      case 1: dp_rows<1, NB>(b, n, m0); break;
-      case 2: dp_rows<2, NB>(b, n, m0); break;
-      case 3: dp_rows<3, NB>(b, n, m0); break;
-      default: dp_rows<4, NB>(b, n, m0); break;
+      case 1: dp_rows<1, NB>(b, n, m0, keys); break;
+      case 2: dp_rows<2, NB>(b, n, m0, keys); break;
+      case 3: dp_rows<3, NB>(b, n, m0, keys); break;
+      default: dp_rows<4, NB>(b, n, m0, keys); break;
     }
   }
 }
