@@ -174,6 +174,10 @@ Loaded load_once() {
   GLMK_REQ(aclnnMatmul, ops)
   GLMK_REQ(aclnnGroupedMatmulV4GetWorkspaceSize, ops)
   GLMK_REQ(aclnnGroupedMatmulV4, ops)
+  GLMK_OPT(aclnnBitwiseXorTensorGetWorkspaceSize, ops)
+  GLMK_OPT(aclnnBitwiseXorTensor, ops)
+  GLMK_OPT(aclnnWeightQuantBatchMatmulV2GetWorkspaceSize, ops)
+  GLMK_OPT(aclnnWeightQuantBatchMatmulV2, ops)
 #undef GLMK_REQ
 #undef GLMK_OPT
   if (!missing.empty()) {

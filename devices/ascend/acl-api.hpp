@@ -24,7 +24,7 @@ constexpr aclError kAclSuccess = 0;
 constexpr aclError kAclRepeatInitialize = 100002;  // aclInit a second time in one process
 
 // aclDataType
-constexpr int kAclFloat = 0, kAclFloat16 = 1, kAclInt32 = 3, kAclInt64 = 9, kAclBool = 12, kAclBf16 = 27;
+constexpr int kAclFloat = 0, kAclFloat16 = 1, kAclInt32 = 3, kAclInt64 = 9, kAclBool = 12, kAclBf16 = 27, kAclInt4 = 29;
 // aclFormat
 constexpr int kAclFormatNd = 2;
 // aclrtMemcpyKind
@@ -103,6 +103,20 @@ struct AclApi {
       int64_t group_type, int64_t group_list_type, int64_t act_type, aclTensorList* out,
       aclTensorList* activation_feature_out, aclTensorList* dyn_quant_scale_out, uint64_t*, aclOpExecutor**);
   RunFn aclnnGroupedMatmulV4;
+
+  // Optional: only the GLM_KERNELS_ASCEND_INT4=wqbmm path of int4.matmul needs them (matmul.cc).
+  // aclnnBitwiseXorTensor (ops-math): out = self ^ other, integer dtypes, other broadcast.
+  aclnnStatus (*aclnnBitwiseXorTensorGetWorkspaceSize)(const aclTensor* self, const aclTensor* other, aclTensor* out, uint64_t*,
+                                                       aclOpExecutor**);
+  RunFn aclnnBitwiseXorTensor;
+  // aclnnWeightQuantBatchMatmulV2 (ops-nn): y = x @ ANTIQUANT(weight), ANTIQUANT(w) = (w + offset) * scale; x [m, k]
+  // FLOAT16 / BFLOAT16, weight INT4 [k, n] (the transposed view (1, k) of [n, k] rows allowed), per-group
+  // antiquantScale [ceil(k / G), n] of x's dtype, G a multiple of 32 in [32, k - 1], k and n in [1, 65535].
+  aclnnStatus (*aclnnWeightQuantBatchMatmulV2GetWorkspaceSize)(const aclTensor* x, const aclTensor* weight, const aclTensor* antiquant_scale,
+                                                               const aclTensor* antiquant_offset, const aclTensor* quant_scale,
+                                                               const aclTensor* quant_offset, const aclTensor* bias, int antiquant_group_size,
+                                                               const aclTensor* y, uint64_t*, aclOpExecutor**);
+  RunFn aclnnWeightQuantBatchMatmulV2;
 };
 
 // Loads CANN once per process (later calls return the first outcome). On failure, *why says which library

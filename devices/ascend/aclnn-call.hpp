@@ -36,10 +36,10 @@ class Descs {
     keep(t, "aclCreateTensor");
     return t;
   }
-  // A [1] f32 tensor: element i of the device's constants (a 32-byte aligned [4]), broadcast by SWhere.
-  aclTensor* constant(float* constants, int64_t i) {
-    const int64_t dims[1] = {1}, strides[1] = {1}, st[1] = {4};
-    aclTensor* t = acl_->aclCreateTensor(dims, 1, kAclFloat, strides, i, kAclFormatNd, st, 1, constants);
+  // A [1] tensor of a 4-byte dtype: word i of the device's constants (a 32-byte aligned [8]), broadcast.
+  aclTensor* constant(float* constants, int64_t i, int dtype = kAclFloat) {
+    const int64_t dims[1] = {1}, strides[1] = {1}, st[1] = {8};
+    aclTensor* t = acl_->aclCreateTensor(dims, 1, dtype, strides, i, kAclFormatNd, st, 1, constants);
     keep(t, "aclCreateTensor");
     return t;
   }

@@ -8,6 +8,7 @@
 #include <cstdarg>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
 #include <new>
@@ -150,8 +151,23 @@ int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
   }
   if (o->ordinal < 0 || static_cast<uint32_t>(o->ordinal) >= n)
     return fail(st, GLMK_E_DEVICE, "there is no ascend:%d: this machine has %u Ascend NPU(s)", o->ordinal, n);
+  // GLM_KERNELS_ASCEND_INT4: exact (default) | wqbmm (int4.matmul with bf16 x on aclnnWeightQuantBatchMatmulV2; README)
+  bool wqbmm = false;
+  if (const char* mode = std::getenv("GLM_KERNELS_ASCEND_INT4"); mode && *mode && std::strcmp(mode, "exact") != 0) {
+    if (std::strcmp(mode, "wqbmm") != 0)
+      return fail(st, GLMK_E_ARG, "Expected exact or wqbmm for GLM_KERNELS_ASCEND_INT4 but received \"%.60s\"", mode);
+    const bool has_xor = acl->aclnnBitwiseXorTensorGetWorkspaceSize && acl->aclnnBitwiseXorTensor;
+    const bool has_wq = acl->aclnnWeightQuantBatchMatmulV2GetWorkspaceSize && acl->aclnnWeightQuantBatchMatmulV2;
+    if (!has_xor || !has_wq)
+      return fail(st, GLMK_E_DEVICE,
+                  "GLM_KERNELS_ASCEND_INT4=wqbmm needs %s%s%s, which this CANN's op libraries lack (looked in %s); unset it for the exact path",
+                  has_wq ? "" : "aclnnWeightQuantBatchMatmulV2", !has_wq && !has_xor ? " and " : "", has_xor ? "" : "aclnnBitwiseXorTensor",
+                  acl_search_text().c_str());
+    wqbmm = true;
+  }
   glmk_device* d = new (std::nothrow) glmk_device();
   if (!d) return fail(st, GLMK_E_OOM, "cannot allocate the device");
+  d->int4_wqbmm = wqbmm;
   d->acl = acl;
   d->ordinal = o->ordinal;
   std::string m;
@@ -171,9 +187,10 @@ int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
     d->stream = nullptr;
     return bail("aclrtCreateStream", e);
   }
-  const float host_constants[4] = {0.0f, std::numeric_limits<float>::infinity(), FLT_MAX,
-                                   std::numeric_limits<float>::quiet_NaN()};
-  static_assert(sizeof host_constants == 16, "four f32 constants");
+  float host_constants[8] = {0.0f, std::numeric_limits<float>::infinity(), FLT_MAX, std::numeric_limits<float>::quiet_NaN()};
+  const uint32_t xor88 = 0x88888888u;
+  std::memcpy(&host_constants[glmk_device::kConstXor88], &xor88, 4);
+  static_assert(sizeof host_constants == 32, "eight 4-byte constants");
   void* c = nullptr;
   if ((e = acl->aclrtMalloc(&c, 64, kMallocHugeFirst)) != kAclSuccess) return bail("aclrtMalloc", e);
   d->constants = static_cast<float*>(c);

@@ -21,8 +21,13 @@ struct glmk_device {
   std::string soc;
   size_t memory = 0;
 
-  // Device constants, [1] f32 each (SWhere's other operand, broadcast): +0, +inf, FLT_MAX, the canonical NaN.
+  // Device constants, 4-byte words used as [1] tensors (broadcast): the f32 +0, +inf, FLT_MAX and canonical NaN
+  // (SWhere's other operand, topk.cc), then the int32 0x88888888 (the int4 repack's XOR mask, matmul.cc).
   float* constants = nullptr;
+  static constexpr int kConstXor88 = 4;
+
+  // GLM_KERNELS_ASCEND_INT4=wqbmm (read at open): int4.matmul with bf16 x on aclnnWeightQuantBatchMatmulV2.
+  bool int4_wqbmm = false;
 
   std::mutex mem_mu;  // live allocations (alloc runs on the caller's thread, free on the queue's)
   std::unordered_map<void*, size_t> live;

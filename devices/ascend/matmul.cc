@@ -8,9 +8,24 @@
 //
 // so that int4.matmul(x, int4.quantize(w)) and matmul(x, int4.fakeQuant(w)) hand aclnnMatmul the same f32
 // operands of the same shapes: the same bits wherever aclnnMatmul is deterministic for equal inputs
-// (ACL_OPT_DETERMINISTIC is on, device.cc). aclnnWeightQuantBatchMatmulV2 (int4 weights on the NPU) is a
-// different kernel with its own order and would break that identity, so it is not used.
+// (ACL_OPT_DETERMINISTIC is on, device.cc).
 // NOTE: the sums are f32 in aclnnMatmul's own order: within tolerance of the CPU device, not bitwise.
+//
+// GLM_KERNELS_ASCEND_INT4=wqbmm (opt-in, read at open) runs int4.matmul with bf16 x on
+// aclnnWeightQuantBatchMatmulV2 instead, where CANN allows it (group a multiple of 32 below K, K and N at most
+// 65535; any other call takes the path above):
+//
+//   W4 = packed ^ 0x88888888 (aclnnBitwiseXorTensor on the int32 words, into scratch): SPEC 4's offset-8
+//        nibbles become two's-complement q, element 2i still in the low nibble of byte i, as CANN's INT4 wants;
+//        viewed as INT4 [K, N] with strides (1, K) over the [N, K] nibbles
+//   S  = the bf16 scales viewed as [K/G, N] with strides (1, K/G) (per-group antiquantScale, x's dtype)
+//   y  = aclnnWeightQuantBatchMatmulV2(x, W4, S, no offset, no output quantization, no bias, G), bf16
+//
+// The int4 weights stay packed on the NPU (no host decode, no f32 copy). CANN dequantizes (q + 0) * s in f32
+// for bf16 x (its golden model) and feeds the cube bf16, i.e. bf16(q * s), int4.dequantize's values, with f32
+// accumulation: within tolerance of cpu. But it is another kernel than aclnnMatmul, with its own K order, so
+// SPEC 4's identity int4.matmul(x, quantize(w)) == matmul(x, fakeQuant(w)) is NOT promised on this path; that
+// is why it is opt-in.
 #include "matmul.hpp"
 
 #include <cstring>
@@ -29,8 +44,44 @@ size_t align64(size_t b) { return (b + 63) / 64 * 64; }
 
 int acl_dtype(int t) { return t == GLMK_F32 ? kAclFloat : t == GLMK_BF16 ? kAclBf16 : kAclFloat16; }
 
+// Whether this int4.matmul call takes aclnnWeightQuantBatchMatmulV2 (CANN's limits, its docs: bf16 or f16 x, but
+// f16 x would dequantize in f16 with an f16 scale: not SPEC 4's bf16(q * s), so bf16 x only).
+bool wqbmm_fits(const glmk_device* d, const glmk_matmul_args& a) {
+  return d->int4_wqbmm && a.w_dtype == GLMK_W_INT4 && a.x_dtype == GLMK_BF16 && a.group_size % 32 == 0 && a.group_size < a.k &&
+         a.k <= 65535 && a.n <= 65535;
+}
+
+int wqbmm_run(glmk_device* d, const glmk_matmul_args& a, std::string& msg) {
+  const char* op = "int4.matmul";
+  const int64_t m = a.m, n = a.n, k = a.k, groups = k / a.group_size, words = k / 8;
+  if (reserve(d, &d->scratch, &d->scratch_bytes, align64(static_cast<size_t>(n * words) * 4), msg) != GLMK_OK)
+    return (msg = std::string(op) + ": " + msg), GLMK_E_OOM;
+  const AclApi* acl = d->acl;
+  Descs t(acl);
+  aclTensor* P = t.view(const_cast<int32_t*>(a.packed), kAclInt32, n, words, words, 0, n * words);
+  aclTensor* MASK = t.constant(d->constants, glmk_device::kConstXor88, kAclInt32);
+  aclTensor* R = t.view(d->scratch, kAclInt32, n, words, words, 0, n * words);
+  aclTensor* W4 = t.strided(d->scratch, kAclInt4, k, n, 1, k, 0, n * k);  // [K, N] view of the [N, K] nibbles
+  aclTensor* S = t.strided(const_cast<uint16_t*>(a.scales), kAclBf16, groups, n, 1, groups, 0, n * groups);
+  aclTensor* X = t.view(const_cast<void*>(a.x), kAclBf16, m, k, k, 0, m * k);
+  aclTensor* Y = t.view(a.y, kAclBf16, m, n, n, 0, m * n);
+  if (!t.error().empty()) return (msg = std::string(op) + ": " + t.error()), GLMK_E_DEVICE;
+  int rc = aclnn_launch(d, msg, op, "aclnnBitwiseXorTensor",
+                        [&](uint64_t* ws, aclOpExecutor** ex) { return acl->aclnnBitwiseXorTensorGetWorkspaceSize(P, MASK, R, ws, ex); },
+                        acl->aclnnBitwiseXorTensor);
+  if (rc == GLMK_OK)
+    rc = aclnn_launch(d, msg, op, "aclnnWeightQuantBatchMatmulV2",
+                      [&](uint64_t* ws, aclOpExecutor** ex) {
+                        return acl->aclnnWeightQuantBatchMatmulV2GetWorkspaceSize(X, W4, S, nullptr, nullptr, nullptr, nullptr,
+                                                                                   static_cast<int>(a.group_size), Y, ws, ex);
+                      },
+                      acl->aclnnWeightQuantBatchMatmulV2);
+  return rc;
+}
+
 int matmul_run(glmk_device* d, const glmk_matmul_args a, std::string& msg) {
   const bool int4 = a.w_dtype == GLMK_W_INT4;
+  if (a.k > 0 && wqbmm_fits(d, a)) return wqbmm_run(d, a, msg);
   const char* op = int4 ? "int4.matmul" : "matmul";
   const int64_t m = a.m, n = a.n, k = a.k;
   const size_t ye = dtype_size(a.x_dtype);

@@ -2,7 +2,8 @@
 // equals the cpu device bit for bit, and gives the golden digests; the host-computed int4 / fp8 quantizers
 // and moe.route give their golden digests; matmul and int4.matmul (aclnnMatmul) keep the int4 == fakeQuant
 // identity bit for bit, are batch invariant and repeatable (verify's checks: fp8.matmul and moe.experts
-// too), and agree with the cpu device within the f32 accumulation bound (fp8.matmul too). Skipped, with the
+// too), and agree with the cpu device within the f32 accumulation bound (fp8.matmul too); with
+// GLM_KERNELS_ASCEND_INT4=wqbmm, int4.matmul on aclnnWeightQuantBatchMatmulV2 within tolerance. Skipped, with the
 // reason printed, where
 // there is no NPU (our CI: the plugin runs there against the CPU fake of CANN, see fake-cann.test.ts).
 import { readFileSync } from "node:fs";
@@ -12,6 +13,7 @@ import { verifyQuant } from "../../dist/esm/verify/quant-checks.js";
 import { makeInput, type TopkCase } from "../../dist/esm/verify/cases.js";
 import { goldenDigests, runTopk } from "../../dist/esm/verify/checks.js";
 import { firstMismatch } from "../reference/topk-ref.js";
+import { expectWithinTolerance, runWq, type WqCase } from "./wqbmm-cases.js";
 
 const listing = listDevices().find((l) => l.kind === "ascend")!;
 const onFake = listing.available && /fake CANN/.test(openDevice("ascend").info().name);
@@ -91,5 +93,15 @@ describe.runIf(npu)("ascend's int4, fp8, matmul and moe on NPU hardware", () => 
         const bound = 2 * k * 2 ** -24 * mag;
         expect(Math.abs(npuOut.y[i * n + j] - cpuOut.y[i * n + j]), `y[${i}, ${j}]`).toBeLessThanOrEqual(bound);
       }
+  });
+
+  it("GLM_KERNELS_ASCEND_INT4=wqbmm: int4.matmul with bf16 x on aclnnWeightQuantBatchMatmulV2 within the stated tolerance of cpu, the same bits again and row alone", () => {
+    const cases: WqCase[] = [
+      [17, 130, 256, 64, "bf16"],
+      [1, 256, 4096, 128, "bf16"],
+      [4, 128, 6144, 32, "bf16"],
+    ];
+    const outs = runWq(cases, { GLM_KERNELS_ASCEND_INT4: "wqbmm" });
+    cases.forEach((c, i) => expectWithinTolerance(outs[i], c));
   });
 });

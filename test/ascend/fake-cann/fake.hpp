@@ -39,7 +39,7 @@ constexpr int kAclnnErrParamInvalid = 161002;
 constexpr int kAclnnErrInner = 561000;
 
 // aclDataType values the fake knows.
-enum FakeDtype { kF32 = 0, kF16 = 1, kI8 = 2, kI32 = 3, kU8 = 4, kI64 = 9, kBool = 12, kBf16 = 27 };
+enum FakeDtype { kF32 = 0, kF16 = 1, kI8 = 2, kI32 = 3, kU8 = 4, kI16 = 6, kI64 = 9, kBool = 12, kBf16 = 27, kInt4 = 29 };
 
 struct aclTensor {
   std::vector<int64_t> dims, strides;  // view, in elements
@@ -94,12 +94,18 @@ inline int64_t fake_numel(const aclTensor* t) {
   for (int64_t d : t->dims) n *= d;
   return n;
 }
+// Bytes per element; 0 for INT4 (two per byte: strides and offsets count nibbles, fake_storage_bytes) and
+// for dtypes the fake does not know.
 inline size_t fake_dtype_size(int dt) {
   switch (dt) {
     case kF32: case kI32: return 4;
-    case kF16: case kBf16: return 2;
+    case kF16: case kBf16: case kI16: return 2;
     case kI64: return 8;
     case kBool: case kI8: case kU8: return 1;
     default: return 0;
   }
+}
+inline bool fake_dtype_known(int dt) { return dt == kInt4 || fake_dtype_size(dt) != 0; }
+inline size_t fake_storage_bytes(int dt, int64_t elements) {
+  return dt == kInt4 ? static_cast<size_t>(elements + 1) / 2 : static_cast<size_t>(elements) * fake_dtype_size(dt);
 }

@@ -22,8 +22,7 @@ aclTensor* aclCreateTensor(const int64_t* view_dims, uint64_t view_dims_num, int
   if (fakecann_inject("aclCreateTensor")) return fakecann_error(kAclnnErrInner, "fake CANN: injected failure in aclCreateTensor"), nullptr;
   if (view_dims_num > 8 || (view_dims_num && (!view_dims || !stride)) || !storage_dims || storage_dims_num == 0)
     return fakecann_error(kAclnnErrNullptr, "aclCreateTensor: bad dims / strides / storage dims"), nullptr;
-  const size_t es = fake_dtype_size(data_type);
-  if (!es) return fakecann_error(kAclnnErrParamInvalid, "aclCreateTensor: unsupported data type %d", data_type), nullptr;
+  if (!fake_dtype_known(data_type)) return fakecann_error(kAclnnErrParamInvalid, "aclCreateTensor: unsupported data type %d", data_type), nullptr;
   if (format != 2) return fakecann_error(kAclnnErrParamInvalid, "aclCreateTensor: the fake knows format ND (2) only, got %d", format), nullptr;
   auto* t = new aclTensor();
   t->dtype = data_type;
@@ -54,7 +53,7 @@ aclTensor* aclCreateTensor(const int64_t* view_dims, uint64_t view_dims_num, int
     delete t;
     return fakecann_error(kAclnnErrParamInvalid, "aclCreateTensor: tensorData %p is not 32-byte aligned", data), nullptr;
   }
-  if (n > 0 && !fakecann_device_range(data, static_cast<size_t>(t->storage) * es, &why)) {
+  if (n > 0 && !fakecann_device_range(data, fake_storage_bytes(data_type, t->storage), &why)) {
     delete t;
     return fakecann_error(kAclnnErrParamInvalid, "aclCreateTensor: storage %s", why.c_str()), nullptr;
   }

@@ -10,15 +10,26 @@
 
 namespace fake {
 
-// Element `lin` (row-major over the view) of t: its address.
-inline char* at(const aclTensor& t, int64_t lin) {
+// Element `lin` (row-major over the view) of t: its offset in elements from t.data.
+inline int64_t element(const aclTensor& t, int64_t lin) {
   int64_t off = t.offset;
   for (size_t i = t.dims.size(); i-- > 0;) {
     const int64_t d = t.dims[i];
     off += (lin % d) * t.strides[i];
     lin /= d;
   }
-  return t.data + off * static_cast<int64_t>(fake_dtype_size(t.dtype));
+  return off;
+}
+
+// Element `lin` (row-major over the view) of t: its address (not for INT4: int4_at).
+inline char* at(const aclTensor& t, int64_t lin) { return t.data + element(t, lin) * static_cast<int64_t>(fake_dtype_size(t.dtype)); }
+
+// Element `lin` of an INT4 tensor: two's-complement nibbles, element 2i in the low nibble of byte i (CANN).
+inline int int4_at(const aclTensor& t, int64_t lin) {
+  const int64_t e = element(t, lin);
+  const int byte = static_cast<uint8_t>(t.data[e >> 1]);
+  const int nib = (e & 1) ? byte >> 4 : byte & 15;
+  return nib >= 8 ? nib - 16 : nib;
 }
 
 // The address in `t` (broadcast to out_dims, aligned on the right) of out element `lin`.
@@ -99,6 +110,7 @@ inline int need(const char* op, std::initializer_list<std::pair<const char*, con
   for (auto& [name, t] : ts) {
     if (!t) return fakecann_error(kAclnnErrNullptr, "%s: %s is NULL", op, name);
     if (!fakecann_tensor_alive(t)) return fakecann_error(kAclnnErrParamInvalid, "%s: %s is not a live tensor", op, name);
+    if (t->dtype == kInt4) return fakecann_error(kAclnnErrParamInvalid, "%s: %s is INT4, which this op does not take", op, name);
   }
   return 0;
 }

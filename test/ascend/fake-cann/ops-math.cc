@@ -1,5 +1,5 @@
 // The fake libopapi_math.so (newer CANN's split op library): aclnnCast, aclnnEqScalar, aclnnNeTensor,
-// aclnnSWhere, aclnnSort.
+// aclnnSWhere, aclnnSort, aclnnBitwiseXorTensor.
 #include <algorithm>
 #include <numeric>
 
@@ -136,6 +136,42 @@ int aclnnSWhereGetWorkspaceSize(const aclTensor* condition, const aclTensor* sel
   return 0;
 }
 int aclnnSWhere(void* ws, uint64_t size, aclOpExecutor* ex, void* stream) { return fakecann_launch(ws, size, ex, stream, "aclnnSWhere"); }
+
+// out = self ^ other on the bits (CANN: INT8, INT16, INT32, INT64, UINT8, BOOL; the fake: one dtype for all
+// three, no promotion), self and other broadcast to out.
+int aclnnBitwiseXorTensorGetWorkspaceSize(const aclTensor* self, const aclTensor* other, aclTensor* out, uint64_t* ws, aclOpExecutor** ex) {
+  const char* op = "aclnnBitwiseXorTensor";
+  fakecann_trace("aclnnBitwiseXorTensorGetWorkspaceSize dtype %d", self ? self->dtype : -1);
+  if (fakecann_inject("aclnnBitwiseXorTensorGetWorkspaceSize")) return fakecann_error(kAclnnErrInner, "fake CANN: injected failure in aclnnBitwiseXorTensorGetWorkspaceSize");
+  if (int rc = fake::need(op, {{"self", self}, {"other", other}, {"out", out}})) return rc;
+  if (!ws || !ex) return fakecann_error(kAclnnErrNullptr, "%s: workspaceSize or executor is NULL", op);
+  const int dt = out->dtype;
+  if (dt != kI8 && dt != kI16 && dt != kI32 && dt != kI64 && dt != kU8 && dt != kBool)
+    return fakecann_error(kAclnnErrParamInvalid, "%s: dtype %d is not INT8, INT16, INT32, INT64, UINT8 or BOOL", op, dt);
+  if (self->dtype != dt || other->dtype != dt)
+    return fakecann_error(kAclnnErrParamInvalid, "%s: self, other and out must share a dtype (the fake does no promotion)", op);
+  if (!fake::broadcastable(*self, out->dims) || !fake::broadcastable(*other, out->dims))
+    return fakecann_error(kAclnnErrParamInvalid, "%s: self %s and other %s do not broadcast to out %s", op, dims_text(self).c_str(),
+                          dims_text(other).c_str(), dims_text(out).c_str());
+  aclOpExecutor* e = fake::executor(op, {self, other, out});
+  const aclTensor s = *self, t = *other, o = *out;
+  e->run = [s, t, o](char*, std::string&) {
+    const int64_t n = fake_numel(&o);
+    const size_t es = fake_dtype_size(o.dtype);
+    for (int64_t i = 0; i < n; i++) {
+      uint64_t a = 0, b = 0;
+      std::memcpy(&a, at_bcast(s, o.dims, i), es);
+      std::memcpy(&b, at_bcast(t, o.dims, i), es);
+      a ^= b;
+      std::memcpy(at(o, i), &a, es);  // little-endian: the low es bytes
+    }
+    return 0;
+  };
+  *ws = 0;
+  *ex = e;
+  return 0;
+}
+int aclnnBitwiseXorTensor(void* ws, uint64_t size, aclOpExecutor* ex, void* stream) { return fakecann_launch(ws, size, ex, stream, "aclnnBitwiseXorTensor"); }
 
 #ifndef GLMK_FAKE_CANN_NO_SORT  // the variant built without it stands for a CANN that lacks an entry point
 // Sort along `dim` (the fake: the last one). stable = true keeps equal keys in index order (std::stable_sort);
