@@ -178,6 +178,8 @@ Loaded load_once() {
   GLMK_OPT(aclnnBitwiseXorTensor, ops)
   GLMK_OPT(aclnnWeightQuantBatchMatmulV2GetWorkspaceSize, ops)
   GLMK_OPT(aclnnWeightQuantBatchMatmulV2, ops)
+  GLMK_OPT(aclnnQuantMatmulV5GetWorkspaceSize, ops)
+  GLMK_OPT(aclnnQuantMatmulV5, ops)
 #undef GLMK_REQ
 #undef GLMK_OPT
   if (!missing.empty()) {

@@ -24,7 +24,8 @@ constexpr aclError kAclSuccess = 0;
 constexpr aclError kAclRepeatInitialize = 100002;  // aclInit a second time in one process
 
 // aclDataType
-constexpr int kAclFloat = 0, kAclFloat16 = 1, kAclInt32 = 3, kAclInt64 = 9, kAclBool = 12, kAclBf16 = 27, kAclInt4 = 29;
+constexpr int kAclFloat = 0, kAclFloat16 = 1, kAclInt32 = 3, kAclInt64 = 9, kAclBool = 12, kAclBf16 = 27, kAclInt4 = 29,
+              kAclFloat8E4m3fn = 36;
 // aclFormat
 constexpr int kAclFormatNd = 2;
 // aclrtMemcpyKind
@@ -117,6 +118,16 @@ struct AclApi {
                                                                const aclTensor* quant_offset, const aclTensor* bias, int antiquant_group_size,
                                                                const aclTensor* y, uint64_t*, aclOpExecutor**);
   RunFn aclnnWeightQuantBatchMatmulV2;
+  // Optional: fp8.matmul on an Ascend 950 (fp8-matmul.cc). aclnnQuantMatmulV5 (ops-nn quant_batch_matmul_v4) in its
+  // G-B mode: x1 FLOAT8_E4M3FN [m, k] with x1Scale FLOAT32 [m, ceil(k/128)], x2 FLOAT8_E4M3FN [n, k] with
+  // transposeX2 = true and x2Scale FLOAT32 [ceil(n/128), ceil(k/128)], groupSize = 128 | 128 << 16 | 1 << 32,
+  // out[m, n] = sum_j (sum_k x1 x2) * (x1Scale[m, j] * x2Scale[n/128, j]), FLOAT16 / BFLOAT16 / FLOAT32.
+  aclnnStatus (*aclnnQuantMatmulV5GetWorkspaceSize)(const aclTensor* x1, const aclTensor* x2, const aclTensor* x1_scale,
+                                                    const aclTensor* x2_scale, const aclTensor* y_scale, const aclTensor* x1_offset,
+                                                    const aclTensor* x2_offset, const aclTensor* y_offset, const aclTensor* bias,
+                                                    bool transpose_x1, bool transpose_x2, int64_t group_size, aclTensor* out, uint64_t*,
+                                                    aclOpExecutor**);
+  RunFn aclnnQuantMatmulV5;
 };
 
 // Loads CANN once per process (later calls return the first outcome). On failure, *why says which library

@@ -200,6 +200,7 @@ int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
     const char* s = acl->aclrtGetSocName();
     d->soc = s ? s : "";
   }
+  d->fp8_cube = d->soc.rfind("Ascend950", 0) == 0 && acl->aclnnQuantMatmulV5GetWorkspaceSize && acl->aclnnQuantMatmulV5;
   size_t free_b = 0, total_b = 0;
   if (acl->aclrtGetMemInfo && acl->aclrtGetMemInfo(1 /* ACL_HBM_MEM */, &free_b, &total_b) == kAclSuccess) d->memory = total_b;
 

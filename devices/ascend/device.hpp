@@ -28,6 +28,9 @@ struct glmk_device {
 
   // GLM_KERNELS_ASCEND_INT4=wqbmm (read at open): int4.matmul with bf16 x on aclnnWeightQuantBatchMatmulV2.
   bool int4_wqbmm = false;
+  // An Ascend 950 (aclrtGetSocName "Ascend950...") whose CANN has aclnnQuantMatmulV5: fp8.matmul with [128, 128]
+  // weight blocks runs on its FP8 cube (fp8-matmul.cc).
+  bool fp8_cube = false;
 
   std::mutex mem_mu;  // live allocations (alloc runs on the caller's thread, free on the queue's)
   std::unordered_map<void*, size_t> live;

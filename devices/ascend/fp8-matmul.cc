@@ -10,8 +10,17 @@
 // here the scales are applied to the operands before one f32 matmul in CANN's order. Same products up to
 // one f32 rounding per operand, different sums: within tolerance of the CPU device, not bitwise. Bound:
 // |y - exact| <= (K + 3) 2^-24 sum |terms| (f32), plus half a bf16 ulp for a bf16 output.
-// Not used: aclnnQuantMatmulV5 with FLOAT8_E4M3FN operands (Ascend 950 only, its own block order; nothing
-// here can run it).
+//
+// On an Ascend 950 (and [128, 128] weight blocks) the FP8 cube does the work instead, aclnnQuantMatmulV5 in
+// its G-B mode on the codes themselves:
+//
+//   A8, SA = the activations' e4m3 codes [M, K] and scales [M, ceil(K/128)] (host, SPEC 5's bits)
+//   y      = aclnnQuantMatmulV5(A8, the weight codes [N, K] (transposeX2), SA, scaleInv [ceil(N/128),
+//            ceil(K/128)] (transposed with them), groupSize [1, 128, 128]), bf16 or f32 out
+//
+// CANN's formula: y = sum_j (sum_k a8 w) * (sa[j] * scaleInv[j]) (its docs), i.e. p * (s_a * s_w) where SPEC 5
+// has (p * s_a) * s_w: one rounding apart per block, inside the same bound. The weights are never read back.
+// [1, 128] weight blocks are not a mode the op has (G-B wants 128 weight rows per scale): the path above.
 #include "fp8-matmul.hpp"
 
 #include <cstring>
@@ -25,11 +34,11 @@
 
 namespace glmk::ascend {
 
-void fp8_activations_f32(const uint16_t* x, int64_t rows, int64_t k, float* out) {
-  const int64_t kb = (k + 127) / 128;
-  std::vector<uint8_t> codes(static_cast<size_t>(rows * k));
-  std::vector<float> scales(static_cast<size_t>(rows * kb));
-  glmk_fp8_args a{};  // blocks [1, 128] over the rows: SPEC 5's activation blocks
+namespace {
+
+// SPEC 5's activation blocks: [1, 128] over the rows of x.
+glmk_fp8_args activation_args(const uint16_t* x, int64_t rows, int64_t k, uint8_t* codes, float* scales, float* out) {
+  glmk_fp8_args a{};
   a.w = x;
   a.w_dtype = GLMK_BF16;
   a.out_dtype = GLMK_F32;
@@ -38,13 +47,27 @@ void fp8_activations_f32(const uint16_t* x, int64_t rows, int64_t k, float* out)
   a.k = k;
   a.block_n = 1;
   a.block_k = 128;
-  a.data = codes.data();
-  a.scale_inv = scales.data();
+  a.data = codes;
+  a.scale_inv = scales;
   a.out = out;
+  return a;
+}
+
+}  // namespace
+
+void fp8_activations_f32(const uint16_t* x, int64_t rows, int64_t k, float* out) {
+  std::vector<uint8_t> codes(static_cast<size_t>(rows * k));
+  std::vector<float> scales(static_cast<size_t>(rows * ((k + 127) / 128)));
+  const glmk_fp8_args a = activation_args(x, rows, k, codes.data(), scales.data(), out);
   for (int64_t r = 0; r < rows; r++) {
     fp8_quantize_row(a, 0, r);
     fp8_dequantize_row(a, 0, r);
   }
+}
+
+void fp8_activations_codes(const uint16_t* x, int64_t rows, int64_t k, uint8_t* codes, float* scales) {
+  const glmk_fp8_args a = activation_args(x, rows, k, codes, scales, nullptr);
+  for (int64_t r = 0; r < rows; r++) fp8_quantize_row(a, 0, r);
 }
 
 void fp8_weights_f32(const uint8_t* codes, const float* scale_inv, int64_t n, int64_t k, int64_t block_n, float* out) {
@@ -65,6 +88,46 @@ namespace {
 
 size_t align64(size_t b) { return (b + 63) / 64 * 64; }
 
+// The Ascend 950 path (see the top): activations quantized on the host, one aclnnQuantMatmulV5 on the codes.
+int fp8_cube_run(glmk_device* d, const glmk_fp8_matmul_args& a, std::string& msg) {
+  const char* op = "fp8.matmul";
+  const int64_t m = a.m, n = a.n, k = a.k, kb = (k + 127) / 128, nb = (n + 127) / 128;
+  const size_t xb = static_cast<size_t>(m * k) * 2, cb = static_cast<size_t>(m * k), sb = static_cast<size_t>(m * kb) * 4;
+  char* x = stage(d, op, xb, msg);
+  char* codes = x ? stage(d, op, cb, msg) : nullptr;
+  char* scales = codes ? stage(d, op, sb, msg) : nullptr;
+  if (!scales) return GLMK_E_OOM;
+  int rc = fetch(d, op, x, a.x, xb, msg);
+  if (rc == GLMK_OK) rc = wait_inputs(d, msg);
+  if (rc != GLMK_OK) return rc;
+  {
+    HostFpEnv env;
+    fp8_activations_codes(reinterpret_cast<const uint16_t*>(x), m, k, reinterpret_cast<uint8_t*>(codes), reinterpret_cast<float*>(scales));
+  }
+  const size_t cs = align64(cb);
+  if (reserve(d, &d->scratch, &d->scratch_bytes, cs + sb, msg) != GLMK_OK) return (msg = std::string(op) + ": " + msg), GLMK_E_OOM;
+  char* s = static_cast<char*>(d->scratch);
+  if ((rc = put(d, op, s, codes, cb, msg)) != GLMK_OK) return rc;
+  if ((rc = put(d, op, s + cs, scales, sb, msg)) != GLMK_OK) return rc;
+  const AclApi* acl = d->acl;
+  Descs t(acl);
+  aclTensor* A8 = t.view(s, kAclFloat8E4m3fn, m, k, k, 0, m * k);
+  aclTensor* SA = t.view(s + cs, kAclFloat, m, kb, kb, 0, m * kb);
+  aclTensor* W8 = t.view(const_cast<uint8_t*>(a.data), kAclFloat8E4m3fn, n, k, k, 0, n * k);  // transposeX2: [N, K]
+  aclTensor* SW = t.view(const_cast<float*>(a.scale_inv), kAclFloat, nb, kb, kb, 0, nb * kb);
+  aclTensor* Y = t.view(a.y, a.y_dtype == GLMK_F32 ? kAclFloat : kAclBf16, m, n, n, 0, m * n);
+  if (!t.error().empty()) return (msg = std::string(op) + ": " + t.error()), GLMK_E_DEVICE;
+  constexpr int64_t kGroupSize = 128 | int64_t{128} << 16 | int64_t{1} << 32;  // [gsM, gsN, gsK] = [1, 128, 128]
+  rc = aclnn_launch(d, msg, op, "aclnnQuantMatmulV5",
+                    [&](uint64_t* w, aclOpExecutor** ex) {
+                      return acl->aclnnQuantMatmulV5GetWorkspaceSize(A8, W8, SA, SW, nullptr, nullptr, nullptr, nullptr, nullptr, false,
+                                                                     true, kGroupSize, Y, w, ex);
+                    },
+                    acl->aclnnQuantMatmulV5);
+  if (rc != GLMK_OK) return rc;
+  return drain_if_heavy(d, msg);
+}
+
 int fp8_matmul_run(glmk_device* d, const glmk_fp8_matmul_args a, std::string& msg) {
   const char* op = "fp8.matmul";
   const int64_t m = a.m, n = a.n, k = a.k;
@@ -75,6 +138,7 @@ int fp8_matmul_run(glmk_device* d, const glmk_fp8_matmul_args a, std::string& ms
     std::memset(z, 0, yb);
     return put(d, op, a.y, z, yb, msg);
   }
+  if (d->fp8_cube && a.block_n == 128) return fp8_cube_run(d, a, msg);
   // Section: the operands, read back and made f32 on the host (stream order)
   const size_t xb = static_cast<size_t>(m * k) * 2, cb = static_cast<size_t>(n * k);
   const size_t sb = static_cast<size_t>(((n + a.block_n - 1) / a.block_n) * ((k + 127) / 128)) * 4;

@@ -16,6 +16,9 @@ int fp8_matmul(glmk_device* d, const glmk_fp8_matmul_args* a, glmk_status* st);
 // 0x7FC00000). The caller sets the FP environment (HostFpEnv).
 void fp8_activations_f32(const uint16_t* x, int64_t rows, int64_t k, float* out);
 
+// The same activations as e4m3 codes [rows, k] and their scales [rows, ceil(k / 128)] (SPEC 5's a8 and s_a).
+void fp8_activations_codes(const uint16_t* x, int64_t rows, int64_t k, uint8_t* codes, float* scales);
+
 // Weight codes [n, k] with their scales [ceil(n / block_n), ceil(k / 128)] -> out [n, k] f32:
 // f32(code) * scaleInv, what fp8.dequantize(q, "f32") gives.
 void fp8_weights_f32(const uint8_t* codes, const float* scale_inv, int64_t n, int64_t k, int64_t block_n, float* out);

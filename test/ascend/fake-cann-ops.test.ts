@@ -1,7 +1,7 @@
 // The ascend plugin's int4, fp8, matmul and moe paths through the CPU fake of CANN: which CANN calls they
 // make (aclnnMatmul in f32 with cubeMathType 0 for matmul, int4.matmul and fp8.matmul alike;
-// aclnnGroupedMatmulV4 on f32 single tensors for moe.experts), and failures
-// injected into the fake (an op's GetWorkspaceSize, its launch or its execution failing, a read-back of a
+// aclnnGroupedMatmulV4 on f32 single tensors for moe.experts; on an Ascend 950 fp8.matmul's aclnnQuantMatmulV5),
+// and failures injected into the fake (an op's GetWorkspaceSize, its launch or its execution failing, a read-back of a
 // host-computed op's input failing) becoming GlmKernelsErrors with the process alive and the next call
 // right. The shared suites (int4, matmul, fp8, fp8-matmul, moe-route, moe-experts, determinism) run on ascend
 // through the fake too.
@@ -76,6 +76,30 @@ describe.runIf(existsSync(join(FAKE, "lib64/libascendcl.so")))("ascend ops throu
       Array(6).fill("aclnnGroupedMatmulV4GetWorkspaceSize splitItem 3 groupType 0 groupListType 1 actType 0 dtype 0"),
     );
     expect(lines.filter((l) => l.startsWith("error"))).toEqual([]);
+  });
+
+  it("on an Ascend 950 fp8.matmul with [128, 128] blocks runs one aclnnQuantMatmulV5 (G-B) on the codes, reading back x only; [1, 128] blocks keep aclnnMatmul", () => {
+    const soc = { GLMK_FAKE_CANN_SOC: "Ascend950PR" };
+    const trace = join(mkdtempSync(join(tmpdir(), "glmk-trace-")), "calls.txt");
+    const FP8_MATMUL_ROWS = FP8_MATMUL.replace("fp8.quantize(d.tensor(", "fp8.quantize(d.tensor(").replace(", [2, 128]))", ", [2, 128]), { block: [1, 128] })");
+    expect(FP8_MATMUL_ROWS).not.toBe(FP8_MATMUL);
+    const { first, second, cpu } = twice(`async (d) => (await (${FP8_MATMUL})(d)) + " " + (await (${FP8_MATMUL_ROWS})(d))`, { ...soc, GLMK_FAKE_CANN_TRACE: trace });
+    expect(first).toBe(second);
+    // products of e4m3 values summed over one 128-K block: exact in f32 whatever the order, and so the same bits as cpu here
+    expect(first).toBe(cpu);
+    const lines = readFileSync(trace, "utf8").split("\n");
+    expect(lines.filter((l) => l.startsWith("aclnnQuantMatmulV5GetWorkspaceSize"))).toEqual(
+      Array(2).fill("aclnnQuantMatmulV5GetWorkspaceSize x1 36 x2 36 transposeX2 1 groupSize 4303356032 out 0"),
+    );
+    expect(lines.filter((l) => l.startsWith("aclnnMatmulGetWorkspaceSize"))).toEqual(Array(2).fill("aclnnMatmulGetWorkspaceSize cubeMathType 0 dtype 0"));
+    expect(lines.filter((l) => l.startsWith("error"))).toEqual([]);
+    // device-to-host copies: #1 fp8.quantize's input (host-computed), #2 x; then the f32 path reads the codes (#3)
+    // and scales back while the 950 path reads back x only, so its #3 is the result's download
+    expect(twice(FP8_MATMUL, { ...soc, GLMK_FAKE_CANN_FAIL: "aclrtMemcpyAsync:d2h#3" }).first).toMatch(/^GlmKernelsError E_DEVICE download \(aclrtMemcpyAsync\)/);
+    expect(twice(FP8_MATMUL, { GLMK_FAKE_CANN_FAIL: "aclrtMemcpyAsync:d2h#3" }).first).toMatch(/^GlmKernelsError E_DEVICE fp8\.matmul: reading an input/);
+    expect(twice(FP8_MATMUL, { ...soc, GLMK_FAKE_CANN_FAIL: "exec:aclnnQuantMatmulV5#1" }).first).toMatch(
+      /^GlmKernelsError E_DEVICE execution failed \(aclrtSynchronizeStream\): ACL error 507015: fake CANN: injected execution failure in aclnnQuantMatmulV5/,
+    );
   });
 
   it.each([

@@ -168,7 +168,12 @@ int aclrtSetSysParamOpt(int opt, int64_t value) {
   return kAclOk;
 }
 
-const char* aclrtGetSocName() { return "Ascend910B4 (fake CANN on the CPU)"; }
+const char* aclrtGetSocName() {
+  static thread_local std::string name;
+  const char* soc = std::getenv("GLMK_FAKE_CANN_SOC");
+  name = std::string(soc && *soc ? soc : "Ascend910B4") + " (fake CANN on the CPU)";
+  return name.c_str();
+}
 
 int aclrtGetMemInfo(int attr, size_t* free_bytes, size_t* total) {
   if (t_device < 0) return fakecann_error(kAclErrRtContextNull, "aclrtGetMemInfo: no current context");

@@ -16,6 +16,8 @@
 //   GLMK_FAKE_CANN_NO_MSG=1             aclGetRecentErrMsg returns NULL
 //   GLMK_FAKE_CANN_DEVICES=n            how many NPUs aclrtGetDeviceCount reports (default 1)
 //   GLMK_FAKE_CANN_TRACE=file           appends one line per call (entry point and its key arguments)
+//   GLMK_FAKE_CANN_SOC=name             the chip aclrtGetSocName names (default Ascend910B4); Ascend950...
+//                                       enables the FP8 dtypes of aclnnQuantMatmulV5
 #pragma once
 
 #include <cstddef>
@@ -39,7 +41,7 @@ constexpr int kAclnnErrParamInvalid = 161002;
 constexpr int kAclnnErrInner = 561000;
 
 // aclDataType values the fake knows.
-enum FakeDtype { kF32 = 0, kF16 = 1, kI8 = 2, kI32 = 3, kU8 = 4, kI16 = 6, kI64 = 9, kBool = 12, kBf16 = 27, kInt4 = 29 };
+enum FakeDtype { kF32 = 0, kF16 = 1, kI8 = 2, kI32 = 3, kU8 = 4, kI16 = 6, kI64 = 9, kBool = 12, kBf16 = 27, kInt4 = 29, kF8E4m3 = 36 };
 
 struct aclTensor {
   std::vector<int64_t> dims, strides;  // view, in elements
@@ -101,7 +103,7 @@ inline size_t fake_dtype_size(int dt) {
     case kF32: case kI32: return 4;
     case kF16: case kBf16: case kI16: return 2;
     case kI64: return 8;
-    case kBool: case kI8: case kU8: return 1;
+    case kBool: case kI8: case kU8: case kF8E4m3: return 1;
     default: return 0;
   }
 }

@@ -69,6 +69,13 @@ inline double read(const aclTensor& t, const char* p) {
     case kI32: { int32_t v; std::memcpy(&v, p, 4); return v; }
     case kI64: { int64_t v; std::memcpy(&v, p, 8); return static_cast<double>(v); }
     case kBool: case kU8: return static_cast<uint8_t>(*p);
+    case kF8E4m3: {  // FLOAT8_E4M3FN: bias 7, no infinities, S.1111.111 NaN
+      const uint8_t b = static_cast<uint8_t>(*p);
+      const int e = (b >> 3) & 15, m = b & 7;
+      const double s = (b & 0x80) ? -1 : 1;
+      if (e == 15 && m == 7) return NAN;
+      return e ? s * std::ldexp(1.0 + m / 8.0, e - 7) : s * std::ldexp(m, -9);
+    }
     case kI8: return static_cast<int8_t>(*p);
     default: return 0;
   }

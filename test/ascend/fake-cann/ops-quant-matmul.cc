@@ -1,4 +1,4 @@
-// The fake's aclnnWeightQuantBatchMatmulV2 (in libopapi_nn.so, as ops-nn's weight_quant_batch_matmul_v2):
+// The fake's aclnnWeightQuantBatchMatmulV2 and aclnnQuantMatmulV5 (in libopapi_nn.so, as ops-nn's). The first:
 // y[m, n] = x[m, k] @ ANTIQUANT(weight[k, n]), ANTIQUANT(w) = (w + antiquantOffset) * antiquantScale, with the
 // limits CANN documents for Atlas A2 / A3 that a caller can get wrong:
 //   x FLOAT16 or BFLOAT16, 2-D, contiguous; weight INT8 or INT4 (two's-complement nibbles, element 2i in the
@@ -13,6 +13,8 @@
 // (q + offset) * s, here rounded once to bf16 for the cube (RNE; the golden model keeps f32, the hardware's
 // cube takes bf16); for f16 x in f16, each step rounded to f16. Then per output one f32 sum over k in
 // increasing order of the f32 products, kept in the workspace, rounded once to y's dtype.
+#include <algorithm>
+
 #include "ops-common.hpp"
 
 namespace {
@@ -164,5 +166,88 @@ int aclnnWeightQuantBatchMatmulV2GetWorkspaceSize(const aclTensor* x, const aclT
 int aclnnWeightQuantBatchMatmulV2(void* ws, uint64_t size, aclOpExecutor* ex, void* stream) {
   return fakecann_launch(ws, size, ex, stream, "aclnnWeightQuantBatchMatmulV2");
 }
+
+}  // extern "C"
+
+// The fake's aclnnQuantMatmulV5 (libopapi_nn.so), the one mode the plugin uses: G-B on an Ascend 950 (the docs'
+// "G-B && B-B" constraints): x1 FLOAT8_E4M3FN [m, k] (transposeX1 false), x2 FLOAT8_E4M3FN [n, k] with
+// transposeX2 true ([k, n] with false), x1Scale FLOAT32 [m, ceil(k/128)], x2Scale FLOAT32 [ceil(n/128),
+// ceil(k/128)] (transposed like x2: [ceil(k/128), ceil(n/128)] with false), groupSize 128 | 128 << 16 | 1 << 32
+// (or 0, inferred from those shapes), no yScale, offsets or bias, out [m, n] FLOAT16 / BFLOAT16 / FLOAT32,
+// all contiguous. Other chips refuse FP8 inputs (A2 / A3 have no FP8 cube); other modes are refused.
+// Arithmetic, the docs' formula: out = sum_j (sum_k x1 x2) * (x1Scale[m, j] * x2Scale[j, n/128]), the inner
+// sum an f32 sum of the (exact) products in increasing k, blocks added in increasing j, one rounding to out.
+// Weak: the runtime variant of an older CANN (libascendcl-old.so) has no aclrtGetSocName, and then no chip is a 950.
+extern "C" const char* aclrtGetSocName() __attribute__((weak));
+
+namespace {
+const char* soc_name() { return aclrtGetSocName ? aclrtGetSocName() : "(an older CANN: no aclrtGetSocName)"; }
+}  // namespace
+
+extern "C" {
+
+int aclnnQuantMatmulV5GetWorkspaceSize(const aclTensor* x1, const aclTensor* x2, const aclTensor* x1_scale, const aclTensor* x2_scale,
+                                       const aclTensor* y_scale, const aclTensor* x1_offset, const aclTensor* x2_offset,
+                                       const aclTensor* y_offset, const aclTensor* bias, bool transpose_x1, bool transpose_x2,
+                                       int64_t group_size, aclTensor* out, uint64_t* ws, aclOpExecutor** ex) {
+  const char* op = "aclnnQuantMatmulV5";
+  fakecann_trace("aclnnQuantMatmulV5GetWorkspaceSize x1 %d x2 %d transposeX2 %d groupSize %lld out %d", x1 ? x1->dtype : -1,
+                 x2 ? x2->dtype : -1, transpose_x2 ? 1 : 0, static_cast<long long>(group_size), out ? out->dtype : -1);
+  if (fakecann_inject("aclnnQuantMatmulV5GetWorkspaceSize")) return fakecann_error(kAclnnErrInner, "fake CANN: injected failure in aclnnQuantMatmulV5GetWorkspaceSize");
+  if (int rc = fake::need(op, {{"x1", x1}, {"x2", x2}, {"x1Scale", x1_scale}, {"x2Scale", x2_scale}, {"out", out}})) return rc;
+  if (!ws || !ex) return fakecann_error(kAclnnErrNullptr, "%s: workspaceSize or executor is NULL", op);
+  if (x1->dtype != kF8E4m3 || x2->dtype != kF8E4m3)
+    return fakecann_error(kAclnnErrParamInvalid, "%s: the fake implements FLOAT8_E4M3FN x1 and x2 only, got %d and %d", op, x1->dtype, x2->dtype);
+  if (std::strncmp(soc_name(), "Ascend950", 9) != 0)
+    return fakecann_error(kAclnnErrParamInvalid, "%s: FLOAT8_E4M3FN inputs need an Ascend 950 (this is %s)", op, soc_name());
+  if (y_scale || x1_offset || x2_offset || y_offset || bias)
+    return fakecann_error(kAclnnErrParamInvalid, "%s: G-B with FP8 inputs takes no yScale, offsets or bias", op);
+  if (transpose_x1) return fakecann_error(kAclnnErrParamInvalid, "%s: the fake implements transposeX1 = false only", op);
+  if (x1->dims.size() != 2 || x2->dims.size() != 2 || out->dims.size() != 2 || x1_scale->dims.size() != 2 || x2_scale->dims.size() != 2)
+    return fakecann_error(kAclnnErrParamInvalid, "%s: the fake implements 2-D x1, x2, scales and out only", op);
+  const int64_t m = x1->dims[0], k = x1->dims[1];
+  const int64_t n = transpose_x2 ? x2->dims[0] : x2->dims[1], k2 = transpose_x2 ? x2->dims[1] : x2->dims[0];
+  const int64_t kb = (k + 127) / 128, nb = (n + 127) / 128;
+  if (k2 != k) return fakecann_error(kAclnnErrParamInvalid, "%s: x1 %s and x2 %s differ in k", op, dims_text(x1).c_str(), dims_text(x2).c_str());
+  const std::vector<int64_t> want_s1{m, kb}, want_s2 = transpose_x2 ? std::vector<int64_t>{nb, kb} : std::vector<int64_t>{kb, nb};
+  if (x1_scale->dtype != kF32 || x2_scale->dtype != kF32 || x1_scale->dims != want_s1 || x2_scale->dims != want_s2)
+    return fakecann_error(kAclnnErrParamInvalid, "%s: G-B wants FLOAT32 x1Scale [%lld, %lld] and x2Scale %s, got %s and %s", op,
+                          static_cast<long long>(m), static_cast<long long>(kb), transpose_x2 ? "[ceil(n/128), ceil(k/128)]" : "[ceil(k/128), ceil(n/128)]",
+                          dims_text(x1_scale).c_str(), dims_text(x2_scale).c_str());
+  constexpr int64_t kGB = 128 | int64_t{128} << 16 | int64_t{1} << 32;
+  if ((group_size & 0xFFFFFFFFFFFFll) != kGB && group_size != 0)
+    return fakecann_error(kAclnnErrParamInvalid, "%s: groupSize %lld is not G-B's [1, 128, 128] (%lld)", op, static_cast<long long>(group_size),
+                          static_cast<long long>(kGB));
+  if (out->dims != std::vector<int64_t>{m, n} || (out->dtype != kF32 && out->dtype != kBf16 && out->dtype != kF16))
+    return fakecann_error(kAclnnErrParamInvalid, "%s: out must be [%lld, %lld] FLOAT16, BFLOAT16 or FLOAT32, got %s dtype %d", op,
+                          static_cast<long long>(m), static_cast<long long>(n), dims_text(out).c_str(), out->dtype);
+  for (const aclTensor* t : {x1, x2, x1_scale, x2_scale, static_cast<const aclTensor*>(out)})
+    if (t->strides[0] != t->dims[1] || t->strides[1] != 1) return fakecann_error(kAclnnErrParamInvalid, "%s: the fake takes contiguous tensors only", op);
+  aclOpExecutor* e = fake::executor(op, {x1, x2, x1_scale, x2_scale, out});
+  e->workspace = static_cast<uint64_t>(m * n) * 4 + 64;
+  const aclTensor a = *x1, w = *x2, sa = *x1_scale, sw = *x2_scale, o = *out;
+  const bool tw = transpose_x2;
+  e->run = [a, w, sa, sw, o, m, n, k, kb, tw](char* wsp, std::string&) {
+    auto v = [](const aclTensor& t, int64_t lin) { return static_cast<float>(fake::read(t, fake::at(t, lin))); };
+    auto* acc = reinterpret_cast<float*>(wsp);
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t j = 0; j < n; j++) {
+        float y = 0.0f;
+        for (int64_t b = 0; b < kb; b++) {
+          float p = 0.0f;
+          for (int64_t kk = b * 128; kk < std::min(k, (b + 1) * 128); kk++) p = p + v(a, i * k + kk) * v(w, tw ? j * k + kk : kk * n + j);
+          const float s = v(sa, i * kb + b) * v(sw, tw ? (j / 128) * kb + b : b * ((n + 127) / 128) + j / 128);
+          y = y + p * s;
+        }
+        acc[i * n + j] = y;
+      }
+    for (int64_t i = 0; i < m * n; i++) fake::write(o, fake::at(o, i), acc[i]);
+    return 0;
+  };
+  *ws = e->workspace;
+  *ex = e;
+  return 0;
+}
+int aclnnQuantMatmulV5(void* ws, uint64_t size, aclOpExecutor* ex, void* stream) { return fakecann_launch(ws, size, ex, stream, "aclnnQuantMatmulV5"); }
 
 }  // extern "C"
