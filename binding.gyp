@@ -24,6 +24,7 @@
         "devices/cpu/gemm-int4-vbmi.cc",
         "devices/cpu/gemm-int4-bf16.cc",
         "devices/cpu/fp8-matmul-avx512.cc",
+        "devices/cpu/fp8-matmul-bf16.cc",
         "devices/cpu/topk.cc",
         "devices/cpu/topk-simd.cc",
         "devices/cpu/topk-order.cc"

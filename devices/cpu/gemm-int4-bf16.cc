@@ -266,13 +266,17 @@ uint64_t int4_bf16_dp_mismatches(uint64_t lanes, uint64_t* order_sensitive) {
   return bad;
 }
 
-void int4_block_bf16(const GemmBlock& b) {
+bool vdpbf16ps_exact() {
   // Intel documents VDPBF16PS's order (odd product first, each addition rounded); AMD documents nothing.
   // So before the first use this CPU shows it on 4096 lanes (about 900 of them order-sensitive), or the
-  // fma kernel does every pass (the same bits).
+  // fma kernels do the work (the same bits).
   static const bool exact = int4_bf16_dp_mismatches(4096, nullptr) == 0;
+  return exact;
+}
+
+void int4_block_bf16(const GemmBlock& b) {
   int64_t n = b.n0;
-  if (!exact) {
+  if (!vdpbf16ps_exact()) {
     for (; n + 4 <= b.n1; n += 4) int4_cols<Int4Vbmi, 4>(b, n);
     for (; n < b.n1; n++) int4_cols<Int4Vbmi, 1>(b, n);
     return;

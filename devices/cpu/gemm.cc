@@ -116,6 +116,10 @@ int fp8_matmul_execute(Pool& pool, Isa isa, const glmk_fp8_matmul_args& a, glmk_
   });
   // Section: rows of w in work items (AVX-512: 4 tiles of 16 rows each, in turn); per output, blocks in
   // increasing order
+  // VDPBF16PS where the CPU has it and showed its order (fp8-matmul-bf16.cc): x's a8 values as bf16 pairs
+  const bool dp = isa >= Isa::avx512bf16 && vdpbf16ps_exact();
+  std::vector<uint32_t> xpairs(dp ? static_cast<size_t>(a.m * blocks * 64) : 0);
+  if (dp) fp8_bf16_prepare(xa.data(), a.m, a.k, xpairs.data());
   const int64_t per_item = isa >= Isa::avx512 ? 4 * kRowsPerItem : kRowsPerItem;
   const int64_t items = (a.n + per_item - 1) / per_item;
   auto store = [&](int64_t m, int64_t n, float acc) {
@@ -129,7 +133,8 @@ int fp8_matmul_execute(Pool& pool, Isa isa, const glmk_fp8_matmul_args& a, glmk_
       std::vector<float> tile(static_cast<size_t>(a.m * 16));
       for (int64_t t0 = n0; t0 < n1; t0 += 16) {
         const int64_t rows = std::min<int64_t>(16, n1 - t0), next = std::min<int64_t>(16, std::max<int64_t>(0, n1 - t0 - 16));
-        fp8_tile_avx512(xa.data(), sa.data(), a.m, a.k, a.data, a.scale_inv, a.block_n, t0, rows, next, tile.data());
+        if (dp) fp8_tile_bf16(xpairs.data(), sa.data(), a.m, a.k, a.data, a.scale_inv, a.block_n, t0, rows, next, tile.data());
+        else fp8_tile_avx512(xa.data(), sa.data(), a.m, a.k, a.data, a.scale_inv, a.block_n, t0, rows, next, tile.data());
         for (int64_t m = 0; m < a.m; m++)
           for (int64_t n = t0; n < t0 + rows; n++) store(m, n, tile[m * 16 + (n - t0)]);
       }

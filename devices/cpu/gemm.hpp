@@ -50,6 +50,9 @@ void int4_block_bf16(const GemmBlock& b);    // int4 weights only, AVX-512 VBMI 
 // (*order_sensitive: how many lanes the two orders of the pair round differently). int4_block_bf16 takes
 // VDPBF16PS only where this is 0 on 4096 lanes; cpu-gemm-check runs it on millions.
 uint64_t int4_bf16_dp_mismatches(uint64_t lanes, uint64_t* order_sensitive);
+// Whether this CPU's VDPBF16PS showed that order on 4096 lanes (checked once per process, on first use; only
+// call where the ISA level is avx512bf16). The int4 and fp8 VDPBF16PS kernels run only where it did.
+bool vdpbf16ps_exact();
 // x [m, k] f32 holding bf16 values -> pairs [m, k] and emin [m] for int4_block_bf16.
 void int4_bf16_prepare(const float* x, int64_t m, int64_t k, uint16_t* pairs, int32_t* emin);
 
@@ -67,5 +70,11 @@ int fp8_matmul_execute(Pool& pool, Isa isa, const glmk_fp8_matmul_args& a, glmk_
 // next_rows: rows of the tile that follows (0: none), prefetched while this one ends.
 void fp8_tile_avx512(const float* xa, const float* sa, int64_t m, int64_t k, const uint8_t* data, const float* scale_inv,
                      int64_t block_n, int64_t n0, int64_t rows, int64_t next_rows, float* acc);
+// The same tile with VDPBF16PS (fp8-matmul-bf16.cc; AVX-512 VBMI + BF16, where vdpbf16ps_exact()), the rows' a8
+// values given as bf16 pairs made by fp8_bf16_prepare: [m, ceil(k / 128), 64] dwords, dword 16 t + d of a block
+// holding the bf16 of k = 32 t + d in its high half and of k + 16 in its low half (0 past k).
+void fp8_bf16_prepare(const float* xa, int64_t m, int64_t k, uint32_t* pairs);
+void fp8_tile_bf16(const uint32_t* xpairs, const float* sa, int64_t m, int64_t k, const uint8_t* data, const float* scale_inv,
+                   int64_t block_n, int64_t n0, int64_t rows, int64_t next_rows, float* acc);
 
 }  // namespace glmk::cpu

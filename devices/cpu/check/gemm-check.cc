@@ -4,6 +4,8 @@
 //   is exact, the fma kernel where it is not), each as far as this CPU runs it;
 // over every one of the 65536 bf16 scales, x rows of every exponent range (normal, tiny, holding a
 // subnormal, huge, inf/NaN), 1, 4 and 5 rows of x, groups 32, 64, 128 and K with a half step at its end.
+// And fp8.matmul's tiles (AVX-512; VDPBF16PS) against a scalar model of SPEC 5's order: every code pair, NaN
+// codes, partial blocks, both weight block shapes.
 // Built by CMakeLists.txt (with AddressSanitizer too: the kernels must not read past a row), run by CI.
 #include <cmath>
 #include <cstdio>
@@ -11,8 +13,13 @@
 #include <random>
 #include <vector>
 
+#include <algorithm>
+
 #include "../gemm.hpp"
 #include "../isa.hpp"
+#include "glmk/fp8-arith.h"
+#include "glmk/gemm-order.h"
+#include "glmk/int4-arith.h"
 
 using namespace glmk::cpu;
 
@@ -107,6 +114,81 @@ void run_case(Isa isa, std::mt19937& rng, int64_t n, int64_t k, int64_t gs, cons
 
 }  // namespace
 
+// fp8.matmul's tile kernels (fp8-matmul-avx512.cc, and fp8-matmul-bf16.cc where VDPBF16PS is exact) against a
+// scalar model of the written order (gemm.hpp: per 128-K block 16 fma chains over k mod 16 from +0, the fixed
+// tree, then acc = acc + (p * sa) * ws), on the f32 sums, bit for bit (NaN: any NaN).
+float e4m3_value(uint8_t c) { return from_bits(glmk_e4m3_to_f32_bits(c)); }
+
+void fp8_case(Isa isa, int64_t m, int64_t n, int64_t k, int64_t block_n, const std::vector<uint8_t>& xcodes, const std::vector<uint8_t>& data,
+              std::mt19937& rng, const char* name) {
+  const int64_t blocks = (k + 127) / 128, nb = (n + block_n - 1) / block_n;
+  std::vector<float> xa(static_cast<size_t>(m * k)), sa(static_cast<size_t>(m * blocks)), ws(static_cast<size_t>(nb * blocks));
+  for (int64_t i = 0; i < m * k; i++) xa[i] = e4m3_value(xcodes[i]);
+  for (auto& v : sa) v = from_bits(((100 + rng() % 40) << 23) | (rng() & 0x7FFFFF));
+  for (auto& v : ws) v = from_bits(((100 + rng() % 40) << 23) | (rng() & 0x7FFFFF));
+  std::vector<float> want(static_cast<size_t>(m * n));
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t r = 0; r < n; r++) {
+      float acc = 0.0f;
+      for (int64_t j = 0; j < blocks; j++) {
+        float p[16] = {0};
+        for (int64_t c = j * 128; c < std::min(k, (j + 1) * 128); c++) p[c % 16] = std::fma(xa[i * k + c], e4m3_value(data[r * k + c]), p[c % 16]);
+        acc = acc + (glmk_reduce16(p) * sa[i * blocks + j]) * ws[(r / block_n) * blocks + j];
+      }
+      want[i * n + r] = acc;
+    }
+  std::vector<uint32_t> pairs(static_cast<size_t>(m * blocks * 64));
+  fp8_bf16_prepare(xa.data(), m, k, pairs.data());
+  for (int kernel = 0; kernel < 2; kernel++) {
+    if (kernel == 0 && isa < Isa::avx512) continue;
+    if (kernel == 1 && (isa < Isa::avx512bf16 || !vdpbf16ps_exact())) continue;
+    std::vector<float> got(static_cast<size_t>(m * n)), tile(static_cast<size_t>(m * 16));
+    for (int64_t t0 = 0; t0 < n; t0 += 16) {
+      const int64_t rows = std::min<int64_t>(16, n - t0), next = std::min<int64_t>(16, std::max<int64_t>(0, n - t0 - 16));
+      if (kernel == 0) fp8_tile_avx512(xa.data(), sa.data(), m, k, data.data(), ws.data(), block_n, t0, rows, next, tile.data());
+      else fp8_tile_bf16(pairs.data(), sa.data(), m, k, data.data(), ws.data(), block_n, t0, rows, next, tile.data());
+      for (int64_t i = 0; i < m; i++)
+        for (int64_t r = 0; r < rows; r++) got[i * n + t0 + r] = tile[i * 16 + r];
+    }
+    char what[160];
+    std::snprintf(what, sizeof what, "fp8 %s, %s", kernel ? "VDPBF16PS tile" : "AVX-512 tile", name);
+    compare(what, want, got, m, n);
+  }
+}
+
+void fp8_checks(Isa isa, std::mt19937& rng) {
+  // every (activation code, weight code) pair at every k of a block: x row i holds code (i + c) mod 256 at c,
+  // weight row r code (7 r + 3 c) mod 256; without the NaN codes (0x7F, 0xFF -> 0), then with them
+  for (bool nan : {false, true}) {
+    const int64_t m = 256, n = 256, k = 256;
+    std::vector<uint8_t> x(static_cast<size_t>(m * k)), w(static_cast<size_t>(n * k));
+    for (int64_t i = 0; i < m; i++)
+      for (int64_t c = 0; c < k; c++) x[i * k + c] = static_cast<uint8_t>((i + c) & 255);
+    for (int64_t r = 0; r < n; r++)
+      for (int64_t c = 0; c < k; c++) w[r * k + c] = static_cast<uint8_t>((7 * r + 3 * c) & 255);
+    if (!nan)
+      for (auto* v : {&x, &w})
+        for (auto& b : *v)
+          if ((b & 0x7F) == 0x7F) b = 0;
+    fp8_case(isa, m, n, k, 128, x, w, rng, nan ? "every code pair, NaN codes too" : "every code pair");
+  }
+  // random codes (a few NaN) at one and several rows, K with a partial last block, weight blocks [1, 128] too
+  for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{17}})
+    for (int64_t k : {int64_t{100}, int64_t{129}, int64_t{300}, int64_t{1024}})
+      for (int64_t block_n : {int64_t{1}, int64_t{128}}) {
+        const int64_t n = 37;
+        std::vector<uint8_t> x(static_cast<size_t>(m * k)), w(static_cast<size_t>(n * k));
+        for (auto* v : {&x, &w})
+          for (auto& b : *v) {
+            b = static_cast<uint8_t>(rng() & 255);
+            if ((b & 0x7F) == 0x7F && rng() % 16) b ^= 1;  // NaN codes: one in 2048
+          }
+        char name[96];
+        std::snprintf(name, sizeof name, "random codes, m %ld, K %ld, block_n %ld", long(m), long(k), long(block_n));
+        fp8_case(isa, m, n, k, block_n, x, w, rng, name);
+      }
+}
+
 int main() {
   const Isa isa = isa_detect();
   std::printf("cpu-gemm-check: this CPU runs %s\n", isa_name(isa));
@@ -160,6 +242,7 @@ int main() {
         run_case(isa, rng, n, k, gs, scales, xs[i], name);
       }
     }
+  fp8_checks(isa, rng);
   if (isa >= Isa::avx512bf16) {  // the instruction itself, on many more lanes than the kernel's first-use check
     uint64_t sensitive = 0;
     const uint64_t lanes = uint64_t{1} << 24, bad = int4_bf16_dp_mismatches(lanes, &sensitive);
