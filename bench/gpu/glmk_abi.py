@@ -174,6 +174,14 @@ class Glmk:
     def sync(self):
         self.check(self.api.sync(self.dev, C.byref(self.st)), "sync")
 
+    def empty_cache(self):
+        self.check(self.api.empty_cache(self.dev, C.byref(self.st)), "empty_cache")
+
+    def memory_stats(self):
+        out = MemoryStats()
+        self.check(self.api.memory_stats(self.dev, C.byref(out), C.byref(self.st)), "memory_stats")
+        return out.live_bytes, out.cached_bytes
+
     # Section: memory (the host side of abi_selftest.py; torch callers allocate with torch)
     def alloc(self, nbytes):
         p = P()
