@@ -19,7 +19,8 @@ shorter than the host's launch cost reads as that cost: the "launch floor" line 
     torch._grouped_mm in bf16. The weights are the same numbers for every peer (e4m3 codes with one scale per
     128 rows, constant along K, so a row-wise scale represents them exactly).
 Every row also checks that the peers compute the same product as ours (within the tests' bound where the
-inputs are the same numbers; a relative error where the peer quantizes differently). A peer that fails on
+inputs are the same numbers; for moe.experts a relative error against the bf16 loop, since the peers quantize
+differently). A peer that fails on
 this torch prints `peer <name> unavailable: <exception>` and the run goes on. Then the targets of issue 21
 as PASS / MISS lines: int4 at M <= 16 at least 3x bf16; moe.experts at decode (T = 1, 8) at least the
 grouped fp8 peer. Exit status 1 when one of our ops fails or a check finds a different product; a MISS
@@ -27,8 +28,11 @@ alone does not fail.
 
   python3 bench/gpu/matmul_peer.py path/to/libglmk-cuda.so [--quick] [--only int4,fp8,moe] [--rounds N]
   python3 bench/gpu/matmul_peer.py --selftest [path/to/libglmk-cuda-sim.so] [--size tiny|large]
+  python3 bench/gpu/matmul_peer.py --dry-run [path/to/libglmk-cuda-sim.so]
 --selftest runs abi_selftest.py (no torch, no GPU needed): every op through the same ctypes mirrors against
-numpy models of SPEC.md, so the mirrors are proven before they meet a GPU.
+numpy models of SPEC.md, so the mirrors are proven before they meet a GPU. --dry-run runs this script's own
+paths with torch on the CPU and cuda-sim (whose device pointers are host memory) on tiny shapes: the
+CUDA-only peers say unavailable, the timings mean nothing, the checks and the table are real.
 """
 import argparse
 import math
