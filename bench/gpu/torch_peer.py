@@ -10,82 +10,21 @@ torch allocated (the same CUDA context), and checks:
     do_bench as in ../shared/PEERS.md.
 Usage: python3 bench/gpu/torch_peer.py path/to/libglmk-cuda.so
 """
-import ctypes as C
-import os
-import re
 import statistics
 import sys
 import time
 
 import torch
 
-I32, I64, U32, U64, P = C.c_int32, C.c_int64, C.c_uint32, C.c_uint64, C.c_void_p
-# The structs below mirror native/include/glmk/device.h (ABI 3); the version is read from that header.
-ABI_VERSION = int(re.search(r"#define GLMK_ABI_VERSION (\d+)u", open(os.path.join(os.path.dirname(__file__), "../../native/include/glmk/device.h")).read()).group(1))
+import glmk_abi  # the device ABI's ctypes mirror (native/include/glmk/device.h), shared with matmul_peer.py
+
+DTYPE = {torch.float32: glmk_abi.DT_F32, torch.float16: glmk_abi.DT_F16, torch.bfloat16: glmk_abi.DT_BF16}
 
 
-class Status(C.Structure):
-    _fields_ = [("code", I32), ("message", C.c_char * 508)]
-
-
-class OpenOptions(C.Structure):
-    _fields_ = [("ordinal", I32), ("threads", I32), ("sim_seed", U64), ("isa", C.c_char_p), ("spin_us", I32),
-                ("reserved", I32)]
-
-
-class TopkArgs(C.Structure):
-    _fields_ = [("scores", P), ("dtype", I32), ("reserved", I32), ("rows", I64), ("cols", I64), ("k", I64),
-                ("lengths", P), ("row_starts", P), ("indices", P), ("values", P)]
-
-
-S = C.POINTER(Status)
-
-
-class Api(C.Structure):
-    _fields_ = [
-        ("abi_version", U32), ("struct_size", U32), ("kind", C.c_char_p),
-        ("device_count", C.CFUNCTYPE(C.c_int, C.POINTER(I32), S)),
-        ("open", C.CFUNCTYPE(C.c_int, C.POINTER(OpenOptions), C.POINTER(P), S)),
-        ("close", C.CFUNCTYPE(None, P)),
-        ("info", C.CFUNCTYPE(C.c_int, P, P, S)),
-        ("alloc", C.CFUNCTYPE(C.c_int, P, C.c_size_t, C.POINTER(P), S)),
-        ("free", C.CFUNCTYPE(C.c_int, P, P, S)),
-        ("upload", C.CFUNCTYPE(C.c_int, P, P, P, C.c_size_t, S)),
-        ("download", C.CFUNCTYPE(C.c_int, P, P, P, C.c_size_t, S)),
-        ("sync", C.CFUNCTYPE(C.c_int, P, S)),
-        ("sync_notify", P),
-        ("topk", C.CFUNCTYPE(C.c_int, P, C.POINTER(TopkArgs), S)),
-        ("memory_stats", P), ("empty_cache", P), ("upload_deferred", P), ("sync_poll", P),  # ABI 3, unused here
-    ]
-
-
-DTYPE = {torch.float32: 0, torch.float16: 1, torch.bfloat16: 2}
-
-
-class Glmk:
-    def __init__(self, path):
-        lib = C.CDLL(path)
-        lib.glmk_plugin_entry.restype = C.POINTER(Api)
-        lib.glmk_plugin_entry.argtypes = [U32]
-        api = lib.glmk_plugin_entry(ABI_VERSION)
-        if not api or api.contents.abi_version != ABI_VERSION or api.contents.struct_size < C.sizeof(Api):
-            raise RuntimeError(f"{path}: not a glm-kernels plugin of ABI {ABI_VERSION} (native/include/glmk/device.h)")
-        self.api = api.contents
-        self.st = Status()
-        self.dev = P()
-        self.check(self.api.open(C.byref(OpenOptions(0, 1, 1, b"auto", 0, 0)), C.byref(self.dev), C.byref(self.st)))
-
-    def check(self, rc):
-        if rc != 0:
-            raise RuntimeError(f"glm-kernels error {self.st.code}: {self.st.message.decode()}")
-
+class Glmk(glmk_abi.Glmk):
     def topk_into(self, scores, k, idx, val):
-        a = TopkArgs(scores.data_ptr(), DTYPE[scores.dtype], 0, scores.shape[0], scores.shape[1], k, None, None,
-                     idx.data_ptr(), val.data_ptr())
-        self.check(self.api.topk(self.dev, C.byref(a), C.byref(self.st)))
-
-    def sync(self):
-        self.check(self.api.sync(self.dev, C.byref(self.st)))
+        self.call("topk", glmk_abi.topk_args(scores.data_ptr(), DTYPE[scores.dtype], scores.shape[0], scores.shape[1], k,
+                                             idx.data_ptr(), val.data_ptr()))
 
     def topk(self, scores, k):
         rows = scores.shape[0]

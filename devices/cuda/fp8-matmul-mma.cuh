@@ -32,14 +32,40 @@
 // (K 2^-22 covers both sides' f32 sums, hardware truncation included, with room; 2^-8 one bf16 rounding flip
 // on either side); NaNs where the CPU has them (an e4m3 NaN code, a NaN or infinite x in the row's block).
 //
-// Roofline (H200: 4.8 TB/s, ~989 TFLOP/s dense bf16, ~1979 e4m3; H100 SXM 3.35 TB/s): bytes N K (weights) +
-// 10 M K (bf16 x in, its e4m3 values written as f32 and read back) + M N (2 or 4), FLOPs 2 M N K. Decode M = 1
-// GLM-5 down/up shapes (N K = 2048 x 6144 = 12.6 MB) -> 2.6 us at the H200 roof. Expected, until measured
-// (nothing here has run on a GPU; bench/gpu/quant-check.mjs checks it there): well under that roof at decode:
-// one warp loads a step's weights as single bytes from 8 rows (no cp.async pipeline, no 16-byte loads),
-// the activations as 4-byte f32 loads, and M <= 16 uses one m-tile row of 16 per mma; at large M each m-tile
-// re-reads the weights through L2. The next steps: the e4m3 mma on sm_89+, 16-byte weight loads through
-// shared memory (cp.async + ldmatrix), e4m3 activations instead of f32 ones.
+// Roofline and performance model (issue 21 item 4). A MODEL: nothing here has run on a GPU yet; the numbers
+// to replace it come from `python3 bench/gpu/matmul_peer.py libglmk-cuda.so` (bench/gpu/acceptance.sh).
+// Ceilings: H200 4.8 TB/s HBM3e, H100 SXM 3.35 TB/s; ~1979 TFLOP/s dense e4m3 mma (bf16 ~989), 132 SMs.
+//   y = x [M, K] w [N, K]^T, [128, 128] weight blocks: FLOPs 2 M N K; bytes N K (codes) + N K / 4096 (scales)
+//   + 10 M K (bf16 x read, its e4m3 values written as f32 and read back: fp8_act_quant_kernel) + 2 M N (bf16
+//   y). Intensity ~2 M FLOP/B at small M against a ridge of 412 FLOP/B (H200) / 591 (H100) for e4m3: memory-
+//   bound at every benchmark shape but 24576 x 6144 M = 256 on the H200, barely (at M = 256 the 10 M K
+//   activation bytes are 28% of all at 6144 x 6144).
+//   Roof in us, H200 / H100, at M = 1, 16, 64, 256:
+//     6144 x 6144   37.8 MB   7.9 / 11.3   8.1 / 11.6   8.8 / 12.7   11.8 / 16.9
+//     24576 x 6144   151 MB  31.5 / 45.1  31.8 / 45.6  32.9 / 47.2   39.1 mma / 53.5
+//   (GLM-5's expert shapes, 2048 x 6144 and 6144 x 2048: 12.6 MB, 2.6 us at the H200 roof: moe.cuh.)
+// How the kernel is written, and what that predicts (PTX of fp8_matmul_mma_kernel<true>, nvcc 13, -arch=sm_90
+// --fmad=false: 70 registers; the K loop not unrolled). Grid and tiling are matmul-mma.cuh's: at M <= 16,
+// 96 blocks of 4 warps for N = 6144 (one warp per scheduler, 96 of 132 SMs busy), 384 for 24576. Per k32
+// step and warp: 16 f32 loads of the quantized activations, each re-encoded to e4m3 by
+// glmk_e4m3_from_f32_bits (~25 instructions, 3 branches; at M = 1 only the 4 lanes of row 0 work, the warp
+// waits for them), 16 single-byte weight loads guarded one by one (a new 32-byte sector per row every step:
+// an HBM round trip per step), 2 mma; ~1,050 PTX instructions in the loop, ~300 (M = 1) to ~530 (M >= 16)
+// executed per warp and step; per 128-K block 8 scale loads behind 64-bit divisions c / block_n. The
+// activations are re-read and re-encoded by all 4 warps of each of the N / 64 column blocks. Before it,
+// fp8_act_quant_kernel runs one thread per (row, 128 columns), serially over the 128 (a few us at M = 1),
+// and every call allocates and frees its scratch in stream order (two launches, ~10 us of host time).
+//   Expected at decode (M = 1): each step costs an HBM round trip plus the serial encode chain, ~1-1.5 us
+//   for a lone warp: 6144 x 6144 ~0.15-0.3 ms (~3-5% of HBM), 24576 x 6144 (~3 warps per scheduler)
+//   ~0.2-0.35 ms (~9-15%); M = 16 ~1.5x M = 1 (every lane encodes); M = 64, 256 instruction-bound at ~530 x
+//   m_tiles x (N / 64) x 4 x (K / 32) warp instructions: ~1-1.5 ms at 6144 x 6144 M = 256, ~1% of the e4m3
+//   peak. cuBLAS's block-scaled fp8 GEMM (PEERS.md: 25 us at 64 x 4096 x 6144 on an H100) should be ~10-50x
+//   faster at every M. Issue 21 sets no target for fp8.matmul itself; moe.experts (moe.cuh) runs this body.
+// What would close the gap: the activations quantized once to e4m3 bytes (not f32 values re-encoded per warp,
+//   step and column block), weights moved by 16-byte cp.async / TMA in a multi-stage pipeline (a lane's B
+//   registers are 8 codes of one column per step; the mma sums over k, so with A permuted alike along k one
+//   16-byte load serves two steps), the per-block scales and divisions hoisted, all SMs busy at decode
+//   (split K in a fixed order, or narrower column blocks).
 #pragma once
 
 #include <cstdint>

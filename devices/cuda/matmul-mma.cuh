@@ -29,19 +29,44 @@
 //   plus both f32 accumulations). Known limit: an f32 / f16 weight below 2^-133 in magnitude has hi = 0, so
 //   inf x that weight gives NaN here where the CPU gives inf.
 //
-// Roofline (H200: 4.8 TB/s HBM3e, ~989 TFLOP/s dense bf16 mma; H100 SXM: 3.35 TB/s, same peak). y = x [M, K]
-// w [N, K]^T: FLOPs 2 M N K; bytes N K b_w (int4: 0.5 + 2 / groupSize, bf16 2, f32 4) + M K 2 + M N 2.
-// Decode M = 1, K = N = 6144: int4 group 32 reads 21.2 MB -> 4.4 us at the H200 roof (6.3 us H100), bf16
-// 75.5 MB -> 16 us (22.5 us); 75 MFLOP is nothing. Arithmetic intensity ~ 2 M / b_w FLOP/byte: int4 reaches
-// the mma peak's ridge (~206 FLOP/B on H200) only near M ~ 50 for int4 but the m-tile is 16 rows, so up to
-// M = 16 the kernel is memory-bound by design and one m-tile's weights are read once; past that each
-// m-tile re-reads the weights (through L2, consecutive blocks share a column block). Expected, until measured
-// (nothing here has run on a GPU; bench/gpu/quant-check.mjs checks bits and tolerance there): well under
-// the bandwidth roof at decode (guess 30-50%): what limits it is that there is no cp.async pipeline (each
-// warp waits on its own 4-byte / 2-byte loads per k-step, 32-byte sectors from 8 rows), one mma per load,
-// the decode's scalar f32 multiply and rounding per weight (the Marlin lop3 + bf16 multiply trick gives the
-// same bf16(q s) and is the next step), and 16-bit A loads; the mma peak is out of reach (M <= 16 uses 1 of 16
-// rows per mma at decode). f32 w runs three mmas per step (hi, mid, lo) and reads 4 bytes a weight.
+// Roofline and performance model (issue 21 item 4). A MODEL: nothing here has run on a GPU yet; the numbers
+// to replace it come from `python3 bench/gpu/matmul_peer.py libglmk-cuda.so` (bench/gpu/acceptance.sh).
+// Ceilings: H200 4.8 TB/s HBM3e, H100 SXM 3.35 TB/s; both ~989 TFLOP/s dense bf16 mma, 132 SMs, 50 MB L2.
+//   y = x [M, K] w [N, K]^T: FLOPs 2 M N K; bytes N K b_w (int4: 0.5 + 2 / groupSize = 0.5625 at group 32,
+//   0.516 at 128; bf16 2) + 2 M K (x) + 2 M N (y). Intensity ~2 M / b_w FLOP/B (int4 group 32: 3.6 M, bf16: M)
+//   against a ridge of 206 FLOP/B (H200) / 295 (H100): int4 is memory-bound up to M ~ 58 (H200), bf16 to ~206.
+//   The benchmark's shapes, roof in us H200 / H100 at M = 1, 16, 64, 256 ("mma": the FLOPs bound it):
+//     6144 x 6144   int4 g32 21.2 MB  4.4 / 6.3   4.5 / 6.5    4.9 / 6.8 mma    19.5 / 19.5 mma
+//                   bf16     75.5 MB  15.7 / 22.5 15.8 / 22.7  16.1 / 23.0      19.5 / 24.4 mma
+//     24576 x 6144  int4 g32 84.9 MB  17.7 / 25.4 17.9 / 25.6  19.5 / 26.5 mma  78.2 / 78.2 mma
+//                   bf16      302 MB  62.9 / 90.2 63.1 / 90.4  63.7 / 91.3      78.2 / 94.8 mma
+//   (group 128: 19.5 and 77.9 MB of int4, 8% less.)
+// How the kernel is written, and what that predicts (its PTX from nvcc 13, -arch=sm_90 --fmad=false: the K
+// loop is not unrolled; 48 registers for int4, 36 for bf16, so occupancy is not the limit, parallelism is):
+//   - One block of 4 warps per (m-tile, 64 columns): at M <= 16, N = 6144 gives 96 blocks, fewer than the 132
+//     SMs, one warp per scheduler; N = 24576 gives 384 (~3 per SM). A warp issues a K step's loads and waits
+//     for them before that step's mma (no cp.async, no double buffering), so it has one step in flight: bf16
+//     16 rows x 32 B (a new sector per row every step: an HBM round trip per step), int4 16 rows x 8 B (a
+//     sector lasts 4 steps). Little's law at ~600 ns: 4.8 TB/s needs ~2.9 MB in flight (~22 KB per SM); this
+//     kernel has at most 384 warps x 512 B = 200 KB at N = 6144 (under 7%), ~4x that at 24576.
+//   - Per K step and warp: bf16 ~130 PTX instructions (16 scalar 16-bit loads, guarded one by one); int4
+//     ~270 plus 4 integer divisions by the runtime group size (k / group_size and k0 / group_size, per n8
+//     tile and step, a 32-bit fast path of ~20 instructions each), 8 decodes (f32 multiply, bf16 rounding),
+//     the scale's 16-bit load. A lone warp per scheduler issues these at well under 1 per cycle.
+//   Expected at M = 1 and 16 (one m-tile, so the same time): latency-bound. 6144 x 6144: int4 ~0.1-0.3 ms
+//   (~1.5-4% of HBM: its steps are ALU-latency bound), bf16 ~0.2-0.35 ms (an HBM round trip a step, at most
+//   ~330 GB/s by the 200 KB in flight: ~5-7%): int4 saves bytes, not steps, so at most ~2x our bf16.
+//   24576 x 6144: ~3 warps per scheduler overlap their waits: int4 ~0.15-0.3 ms (~6-12%), bf16 ~0.25-0.4 ms
+//   (~15-25%). M = 64, 256: 4 and 16 m-tiles re-read w through L2 (21 MB of int4 fits) and re-decode it:
+//   instruction-bound at ~300 x m_tiles x (N / 64) x 4 x (K / 16) warp instructions (int4), ~1-2 ms at
+//   6144 x 6144 M = 256: ~1-2% of the mma peak (cuBLAS bf16: ~20-40 us).
+// What issue 21's target implies (int4 at M <= 16 at least 3x bf16, a Marlin-class kernel's ~3.6x ideal at
+//   group 32): cuBLAS streams bf16 w at ~80-90% of HBM (PEERS.md: 41 us at 6144 x 6144, M = 1, on an H100), so
+//   int4 must stream at ~70% of HBM: ~6-7 us at 6144 x 6144 on an H200, 15-50x under this kernel's
+//   expectation: expect MISS. It takes what Marlin does: 16-byte cp.async loads in a multi-stage pipeline
+//   (~20 KB in flight per SM), all 132 SMs busy at N = 6144 (split K or narrower column blocks, in a fixed
+//   order so the bits stay what they are), the group index and scale hoisted out of the step, a lop3 decode
+//   (q as bf16 by a magic number, then one bf16 multiply by s: the same bf16(q s)), x through ldmatrix.
 #pragma once
 
 #include <cstdint>

@@ -13,11 +13,40 @@
 //   Bad ids (outside [0, E), not -1): one block finds the first in (t, slot) order (an integer atomicMin,
 //     order-free) and writes the device's error record, which sync() turns into E_ARG.
 //
-// Performance model (GLM-5: H 6144, I 2048, top-8, T tokens): bytes ~ 3 I H per distinct expert used (37.7 MB
-// each) + small activations; FLOPs 6 T topK I H. Expected, until measured (nothing here has run on a GPU):
-// fp8.matmul's limits (byte-wise weight loads, no cp.async pipeline; each m-tile of an expert re-reads its
-// weights through L2), plus the one-thread grouping, O(T topK + E) (small at decode; at large prefill the
-// next step is a parallel scan). Route: T E H FMAs (GLM-5: 1.6 M per token), tiny.
+// Roofline and performance model of moe.experts (issue 21 item 4). A MODEL: nothing here has run on a GPU
+// yet; the numbers to replace it come from `python3 bench/gpu/matmul_peer.py libglmk-cuda.so`
+// (bench/gpu/acceptance.sh), which also times the peers. Ceilings: H200 4.8 TB/s HBM3e, H100 SXM 3.35 TB/s,
+// ~1979 TFLOP/s dense e4m3 mma, 132 SMs.
+//   GLM-5: H 6144, I 2048, top-8, T tokens, E experts. FLOPs 6 T topK I H (T x 604 MFLOP); bytes 3 I H =
+//   37.7 MB per distinct expert used (+ 9 KB of scales) + ~40 KB of activations a token. With random routing
+//   E (1 - (1 - 8 / E)^T) experts are used. Intensity 2-32 FLOP/B: memory-bound at every benchmark T.
+//   Roof in us, H200 / H100 (experts used, weight bytes):
+//     E = 256: T = 1: 63 / 90 (8, 0.30 GB); T = 8: 452 / 647 (57.4, 2.17 GB); T = 32: 1285 / 1841 (163, 6.17
+//              GB); T = 128: 1980 / 2837 (252, 9.50 GB)
+//     E = 64:  T = 1: 63 / 90 (8); T = 8: 331 / 474 (42.0, 1.59 GB); T = 32: 497 / 712 (63.1); T = 128:
+//              504 / 722 (64, 2.42 GB)
+//   (route: T E H FMAs, 1.6 M a token at E = 256, tiny.)
+// How it is written, and what that predicts: per call 8 launches (id check, grouping, x's quantization, a
+//   memset, gate + up + SwiGLU, h's quantization, down, combine) and a stream-ordered scratch; the products
+//   are fp8.matmul's body (fp8-matmul-mma.cuh: per k32 step and warp an HBM round trip and ~300-530
+//   instructions, the activations re-encoded per block), one block per (16-row m-tile of one expert, 64
+//   columns). At decode an expert's m-tile holds 1-2 real rows, so each mma uses 1-2 of its 16 rows. PTX
+//   (nvcc 13, sm_90): moe_up_mma_kernel<true> 96 registers, gate and up in one block (two K loops of 192
+//   steps); moe_down_mma_kernel<true> 64 (a 12-byte spill), 64 steps. The grouping is one thread: a prefix
+//   and tile list over E that chains through global memory (~E L2 round trips: ~20-45 us at E = 256, ~5-10
+//   at 64) and two passes over the T topK slots (a read-modify-write each: ~0.2-0.5 ms at T = 128).
+//   Expected: T = 1 (8 experts: 256 up blocks and 768 down blocks, ~2 and ~6 per SM): up ~0.25-0.35 ms (384
+//   latency-bound steps), down ~0.08-0.1 ms, grouping and the small kernels ~0.05-0.08 ms: ~0.4-0.5 ms, ~15%
+//   of HBM. T = 8 (42-57 experts): instruction-bound, ~1.5-3 ms. T = 128, E = 256: ~6-12 ms (~15-30%).
+//   The peer, torch._scaled_grouped_mm (CUTLASS, row-wise fp8; PEERS.md: gate+up of 64 experts x 2 rows in
+//   0.63 ms on an H100, 2.6 TB/s) with its ~20 small torch kernels (sort, quantizations, SwiGLU, combine):
+//   expected ~0.15-0.3 ms at T = 1 and ~0.7-1 ms at T = 8.
+// What issue 21's target implies (at decode, T = 1 and 8, at least the grouped fp8 peer with SwiGLU and the
+//   combine): ~1-2 TB/s on the chosen experts at T = 1 and ~2.5 TB/s (~50% of H200 HBM) at T = 8, against
+//   the ~0.6-0.75 TB/s (T = 1) and ~0.5-1.4 TB/s (T = 8) expected here: expect both to MISS by ~2-3x until
+//   fp8.matmul's next steps land (e4m3 activations loaded once per block, 16-byte pipelined weight loads),
+//   the work at decode spreads over all 132 SMs (split K or narrower column blocks, a fixed order to keep
+//   the bits), the grouping becomes a parallel scan and the quantizations fuse into their producers.
 #pragma once
 
 #include <cstdint>
