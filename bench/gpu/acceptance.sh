@@ -44,8 +44,8 @@ lib=.device/gpu/pkg/prebuilds/linux-x64/libglmk-cuda.so
 step "ABI self-test of bench/gpu/glmk_abi.py on cuda (no torch): every op matmul_peer.py calls, against numpy models" \
   python3 bench/gpu/matmul_peer.py --selftest "$lib" --size large
 for tool in memcheck racecheck; do
-  step "compute-sanitizer $tool on matmul, int4.matmul, fp8.matmul, moe.experts (the ABI self-test's shapes)" \
-    compute-sanitizer --tool "$tool" --error-exitcode 9 python3 bench/gpu/matmul_peer.py --selftest "$lib" --size large
+  step "compute-sanitizer $tool on matmul, int4.matmul, fp8.matmul, moe.experts (the ABI self-test's small shapes)" \
+    compute-sanitizer --tool "$tool" --error-exitcode 9 python3 bench/gpu/matmul_peer.py --selftest "$lib"
 done
 step "int4.matmul, fp8.matmul, moe.experts beside torch: timings, same-product checks, issue 21's targets" \
   env PYTHONUNBUFFERED=1 python3 bench/gpu/matmul_peer.py "$lib"
