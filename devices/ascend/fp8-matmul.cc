@@ -88,10 +88,35 @@ namespace {
 
 size_t align64(size_t b) { return (b + 63) / 64 * 64; }
 
+}  // namespace
+
+int fp8_cube_product(glmk_device* d, std::string& msg, const char* op, const CubeOperand& a, int64_t m, int64_t k, const CubeWeights& w,
+                     int64_t n, void* y, int64_t y_off, bool y_f32) {
+  const int64_t kb = (k + 127) / 128, nb = (n + 127) / 128;
+  const AclApi* acl = d->acl;
+  Descs t(acl);
+  aclTensor* A8 = t.view(a.codes, kAclFloat8E4m3fn, m, k, k, a.row * k, (a.row + m) * k);
+  aclTensor* SA = t.view(a.scales, kAclFloat, m, kb, kb, a.row * kb, (a.row + m) * kb);
+  const int64_t w_off = w.index * n * k, s_off = w.index * nb * kb;  // (element offsets: the bases stay aligned)
+  aclTensor* W8 = t.view(const_cast<uint8_t*>(w.codes), kAclFloat8E4m3fn, n, k, k, w_off, w_off + n * k);  // transposeX2: [N, K]
+  aclTensor* SW = t.view(const_cast<float*>(w.scale_inv), kAclFloat, nb, kb, kb, s_off, s_off + nb * kb);
+  aclTensor* Y = t.view(y, y_f32 ? kAclFloat : kAclBf16, m, n, n, y_off * n, (y_off + m) * n);
+  if (!t.error().empty()) return (msg = std::string(op) + ": " + t.error()), GLMK_E_DEVICE;
+  constexpr int64_t kGroupSize = 128 | int64_t{128} << 16 | int64_t{1} << 32;  // [gsM, gsN, gsK] = [1, 128, 128]
+  return aclnn_launch(d, msg, op, "aclnnQuantMatmulV5",
+                      [&](uint64_t* ws, aclOpExecutor** ex) {
+                        return acl->aclnnQuantMatmulV5GetWorkspaceSize(A8, W8, SA, SW, nullptr, nullptr, nullptr, nullptr, nullptr, false,
+                                                                       true, kGroupSize, Y, ws, ex);
+                      },
+                      acl->aclnnQuantMatmulV5);
+}
+
+namespace {
+
 // The Ascend 950 path (see the top): activations quantized on the host, one aclnnQuantMatmulV5 on the codes.
 int fp8_cube_run(glmk_device* d, const glmk_fp8_matmul_args& a, std::string& msg) {
   const char* op = "fp8.matmul";
-  const int64_t m = a.m, n = a.n, k = a.k, kb = (k + 127) / 128, nb = (n + 127) / 128;
+  const int64_t m = a.m, k = a.k, kb = (k + 127) / 128;
   const size_t xb = static_cast<size_t>(m * k) * 2, cb = static_cast<size_t>(m * k), sb = static_cast<size_t>(m * kb) * 4;
   char* x = stage(d, op, xb, msg);
   char* codes = x ? stage(d, op, cb, msg) : nullptr;
@@ -109,21 +134,7 @@ int fp8_cube_run(glmk_device* d, const glmk_fp8_matmul_args& a, std::string& msg
   char* s = static_cast<char*>(d->scratch);
   if ((rc = put(d, op, s, codes, cb, msg)) != GLMK_OK) return rc;
   if ((rc = put(d, op, s + cs, scales, sb, msg)) != GLMK_OK) return rc;
-  const AclApi* acl = d->acl;
-  Descs t(acl);
-  aclTensor* A8 = t.view(s, kAclFloat8E4m3fn, m, k, k, 0, m * k);
-  aclTensor* SA = t.view(s + cs, kAclFloat, m, kb, kb, 0, m * kb);
-  aclTensor* W8 = t.view(const_cast<uint8_t*>(a.data), kAclFloat8E4m3fn, n, k, k, 0, n * k);  // transposeX2: [N, K]
-  aclTensor* SW = t.view(const_cast<float*>(a.scale_inv), kAclFloat, nb, kb, kb, 0, nb * kb);
-  aclTensor* Y = t.view(a.y, a.y_dtype == GLMK_F32 ? kAclFloat : kAclBf16, m, n, n, 0, m * n);
-  if (!t.error().empty()) return (msg = std::string(op) + ": " + t.error()), GLMK_E_DEVICE;
-  constexpr int64_t kGroupSize = 128 | int64_t{128} << 16 | int64_t{1} << 32;  // [gsM, gsN, gsK] = [1, 128, 128]
-  rc = aclnn_launch(d, msg, op, "aclnnQuantMatmulV5",
-                    [&](uint64_t* w, aclOpExecutor** ex) {
-                      return acl->aclnnQuantMatmulV5GetWorkspaceSize(A8, W8, SA, SW, nullptr, nullptr, nullptr, nullptr, nullptr, false,
-                                                                     true, kGroupSize, Y, w, ex);
-                    },
-                    acl->aclnnQuantMatmulV5);
+  rc = fp8_cube_product(d, msg, op, CubeOperand{s, s + cs, 0}, m, k, CubeWeights{a.data, a.scale_inv, 0}, a.n, a.y, 0, a.y_dtype == GLMK_F32);
   if (rc != GLMK_OK) return rc;
   return drain_if_heavy(d, msg);
 }

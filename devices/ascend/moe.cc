@@ -179,6 +179,80 @@ int swiglu_groups(glmk_device* d, std::string& msg, const float* x, int64_t rows
   return drain_if_heavy(d, msg);  // the stream is idle: this group set's staging can go
 }
 
+// The same on an Ascend 950 (d->fp8_cube) with [128, 128] weight blocks: each expert's three products are
+// aclnnQuantMatmulV5 calls on the codes (fp8-matmul.cc, fp8_cube_product): the rows' activation codes and
+// scales (SPEC 5's, made on the host: codes [rows, h], scales [rows, ceil(h / 128)]) go up, the weights are
+// read where they are; g and u come back as f32 for the host's bf16 roundings, SwiGLU and h's quantization,
+// as above; y comes back as f32 and is rounded to bf16 on the host.
+int swiglu_cube(glmk_device* d, std::string& msg, const uint8_t* codes, const float* scales, int64_t rows, int64_t h, int64_t i,
+                const std::vector<int64_t>& experts, const std::vector<int64_t>& counts, const glmk_fp8_stack& gate,
+                const glmk_fp8_stack& up, const glmk_fp8_stack& down, uint16_t* y) {
+  const int64_t kbh = blocks(h, 128), kbi = blocks(i, 128);
+  const size_t cb = align64(static_cast<size_t>(rows * h)), sb = align64(static_cast<size_t>(rows * kbh) * 4);
+  const size_t ib = align64(static_cast<size_t>(rows * i) * 4), hcb = align64(static_cast<size_t>(rows * i));
+  const size_t hsb = align64(static_cast<size_t>(rows * kbi) * 4), yb = align64(static_cast<size_t>(rows * h) * 4);
+  if (reserve(d, &d->scratch, &d->scratch_bytes, cb + sb + 2 * ib + hcb + hsb + yb, msg) != GLMK_OK)
+    return (msg = std::string(kExperts) + ": " + msg), GLMK_E_OOM;
+  char* s = static_cast<char*>(d->scratch);
+  char *dc = s, *ds = dc + cb, *dg = ds + sb, *du = dg + ib, *dhc = du + ib, *dhs = dhc + hcb, *dy = dhs + hsb;
+  char* xc = stage(d, kExperts, static_cast<size_t>(rows * h), msg);
+  char* xs = xc ? stage(d, kExperts, static_cast<size_t>(rows * kbh) * 4, msg) : nullptr;
+  if (!xs) return GLMK_E_OOM;
+  std::copy_n(codes, rows * h, xc);
+  std::copy_n(scales, rows * kbh, reinterpret_cast<float*>(xs));
+  int rc = put(d, kExperts, dc, xc, static_cast<size_t>(rows * h), msg);
+  if (rc == GLMK_OK) rc = put(d, kExperts, ds, xs, static_cast<size_t>(rows * kbh) * 4, msg);
+  // Section: gate and up per expert on the FP8 cube, then h on the host
+  auto each = [&](auto product) {
+    int64_t row = 0;
+    for (size_t g = 0; g < experts.size() && rc == GLMK_OK; g++) {
+      rc = product(experts[g], row, counts[g]);
+      row += counts[g];
+    }
+  };
+  each([&](int64_t e, int64_t row, int64_t m) {
+    const CubeOperand x{dc, ds, row};
+    int r = fp8_cube_product(d, msg, kExperts, x, m, h, CubeWeights{gate.data, gate.scale_inv, e}, i, dg, row, true);
+    if (r == GLMK_OK) r = fp8_cube_product(d, msg, kExperts, x, m, h, CubeWeights{up.data, up.scale_inv, e}, i, du, row, true);
+    return r;
+  });
+  const size_t rib = static_cast<size_t>(rows * i) * 4;
+  char* gu = rc == GLMK_OK ? stage(d, kExperts, 2 * rib, msg) : nullptr;
+  char* hc = gu ? stage(d, kExperts, static_cast<size_t>(rows * i), msg) : nullptr;
+  char* hs = hc ? stage(d, kExperts, static_cast<size_t>(rows * kbi) * 4, msg) : nullptr;
+  if (rc == GLMK_OK && !hs) rc = GLMK_E_OOM;
+  if (rc == GLMK_OK) rc = fetch(d, kExperts, gu, dg, rib, msg);
+  if (rc == GLMK_OK) rc = fetch(d, kExperts, gu + rib, du, rib, msg);
+  if (rc == GLMK_OK) rc = wait_inputs(d, msg);
+  if (rc != GLMK_OK) return rc;
+  {
+    HostFpEnv env;
+    std::vector<uint16_t> g16(static_cast<size_t>(rows * i)), u16(g16.size());
+    const auto* gf = reinterpret_cast<const uint32_t*>(gu);
+    for (size_t j = 0; j < g16.size(); j++) g16[j] = glmk_bf16_rne(gf[j]), u16[j] = glmk_bf16_rne(gf[g16.size() + j]);
+    moe_swiglu_bf16(g16.data(), u16.data(), rows * i, g16.data());
+    fp8_activations_codes(g16.data(), rows, i, reinterpret_cast<uint8_t*>(hc), reinterpret_cast<float*>(hs));
+  }
+  // Section: down per expert on the FP8 cube, y rounded to bf16 on the host
+  rc = put(d, kExperts, dhc, hc, static_cast<size_t>(rows * i), msg);
+  if (rc == GLMK_OK) rc = put(d, kExperts, dhs, hs, static_cast<size_t>(rows * kbi) * 4, msg);
+  each([&](int64_t e, int64_t row, int64_t m) {
+    return fp8_cube_product(d, msg, kExperts, CubeOperand{dhc, dhs, row}, m, i, CubeWeights{down.data, down.scale_inv, e}, h, dy, row, true);
+  });
+  char* yf = rc == GLMK_OK ? stage(d, kExperts, static_cast<size_t>(rows * h) * 4, msg) : nullptr;
+  if (rc == GLMK_OK && !yf) rc = GLMK_E_OOM;
+  if (rc == GLMK_OK) rc = fetch(d, kExperts, yf, dy, static_cast<size_t>(rows * h) * 4, msg);
+  if (rc == GLMK_OK) rc = wait_inputs(d, msg);
+  if (rc != GLMK_OK) return rc;
+  const auto* yv = reinterpret_cast<const uint32_t*>(yf);
+  for (int64_t j = 0; j < rows * h; j++) y[j] = glmk_bf16_rne(yv[j]);
+  return drain_if_heavy(d, msg);
+}
+
+bool cube_stacks(const glmk_device* d, const glmk_fp8_stack& g, const glmk_fp8_stack& u, const glmk_fp8_stack& w) {
+  return d->fp8_cube && g.block_n == 128 && u.block_n == 128 && w.block_n == 128;
+}
+
 // f32 weights of one expert's three products; group sets are bounded by kSetBytes of them (at least one
 // expert), and by aclnnGroupedMatmulV4's 1024 groups.
 constexpr size_t kSetBytes = size_t{1} << 30;
@@ -217,13 +291,36 @@ int experts_run(glmk_device* d, const glmk_moe_experts_args a, std::string& msg)
   std::vector<int64_t> order(static_cast<size_t>(start[a.e])), fill(start.begin(), start.end() - 1);
   for (int64_t p = 0; p < slots; p++)
     if (ids[p] != -1) order[fill[ids[p]]++] = p;
-  // Section: the activations (each token's once), gathered in that order
-  std::vector<float> xa(static_cast<size_t>(a.t * a.h)), xg(order.size() * static_cast<size_t>(a.h));
+  // Section: the activations (each token's once), gathered in that order: f32 values, or on an Ascend 950's
+  // FP8 cube their codes and scales
+  const bool cube = cube_stacks(d, a.gate, a.up, a.down);
+  const bool cube_shared = a.shared_i > 0 && cube_stacks(d, a.shared_gate, a.shared_up, a.shared_down);
+  const int64_t kbh = blocks(a.h, 128);
+  std::vector<float> xa, xg, sa, sg;
+  std::vector<uint8_t> ca, cg;
   {
     HostFpEnv env;
-    fp8_activations_f32(reinterpret_cast<const uint16_t*>(hs), a.t, a.h, xa.data());
+    if (!cube || (a.shared_i > 0 && !cube_shared)) {
+      xa.resize(static_cast<size_t>(a.t * a.h));
+      fp8_activations_f32(reinterpret_cast<const uint16_t*>(hs), a.t, a.h, xa.data());
+    }
+    if (cube || cube_shared) {
+      ca.resize(static_cast<size_t>(a.t * a.h));
+      sa.resize(static_cast<size_t>(a.t * kbh));
+      fp8_activations_codes(reinterpret_cast<const uint16_t*>(hs), a.t, a.h, ca.data(), sa.data());
+    }
   }
-  for (size_t r = 0; r < order.size(); r++) std::copy_n(xa.data() + (order[r] / a.top_k) * a.h, a.h, xg.data() + r * a.h);
+  if (cube) {
+    cg.resize(order.size() * static_cast<size_t>(a.h));
+    sg.resize(order.size() * static_cast<size_t>(kbh));
+    for (size_t r = 0; r < order.size(); r++) {
+      std::copy_n(ca.data() + (order[r] / a.top_k) * a.h, a.h, cg.data() + r * a.h);
+      std::copy_n(sa.data() + (order[r] / a.top_k) * kbh, kbh, sg.data() + r * kbh);
+    }
+  } else {
+    xg.resize(order.size() * static_cast<size_t>(a.h));
+    for (size_t r = 0; r < order.size(); r++) std::copy_n(xa.data() + (order[r] / a.top_k) * a.h, a.h, xg.data() + r * a.h);
+  }
   // Section: the experts in use, in sets; y per (token, slot)
   std::vector<uint16_t> y(static_cast<size_t>(slots * a.h)), ys;
   const size_t per_expert = static_cast<size_t>(3 * a.i * a.h) * 4;
@@ -237,16 +334,19 @@ int experts_run(glmk_device* d, const glmk_moe_experts_args a, std::string& msg)
     e0 = e;
     if (experts.empty()) continue;
     ys.resize(static_cast<size_t>(rows * a.h));
-    if ((rc = swiglu_groups(d, msg, xg.data() + r0 * a.h, rows, a.h, a.i, experts, counts, a.gate, a.up, a.down, ys.data())) != GLMK_OK)
-      return rc;
+    rc = cube ? swiglu_cube(d, msg, cg.data() + r0 * a.h, sg.data() + r0 * kbh, rows, a.h, a.i, experts, counts, a.gate, a.up, a.down, ys.data())
+              : swiglu_groups(d, msg, xg.data() + r0 * a.h, rows, a.h, a.i, experts, counts, a.gate, a.up, a.down, ys.data());
+    if (rc != GLMK_OK) return rc;
     for (int64_t r = 0; r < rows; r++) std::copy_n(ys.data() + r * a.h, a.h, y.data() + order[r0 + r] * a.h);
   }
   std::vector<uint16_t> shared;
   if (a.shared_i > 0) {
     shared.resize(static_cast<size_t>(a.t * a.h));
-    if ((rc = swiglu_groups(d, msg, xa.data(), a.t, a.h, a.shared_i, {0}, {a.t}, a.shared_gate, a.shared_up, a.shared_down,
-                            shared.data())) != GLMK_OK)
-      return rc;
+    rc = cube_shared ? swiglu_cube(d, msg, ca.data(), sa.data(), a.t, a.h, a.shared_i, {0}, {a.t}, a.shared_gate, a.shared_up,
+                                   a.shared_down, shared.data())
+                     : swiglu_groups(d, msg, xa.data(), a.t, a.h, a.shared_i, {0}, {a.t}, a.shared_gate, a.shared_up, a.shared_down,
+                                     shared.data());
+    if (rc != GLMK_OK) return rc;
   }
   // Section: combine in slot order on the host (the CPU device's code), one rounding to bf16
   char* out = stage(d, kExperts, static_cast<size_t>(a.t * a.h) * 2, msg);

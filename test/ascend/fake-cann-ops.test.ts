@@ -1,6 +1,6 @@
 // The ascend plugin's int4, fp8, matmul and moe paths through the CPU fake of CANN: which CANN calls they
 // make (aclnnMatmul in f32 with cubeMathType 0 for matmul, int4.matmul and fp8.matmul alike;
-// aclnnGroupedMatmulV4 on f32 single tensors for moe.experts; on an Ascend 950 fp8.matmul's aclnnQuantMatmulV5),
+// aclnnGroupedMatmulV4 on f32 single tensors for moe.experts; on an Ascend 950 aclnnQuantMatmulV5 for both),
 // and failures injected into the fake (an op's GetWorkspaceSize, its launch or its execution failing, a read-back of a
 // host-computed op's input failing) becoming GlmKernelsErrors with the process alive and the next call
 // right. The shared suites (int4, matmul, fp8, fp8-matmul, moe-route, moe-experts, determinism) run on ascend
@@ -100,6 +100,21 @@ describe.runIf(existsSync(join(FAKE, "lib64/libascendcl.so")))("ascend ops throu
     expect(twice(FP8_MATMUL, { ...soc, GLMK_FAKE_CANN_FAIL: "exec:aclnnQuantMatmulV5#1" }).first).toMatch(
       /^GlmKernelsError E_DEVICE execution failed \(aclrtSynchronizeStream\): ACL error 507015: fake CANN: injected execution failure in aclnnQuantMatmulV5/,
     );
+  });
+
+  it("on an Ascend 950 moe.experts with [128, 128] blocks runs each expert's products as aclnnQuantMatmulV5 on the codes (no aclnnGroupedMatmulV4)", () => {
+    const trace = join(mkdtempSync(join(tmpdir(), "glmk-trace-")), "calls.txt");
+    const { first, second, cpu } = twice(EXPERTS, { GLMK_FAKE_CANN_SOC: "Ascend950PR", GLMK_FAKE_CANN_TRACE: trace });
+    expect(first).toBe(second);
+    expect(first.split(",").length).toBe(128);
+    expect(cpu.split(",").length).toBe(128);
+    const lines = readFileSync(trace, "utf8").split("\n");
+    // per run: two experts x (gate, up, down), f32 out
+    expect(lines.filter((l) => l.startsWith("aclnnQuantMatmulV5GetWorkspaceSize"))).toEqual(
+      Array(12).fill("aclnnQuantMatmulV5GetWorkspaceSize x1 36 x2 36 transposeX2 1 groupSize 4303356032 out 0"),
+    );
+    expect(lines.filter((l) => l.startsWith("aclnnGroupedMatmulV4GetWorkspaceSize"))).toEqual([]);
+    expect(lines.filter((l) => l.startsWith("error"))).toEqual([]);
   });
 
   it.each([
