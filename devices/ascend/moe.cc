@@ -108,6 +108,22 @@ void dequantize_stack(const glmk_fp8_stack& s, size_t groups, int64_t n, int64_t
                     s.block_n, reinterpret_cast<float*>(p.f32) + j * cb);
 }
 
+// The host's step between the products: g and u (f32 [n] each, one after the other in gu, back from the NPU)
+// rounded to bf16, then h = bf16(silu(g) * u) (moe_swiglu_bf16, the CPU device's code). Under HostFpEnv.
+std::vector<uint16_t> swiglu_h(const char* gu, int64_t n) {
+  std::vector<uint16_t> g16(static_cast<size_t>(n)), u16(g16.size());
+  const auto* gf = reinterpret_cast<const uint32_t*>(gu);
+  for (size_t j = 0; j < g16.size(); j++) g16[j] = glmk_bf16_rne(gf[j]), u16[j] = glmk_bf16_rne(gf[g16.size() + j]);
+  moe_swiglu_bf16(g16.data(), u16.data(), n, g16.data());
+  return g16;
+}
+
+// y's f32 sums [n] (back from the NPU) rounded once to bf16.
+void round_y(const char* yf, int64_t n, uint16_t* y) {
+  const auto* yb = reinterpret_cast<const uint32_t*>(yf);
+  for (int64_t j = 0; j < n; j++) y[j] = glmk_bf16_rne(yb[j]);
+}
+
 // SPEC 5's SwiGLU for a set of experts on their rows: x [rows, h] f32 (the activations as fp8_activations_f32
 // gives them), expert experts[g] taking the next counts[g] rows; y [rows, h] bf16 out. On the NPU: the gate,
 // up and down products (grouped_product); on the host: the bf16 roundings, h = bf16(silu(g) * u) and h's
@@ -160,11 +176,7 @@ int swiglu_groups(glmk_device* d, std::string& msg, const float* x, int64_t rows
   if (rc != GLMK_OK) return rc;
   {
     HostFpEnv env;
-    std::vector<uint16_t> g16(static_cast<size_t>(rows * i)), u16(g16.size());
-    const auto* gf = reinterpret_cast<const uint32_t*>(gu);
-    for (size_t j = 0; j < g16.size(); j++) g16[j] = glmk_bf16_rne(gf[j]), u16[j] = glmk_bf16_rne(gf[g16.size() + j]);
-    moe_swiglu_bf16(g16.data(), u16.data(), rows * i, g16.data());
-    fp8_activations_f32(g16.data(), rows, i, reinterpret_cast<float*>(hq));
+    fp8_activations_f32(swiglu_h(gu, rows * i).data(), rows, i, reinterpret_cast<float*>(hq));
   }
   // Section: down on the NPU, y rounded to bf16 on the host
   rc = put(d, kExperts, dh, hq, rib, msg);
@@ -174,8 +186,7 @@ int swiglu_groups(glmk_device* d, std::string& msg, const float* x, int64_t rows
   if (rc == GLMK_OK) rc = fetch(d, kExperts, yf, dy, static_cast<size_t>(rows * h) * 4, msg);
   if (rc == GLMK_OK) rc = wait_inputs(d, msg);
   if (rc != GLMK_OK) return rc;
-  const auto* yb = reinterpret_cast<const uint32_t*>(yf);
-  for (int64_t j = 0; j < rows * h; j++) y[j] = glmk_bf16_rne(yb[j]);
+  round_y(yf, rows * h, y);
   return drain_if_heavy(d, msg);  // the stream is idle: this group set's staging can go
 }
 
@@ -227,11 +238,7 @@ int swiglu_cube(glmk_device* d, std::string& msg, const uint8_t* codes, const fl
   if (rc != GLMK_OK) return rc;
   {
     HostFpEnv env;
-    std::vector<uint16_t> g16(static_cast<size_t>(rows * i)), u16(g16.size());
-    const auto* gf = reinterpret_cast<const uint32_t*>(gu);
-    for (size_t j = 0; j < g16.size(); j++) g16[j] = glmk_bf16_rne(gf[j]), u16[j] = glmk_bf16_rne(gf[g16.size() + j]);
-    moe_swiglu_bf16(g16.data(), u16.data(), rows * i, g16.data());
-    fp8_activations_codes(g16.data(), rows, i, reinterpret_cast<uint8_t*>(hc), reinterpret_cast<float*>(hs));
+    fp8_activations_codes(swiglu_h(gu, rows * i).data(), rows, i, reinterpret_cast<uint8_t*>(hc), reinterpret_cast<float*>(hs));
   }
   // Section: down per expert on the FP8 cube, y rounded to bf16 on the host
   rc = put(d, kExperts, dhc, hc, static_cast<size_t>(rows * i), msg);
@@ -244,8 +251,7 @@ int swiglu_cube(glmk_device* d, std::string& msg, const uint8_t* codes, const fl
   if (rc == GLMK_OK) rc = fetch(d, kExperts, yf, dy, static_cast<size_t>(rows * h) * 4, msg);
   if (rc == GLMK_OK) rc = wait_inputs(d, msg);
   if (rc != GLMK_OK) return rc;
-  const auto* yv = reinterpret_cast<const uint32_t*>(yf);
-  for (int64_t j = 0; j < rows * h; j++) y[j] = glmk_bf16_rne(yv[j]);
+  round_y(yf, rows * h, y);
   return drain_if_heavy(d, msg);
 }
 

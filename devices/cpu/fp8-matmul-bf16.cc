@@ -20,6 +20,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "fp8-tile.hpp"
 #include "gemm.hpp"
 #include "glmk/fp8-arith.h"
 #include "glmk/int4-arith.h"
@@ -55,27 +56,6 @@ struct PairIndex {
 const Tables kTables;
 const PairIndex kPairs;
 
-// Reduces p[0..15] (each the 16 partial sums of one output) to one vector: lane r = the fixed tree of p[r]
-// (the network of fp8-matmul-avx512.cc: p[j] + p[j+8], then + 4, + 2, + 1).
-inline __m512 step(__m512 a, __m512 b, __m512i lo, __m512i hi) {
-  return _mm512_add_ps(_mm512_permutex2var_ps(a, lo, b), _mm512_permutex2var_ps(a, hi, b));
-}
-inline __m512 reduce16x16(const __m512* p) {
-  const __m512i L1 = _mm512_set_epi32(23, 22, 21, 20, 19, 18, 17, 16, 7, 6, 5, 4, 3, 2, 1, 0);
-  const __m512i H1 = _mm512_set_epi32(31, 30, 29, 28, 27, 26, 25, 24, 15, 14, 13, 12, 11, 10, 9, 8);
-  const __m512i L2 = _mm512_set_epi32(27, 26, 25, 24, 19, 18, 17, 16, 11, 10, 9, 8, 3, 2, 1, 0);
-  const __m512i H2 = _mm512_set_epi32(31, 30, 29, 28, 23, 22, 21, 20, 15, 14, 13, 12, 7, 6, 5, 4);
-  const __m512i L3 = _mm512_set_epi32(29, 28, 25, 24, 21, 20, 17, 16, 13, 12, 9, 8, 5, 4, 1, 0);
-  const __m512i H3 = _mm512_set_epi32(31, 30, 27, 26, 23, 22, 19, 18, 15, 14, 11, 10, 7, 6, 3, 2);
-  const __m512i L4 = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-  const __m512i H4 = _mm512_set_epi32(31, 29, 27, 25, 23, 21, 19, 17, 15, 13, 11, 9, 7, 5, 3, 1);
-  __m512 a[8], b[4], c[2];
-  for (int i = 0; i < 8; i++) a[i] = step(p[2 * i], p[2 * i + 1], L1, H1);
-  for (int i = 0; i < 4; i++) b[i] = step(a[2 * i], a[2 * i + 1], L2, H2);
-  for (int i = 0; i < 2; i++) c[i] = step(b[2 * i], b[2 * i + 1], L3, H3);
-  return step(c[0], c[1], L4, H4);
-}
-
 // 64 codes (n of them; the rest 0) as two registers of bf16 pairs: dword i = (k = 16 + i, k = i), then
 // (48 + i, 32 + i).
 inline void decode64(const uint8_t* codes, int64_t n, __m512i perm, __m512i hi0, __m512i hi1, __m512i lo0, __m512i lo1,
@@ -90,14 +70,7 @@ inline void decode64(const uint8_t* codes, int64_t n, __m512i perm, __m512i hi0,
   u1 = _mm512_unpackhi_epi8(l, h);
 }
 
-// acc = acc + (block sum * sa) * ws, lane by lane (the scalar path's order).
-inline void accumulate(const __m512* p, float sa, __m512 wsv, float* acc) {
-  _mm512_storeu_ps(acc, _mm512_add_ps(_mm512_loadu_ps(acc), _mm512_mul_ps(_mm512_mul_ps(reduce16x16(p), _mm512_set1_ps(sa)), wsv)));
-}
-
 inline __m512 dp(__m512 acc, __m512i x, __m512i w) { return _mm512_dpbf16_ps(acc, (__m512bh)x, (__m512bh)w); }
-
-constexpr int64_t kAhead = 1024;  // as fp8-matmul-avx512.cc
 
 }  // namespace
 
@@ -131,15 +104,7 @@ void fp8_tile_bf16(const uint32_t* xpairs, const float* sa, int64_t m, int64_t k
   for (int64_t i = 0; i < m; i++) _mm512_storeu_ps(acc + 16 * i, _mm512_setzero_ps());
   for (int64_t j = 0; j < blocks; j++) {
     const int64_t c0 = j * 128, left = k - c0;
-    for (int64_t r = 0; r < rows; r++) {
-      const uint8_t* ahead = c0 + kAhead < k ? tile + r * k + c0 + kAhead
-                             : r < next_rows ? tile + (16 + r) * k + (c0 + kAhead - k) : nullptr;
-      if (ahead && ahead < tile + (16 + next_rows) * k) {
-        _mm_prefetch(reinterpret_cast<const char*>(ahead), _MM_HINT_T1);
-        _mm_prefetch(reinterpret_cast<const char*>(ahead + 64), _MM_HINT_T1);
-      }
-      ws[r] = wsrow[r][j];
-    }
+    fp8tile::block_start(tile, k, c0, rows, next_rows, wsrow, j, ws);
     const __m512 wsv = _mm512_load_ps(ws);
     __m512 p[16];
     if (m == 1) {
@@ -157,7 +122,7 @@ void fp8_tile_bf16(const uint32_t* xpairs, const float* sa, int64_t m, int64_t k
         }
         p[r] = s;
       }
-      accumulate(p, sa[j], wsv, acc);
+      fp8tile::accumulate(p, 1.0f, sa[j], wsv, acc);
       continue;
     }
     for (int64_t r = 0; r < rows; r++) {
@@ -176,7 +141,7 @@ void fp8_tile_bf16(const uint32_t* xpairs, const float* sa, int64_t m, int64_t k
                             x3, _mm512_load_si512(w[r] + 48));
         p[r] = s;
       }
-      accumulate(p, sa[i * blocks + j], wsv, acc + 16 * i);
+      fp8tile::accumulate(p, 1.0f, sa[i * blocks + j], wsv, acc + 16 * i);
     }
   }
 }
