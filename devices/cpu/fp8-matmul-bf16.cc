@@ -53,8 +53,16 @@ struct PairIndex {
   }
 };
 
-const Tables kTables;
-const PairIndex kPairs;
+// NOTE: built on first use, never at load: this file is compiled for AVX-512 (the pragma above), so a
+// namespace-scope table's constructor would run AVX-512 code when the addon loads on any CPU.
+const Tables& tables() {
+  static const Tables t;
+  return t;
+}
+const PairIndex& pair_index() {
+  static const PairIndex p;
+  return p;
+}
 
 // 64 codes (n of them; the rest 0) as two registers of bf16 pairs: dword i = (k = 16 + i, k = i), then
 // (48 + i, 32 + i).
@@ -92,9 +100,10 @@ void fp8_bf16_prepare(const float* xa, int64_t m, int64_t k, uint32_t* pairs) {
 void fp8_tile_bf16(const uint32_t* xpairs, const float* sa, int64_t m, int64_t k, const uint8_t* data, const float* scale_inv,
                    int64_t block_n, int64_t n0, int64_t rows, int64_t next_rows, float* acc) {
   const int64_t blocks = (k + 127) / 128;
-  const __m512i perm = _mm512_load_si512(kPairs.idx);
-  const __m512i hi0 = _mm512_load_si512(kTables.hi), hi1 = _mm512_load_si512(kTables.hi + 64);
-  const __m512i lo0 = _mm512_load_si512(kTables.lo), lo1 = _mm512_load_si512(kTables.lo + 64);
+  const Tables& tb = tables();
+  const __m512i perm = _mm512_load_si512(pair_index().idx);
+  const __m512i hi0 = _mm512_load_si512(tb.hi), hi1 = _mm512_load_si512(tb.hi + 64);
+  const __m512i lo0 = _mm512_load_si512(tb.lo), lo1 = _mm512_load_si512(tb.lo + 64);
   alignas(64) uint32_t w[16][64];
   alignas(64) float ws[16] = {};
   if (rows < 16) std::memset(w[rows], 0, sizeof(uint32_t) * 64 * static_cast<size_t>(16 - rows));  // never written

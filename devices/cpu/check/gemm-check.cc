@@ -138,10 +138,10 @@ void fp8_case(Isa isa, int64_t m, int64_t n, int64_t k, int64_t block_n, const s
       want[i * n + r] = acc;
     }
   std::vector<uint32_t> pairs(static_cast<size_t>(m * blocks * 64));
-  fp8_bf16_prepare(xa.data(), m, k, pairs.data());
   for (int kernel = 0; kernel < 2; kernel++) {
     if (kernel == 0 && isa < Isa::avx512) continue;
     if (kernel == 1 && (isa < Isa::avx512bf16 || !vdpbf16ps_exact())) continue;
+    if (kernel == 1) fp8_bf16_prepare(xa.data(), m, k, pairs.data());  // (AVX-512 code: only where it runs)
     std::vector<float> got(static_cast<size_t>(m * n)), tile(static_cast<size_t>(m * 16));
     for (int64_t t0 = 0; t0 < n; t0 += 16) {
       const int64_t rows = std::min<int64_t>(16, n - t0), next = std::min<int64_t>(16, std::max<int64_t>(0, n - t0 - 16));
@@ -157,6 +157,8 @@ void fp8_case(Isa isa, int64_t m, int64_t n, int64_t k, int64_t block_n, const s
 }
 
 void fp8_checks(Isa isa, std::mt19937& rng) {
+  std::printf("fp8 tiles checked against the scalar model: AVX-512 %s, VDPBF16PS %s\n", isa >= Isa::avx512 ? "yes" : "no (not on this CPU)",
+              isa < Isa::avx512bf16 ? "no (not on this CPU)" : vdpbf16ps_exact() ? "yes" : "no (this CPU's VDPBF16PS order differs)");
   // every (activation code, weight code) pair at every k of a block: x row i holds code (i + c) mod 256 at c,
   // weight row r code (7 r + 3 c) mod 256; without the NaN codes (0x7F, 0xFF -> 0), then with them
   for (bool nan : {false, true}) {
