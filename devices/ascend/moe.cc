@@ -118,6 +118,17 @@ std::vector<uint16_t> swiglu_h(const char* gu, int64_t n) {
   return g16;
 }
 
+// g and u (device f32 [n] each) read back into one staged host buffer *gu, g then u (after a stream wait).
+int fetch_gu(glmk_device* d, std::string& msg, const void* g, const void* u, int64_t n, char** gu) {
+  const size_t bytes = static_cast<size_t>(n) * 4;
+  *gu = stage(d, kExperts, 2 * bytes, msg);
+  if (!*gu) return GLMK_E_OOM;
+  int rc = fetch(d, kExperts, *gu, g, bytes, msg);
+  if (rc == GLMK_OK) rc = fetch(d, kExperts, *gu + bytes, u, bytes, msg);
+  if (rc == GLMK_OK) rc = wait_inputs(d, msg);
+  return rc;
+}
+
 // y's f32 sums [n] (back from the NPU) rounded once to bf16.
 void round_y(const char* yf, int64_t n, uint16_t* y) {
   const auto* yb = reinterpret_cast<const uint32_t*>(yf);
@@ -167,12 +178,10 @@ int swiglu_groups(glmk_device* d, std::string& msg, const float* x, int64_t rows
   if (rc == GLMK_OK) rc = grouped_product(d, msg, dx, rows, h, dwg, g, i, dc, dg);
   if (rc == GLMK_OK) rc = grouped_product(d, msg, dx, rows, h, dwu, g, i, dc, du);
   const size_t rib = static_cast<size_t>(rows * i) * 4;
-  char* gu = rc == GLMK_OK ? stage(d, kExperts, 2 * rib, msg) : nullptr;
-  char* hq = gu ? stage(d, kExperts, rib, msg) : nullptr;
+  char* hq = rc == GLMK_OK ? stage(d, kExperts, rib, msg) : nullptr;
   if (rc == GLMK_OK && !hq) rc = GLMK_E_OOM;
-  if (rc == GLMK_OK) rc = fetch(d, kExperts, gu, dg, rib, msg);
-  if (rc == GLMK_OK) rc = fetch(d, kExperts, gu + rib, du, rib, msg);
-  if (rc == GLMK_OK) rc = wait_inputs(d, msg);
+  char* gu = nullptr;
+  if (rc == GLMK_OK) rc = fetch_gu(d, msg, dg, du, rows * i, &gu);
   if (rc != GLMK_OK) return rc;
   {
     HostFpEnv env;
@@ -227,14 +236,11 @@ int swiglu_cube(glmk_device* d, std::string& msg, const uint8_t* codes, const fl
     if (r == GLMK_OK) r = fp8_cube_product(d, msg, kExperts, x, m, h, CubeWeights{up.data, up.scale_inv, e}, i, du, row, true);
     return r;
   });
-  const size_t rib = static_cast<size_t>(rows * i) * 4;
-  char* gu = rc == GLMK_OK ? stage(d, kExperts, 2 * rib, msg) : nullptr;
-  char* hc = gu ? stage(d, kExperts, static_cast<size_t>(rows * i), msg) : nullptr;
+  char* hc = rc == GLMK_OK ? stage(d, kExperts, static_cast<size_t>(rows * i), msg) : nullptr;
   char* hs = hc ? stage(d, kExperts, static_cast<size_t>(rows * kbi) * 4, msg) : nullptr;
   if (rc == GLMK_OK && !hs) rc = GLMK_E_OOM;
-  if (rc == GLMK_OK) rc = fetch(d, kExperts, gu, dg, rib, msg);
-  if (rc == GLMK_OK) rc = fetch(d, kExperts, gu + rib, du, rib, msg);
-  if (rc == GLMK_OK) rc = wait_inputs(d, msg);
+  char* gu = nullptr;
+  if (rc == GLMK_OK) rc = fetch_gu(d, msg, dg, du, rows * i, &gu);
   if (rc != GLMK_OK) return rc;
   {
     HostFpEnv env;

@@ -91,8 +91,7 @@ GLMK_AVX512 void fp8_tile_avx512(const float* xa, const float* sa, int64_t m, in
   if (rows < 16) std::memset(w[rows], 0, sizeof(float) * 128 * static_cast<size_t>(16 - rows));  // never written
   const uint8_t* tile = data + n0 * k;
   const float* wsrow[16];
-  for (int64_t r = 0; r < rows; r++) wsrow[r] = scale_inv + ((n0 + r) / block_n) * blocks;
-  for (int64_t i = 0; i < m; i++) _mm512_storeu_ps(acc + 16 * i, _mm512_setzero_ps());
+  fp8tile::tile_start(scale_inv, blocks, block_n, n0, rows, m, wsrow, acc);
   for (int64_t j = 0; j < blocks; j++) {
     const int64_t c0 = j * 128, left = k - c0;
     fp8tile::block_start(tile, k, c0, rows, next_rows, wsrow, j, ws);

@@ -109,8 +109,7 @@ void fp8_tile_bf16(const uint32_t* xpairs, const float* sa, int64_t m, int64_t k
   if (rows < 16) std::memset(w[rows], 0, sizeof(uint32_t) * 64 * static_cast<size_t>(16 - rows));  // never written
   const uint8_t* tile = data + n0 * k;
   const float* wsrow[16];
-  for (int64_t r = 0; r < rows; r++) wsrow[r] = scale_inv + ((n0 + r) / block_n) * blocks;
-  for (int64_t i = 0; i < m; i++) _mm512_storeu_ps(acc + 16 * i, _mm512_setzero_ps());
+  fp8tile::tile_start(scale_inv, blocks, block_n, n0, rows, m, wsrow, acc);
   for (int64_t j = 0; j < blocks; j++) {
     const int64_t c0 = j * 128, left = k - c0;
     fp8tile::block_start(tile, k, c0, rows, next_rows, wsrow, j, ws);

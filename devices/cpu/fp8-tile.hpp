@@ -63,6 +63,13 @@ GLMK_FP8_TILE void block_start(const uint8_t* tile, int64_t k, int64_t c0, int64
   }
 }
 
+// The tile's rows' block-scale rows (scale_inv row (n0 + r) / block_n) and its m x 16 sums set to +0.
+GLMK_FP8_TILE void tile_start(const float* scale_inv, int64_t blocks, int64_t block_n, int64_t n0, int64_t rows, int64_t m,
+                              const float** wsrow, float* acc) {
+  for (int64_t r = 0; r < rows; r++) wsrow[r] = scale_inv + ((n0 + r) / block_n) * blocks;
+  for (int64_t i = 0; i < m; i++) _mm512_storeu_ps(acc + 16 * i, _mm512_setzero_ps());
+}
+
 #undef GLMK_FP8_TILE
 
 }  // namespace glmk::cpu::fp8tile
