@@ -20,9 +20,17 @@
 set -uo pipefail
 source .device/node-env.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
-fails=0
-step() { echo "== $1"; shift; "$@" || { echo "FAILED: $*"; fails=$((fails + 1)); }; }
+# Parts: `bash bench/gpu/acceptance.sh 1 2 3` runs only those (numbered as above; default: all), so that a
+# device session can split the run across commands of at most 10 minutes each.
+want=" ${*:-1 2 3 4 5 6 7} "
+fails=0 part=0
+step() {
+  case "$want" in *" $part "*) ;; *) return 0 ;; esac
+  echo "== [$part] $1"; shift; "$@" || { echo "FAILED: $*"; fails=$((fails + 1)); }
+}
+part=1
 step "C++ reference check on cuda" .device/gpu/topk-cuda-check 3
+part=2
 for tool in memcheck racecheck synccheck; do
   step "compute-sanitizer $tool (top-k: the cases of at most 200K scores; the fp8.matmul, moe and matmul checks whole)" \
     compute-sanitizer --tool "$tool" --error-exitcode 9 .device/gpu/topk-cuda-check 1 quick
@@ -31,16 +39,21 @@ step "tensor-core wrappers (mma.cuh) on hardware: the layouts, ldmatrix, cp.asyn
   .device/gpu/mma-cuda-check
 step "compute-sanitizer racecheck on the tensor-core check" \
   compute-sanitizer --tool racecheck --error-exitcode 9 .device/gpu/mma-cuda-check
+part=3
 step "verify --device cuda (100 repeats; digests must equal the CPU's golden file)" \
   node .device/gpu/pkg/bin/glm-kernels.js verify --device cuda --repeats 100
+part=4
 step "torch.topk: bit equality, repeats, timings" \
   env PYTHONUNBUFFERED=1 python3 bench/gpu/torch_peer.py .device/gpu/pkg/prebuilds/linux-x64/libglmk-cuda.so
+part=5
 step "memory: the pool in dev.memory(), emptyCache(), tensors left to the garbage collector" \
   node bench/gpu/memory-check.mjs .device/gpu/pkg
 step "deferred uploads and the idle pool trim through the device ABI" \
   .device/gpu/upload-check .device/gpu/pkg/prebuilds/linux-x64/libglmk-cuda.so
+part=6
 step "int4 and fp8 quantizers, fp8.matmul, moe.route, moe.experts, matmul, int4.matmul: cuda == cpu bit for bit (bf16 x matmuls: within tolerance, identity bit for bit)" node bench/gpu/quant-check.mjs .device/gpu/pkg
 lib=.device/gpu/pkg/prebuilds/linux-x64/libglmk-cuda.so
+part=7
 step "ABI self-test of bench/gpu/glmk_abi.py on cuda (no torch): every op matmul_peer.py calls, against numpy models" \
   python3 bench/gpu/matmul_peer.py --selftest "$lib" --size large
 for tool in memcheck racecheck; do
@@ -49,5 +62,5 @@ for tool in memcheck racecheck; do
 done
 step "int4.matmul, fp8.matmul, moe.experts beside torch: timings, same-product checks, issue 21's targets" \
   env PYTHONUNBUFFERED=1 python3 bench/gpu/matmul_peer.py "$lib"
-echo "== acceptance: $fails step(s) failed"
+echo "== acceptance (parts$want): $fails step(s) failed"
 exit $((fails > 0))
