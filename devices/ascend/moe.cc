@@ -129,10 +129,19 @@ int fetch_gu(glmk_device* d, std::string& msg, const void* g, const void* u, int
   return rc;
 }
 
-// y's f32 sums [n] (back from the NPU) rounded once to bf16.
-void round_y(const char* yf, int64_t n, uint16_t* y) {
+// The end of a set (rc: the status so far, returned as it is unless GLMK_OK): the down product's f32 sums
+// (device dy [n]) read back and rounded once to bf16 into y; the stream is then idle, so the set's staging
+// can go.
+int finish_y(glmk_device* d, std::string& msg, int rc, const void* dy, int64_t n, uint16_t* y) {
+  const size_t bytes = static_cast<size_t>(n) * 4;
+  char* yf = rc == GLMK_OK ? stage(d, kExperts, bytes, msg) : nullptr;
+  if (rc == GLMK_OK && !yf) rc = GLMK_E_OOM;
+  if (rc == GLMK_OK) rc = fetch(d, kExperts, yf, dy, bytes, msg);
+  if (rc == GLMK_OK) rc = wait_inputs(d, msg);
+  if (rc != GLMK_OK) return rc;
   const auto* yb = reinterpret_cast<const uint32_t*>(yf);
   for (int64_t j = 0; j < n; j++) y[j] = glmk_bf16_rne(yb[j]);
+  return drain_if_heavy(d, msg);
 }
 
 // SPEC 5's SwiGLU for a set of experts on their rows: x [rows, h] f32 (the activations as fp8_activations_f32
@@ -190,13 +199,7 @@ int swiglu_groups(glmk_device* d, std::string& msg, const float* x, int64_t rows
   // Section: down on the NPU, y rounded to bf16 on the host
   rc = put(d, kExperts, dh, hq, rib, msg);
   if (rc == GLMK_OK) rc = grouped_product(d, msg, dh, rows, i, dwd, g, h, dc, dy);
-  char* yf = rc == GLMK_OK ? stage(d, kExperts, static_cast<size_t>(rows * h) * 4, msg) : nullptr;
-  if (rc == GLMK_OK && !yf) rc = GLMK_E_OOM;
-  if (rc == GLMK_OK) rc = fetch(d, kExperts, yf, dy, static_cast<size_t>(rows * h) * 4, msg);
-  if (rc == GLMK_OK) rc = wait_inputs(d, msg);
-  if (rc != GLMK_OK) return rc;
-  round_y(yf, rows * h, y);
-  return drain_if_heavy(d, msg);  // the stream is idle: this group set's staging can go
+  return finish_y(d, msg, rc, dy, rows * h, y);
 }
 
 // The same on an Ascend 950 (d->fp8_cube) with [128, 128] weight blocks: each expert's three products are
@@ -252,13 +255,7 @@ int swiglu_cube(glmk_device* d, std::string& msg, const uint8_t* codes, const fl
   each([&](int64_t e, int64_t row, int64_t m) {
     return fp8_cube_product(d, msg, kExperts, CubeOperand{dhc, dhs, row}, m, i, CubeWeights{down.data, down.scale_inv, e}, h, dy, row, true);
   });
-  char* yf = rc == GLMK_OK ? stage(d, kExperts, static_cast<size_t>(rows * h) * 4, msg) : nullptr;
-  if (rc == GLMK_OK && !yf) rc = GLMK_E_OOM;
-  if (rc == GLMK_OK) rc = fetch(d, kExperts, yf, dy, static_cast<size_t>(rows * h) * 4, msg);
-  if (rc == GLMK_OK) rc = wait_inputs(d, msg);
-  if (rc != GLMK_OK) return rc;
-  round_y(yf, rows * h, y);
-  return drain_if_heavy(d, msg);
+  return finish_y(d, msg, rc, dy, rows * h, y);
 }
 
 bool cube_stacks(const glmk_device* d, const glmk_fp8_stack& g, const glmk_fp8_stack& u, const glmk_fp8_stack& w) {
