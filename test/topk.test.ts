@@ -38,6 +38,10 @@ CASES.push(
   { name: "f32-uniform-2x20000-k9000 (k > 8192)", dtype: "f32", rows: 2, cols: 20000, k: 9000, gen: "uniform", seed: 211 },
   { name: "f16-ties-1x100000-k9000 (long row, k > 8192)", dtype: "f16", rows: 1, cols: 100000, k: 9000, gen: "ties", seed: 212 },
   { name: "f32-constant-200x9000-k1000 (many tied rows)", dtype: "f32", rows: 200, cols: 9000, k: 1000, gen: "constant", seed: 213 },
+  { name: "f32-constant-1x70000-k2048 (split, all tied)", dtype: "f32", rows: 1, cols: 70000, k: 2048, gen: "constant", seed: 214 },
+  { name: "f32-uniform-1x65536-k16 (split, small k)", dtype: "f32", rows: 1, cols: 65536, k: 16, gen: "uniform", seed: 215 },
+  { name: "bf16-special-2x100000-k2048 (split, specials)", dtype: "bf16", rows: 2, cols: 100000, k: 2048, gen: "special", seed: 216 },
+  { name: "f32-ties-1x65536-k4096 (split, ties, k past the halves)", dtype: "f32", rows: 1, cols: 65536, k: 4096, gen: "ties", seed: 217 },
 );
 
 describe.each(TEST_DEVICES)("topk on %s", (name) => {

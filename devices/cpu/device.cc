@@ -34,6 +34,7 @@ struct glmk_device {
   // thread is terminated, ran that top-k on freed scratch).
   glmk::cpu::BlockCache blocks{size_t{64} << 20};    // outlives the stream's last free
   std::vector<glmk::cpu::TopkScratch> topk_scratch;  // touched only by the task that runs (one at a time)
+  glmk::cpu::TopkSplitTuner topk_tuner;              // (the same)
   glmk::cpu::Pool inline_pool{1, 0};                 // no threads: for small ops run inline
   glmk::cpu::Stream stream;
   glmk_device(int t, glmk::cpu::Isa i, int spin_us) : threads(t), isa(i), stream(t, spin_us) {
@@ -53,11 +54,17 @@ constexpr size_t kInlineCopyBytes = size_t{1} << 20;
 constexpr size_t kInlineTopkBytes = size_t{640} << 10;
 constexpr int64_t kInlineTopkRows = 4;
 
-// Runs kernel(pool, status) in stream order: on the calling thread with a one-thread pool when `small` and
-// the stream is idle, else on the stream thread with the worker pool (results never depend on which).
+// Runs kernel(pool, status) in stream order: on the calling thread when `small` and the stream is idle,
+// else on the stream thread with the worker pool (results never depend on which). Inline, the pool is a
+// one-thread pool, or with `wide` the stream's own pool with the calling thread as its worker 0: the stream
+// is idle then, so nothing else uses that pool, and a worker that is not awake costs nothing (the calling
+// thread takes the items it has not started).
 template <class Kernel>
-void run_op(glmk_device* d, const char* op, bool small, Kernel kernel) {
-  if (small && d->stream.run_inline(op, [d, &kernel](glmk_status* s) { return kernel(d->inline_pool, s); })) return;
+void run_op(glmk_device* d, const char* op, bool small, Kernel kernel, bool wide = false) {
+  if (small && d->stream.run_inline(op, [d, &kernel, wide](glmk_status* s) {
+        return kernel(wide ? d->stream.pool() : d->inline_pool, s);
+      }))
+    return;
   d->stream.enqueue(op, [d, kernel](glmk_status* s) { return kernel(d->stream.pool(), s); });
 }
 
@@ -202,9 +209,10 @@ int topk(glmk_device* d, const glmk_topk_args* a, glmk_status* st) {
                 static_cast<long long>(a->cols), static_cast<long long>(a->k));
   const glmk_topk_args args = *a;
   const size_t bytes = static_cast<size_t>(a->rows) * static_cast<size_t>(a->cols) * (a->dtype == GLMK_F32 ? 4 : 2);
-  run_op(d, "topk", a->rows <= kInlineTopkRows && bytes <= kInlineTopkBytes, [d, args](Pool& pool, glmk_status* s) {
-    return topk_execute(pool, d->isa, d->topk_scratch, args, s);
-  });
+  run_op(
+      d, "topk", a->rows <= kInlineTopkRows && bytes <= kInlineTopkBytes,
+      [d, args](Pool& pool, glmk_status* s) { return topk_execute(pool, d->isa, d->topk_scratch, args, s, &d->topk_tuner); },
+      topk_splits_rows(d->threads, a->rows, a->cols));
   return ok(st);
 }
 

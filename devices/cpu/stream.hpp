@@ -45,7 +45,7 @@ class Pool {
   const std::function<void(int64_t, int)>* job_ = nullptr;
   int64_t n_ = 0;
   std::atomic<int64_t> next_{0};
-  int busy_ = 0;
+  std::atomic<int> busy_{0};  // workers inside a job; changed under mu_, polled without it
   std::atomic<uint64_t> generation_{0};
   bool stop_ = false;
   const int spin_us_;

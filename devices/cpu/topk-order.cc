@@ -112,21 +112,25 @@ void insertion_sort(uint64_t* a, size_t n, LinePrefetcher& pf) {
   }
 }
 
-// A key t in [kmin, kmax] with at least kk of keys[0..m) >= t, and at most about kk + kk / 32 when a few
-// vector counts find one: the secant between the two bounds first, halving when it stalls. Cutting there
+}  // namespace
+
+// topk_cut_key (topk.hpp): the secant between the two bounds first, halving when it stalls. Cutting there
 // before bucketing costs a few counts and one compaction; it spares the scalar counting loop about a third
 // of its items (1.4 k to 2 k survivors come out of the filter), and the buckets come out narrower.
-uint32_t cut_key(Isa isa, const uint32_t* keys, size_t m, size_t kk, uint32_t kmin, uint32_t kmax) {
+uint32_t topk_cut_key(Isa isa, const KeyList* lists, size_t nlists, size_t kk, uint32_t kmin, uint32_t kmax,
+                      size_t* count) {
   constexpr int kCounts = 6;
   const size_t want = kk + kk / 64, enough = kk + kk / 32;
   uint32_t lo = kmin, hi = kmax;  // count(>= lo) >= kk; count(>= t) < kk for every t > hi
-  size_t c_lo = m, c_hi = 0;      // count(>= lo), count(>= hi + 1) (0 for hi = kmax: a bound, not a count)
+  size_t c_lo = 0, c_hi = 0;      // count(>= lo), count(>= hi + 1) (0 for hi = kmax: a bound, not a count)
+  for (size_t l = 0; l < nlists; l++) c_lo += lists[l].m;
   for (int i = 0; i < kCounts && lo < hi && c_lo > enough; i++) {
     // The secant from (lo, c_lo) to (hi + 1, c_hi) aimed at `want`; every other step halves instead.
     const double span = static_cast<double>(hi) + 1.0 - static_cast<double>(lo);
     double f = i % 2 == 0 ? static_cast<double>(c_lo - want) / static_cast<double>(c_lo - c_hi) : 0.5;
     const uint32_t t = lo + static_cast<uint32_t>(std::clamp(f * span, 1.0, span - 1.0));  // in (lo, hi]
-    const size_t c = topk_count_at_least(isa, keys, m, t);
+    size_t c = 0;
+    for (size_t l = 0; l < nlists; l++) c += topk_count_at_least(isa, lists[l].keys, lists[l].m, t);
     if (c >= kk) {
       lo = t;
       c_lo = c;
@@ -135,10 +139,9 @@ uint32_t cut_key(Isa isa, const uint32_t* keys, size_t m, size_t kk, uint32_t km
       c_hi = c;
     }
   }
+  if (count) *count = c_lo;
   return lo;
 }
-
-}  // namespace
 
 const uint64_t* top_items(Isa isa, uint32_t* keys, int32_t* idx, size_t m, size_t kk, uint32_t kmin,
                           uint32_t kmax, TopkScratch& s) {
@@ -157,7 +160,8 @@ const uint64_t* top_items(Isa isa, uint32_t* keys, int32_t* idx, size_t m, size_
   // noise).
   size_t upto = kk;
   if (isa >= Isa::avx512 && m > kk + kk / 16) {
-    kmin = cut_key(isa, keys, m, kk, kmin, kmax);
+    const KeyList all{keys, idx, m};
+    kmin = topk_cut_key(isa, &all, 1, kk, kmin, kmax, nullptr);
     m = topk_compact(isa, keys, idx, m, kmin);
     upto = m;
   }

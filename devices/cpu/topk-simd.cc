@@ -376,6 +376,24 @@ __attribute__((target("avx512f"))) size_t compact_avx512(uint32_t* keys, int32_t
   return c;
 }
 
+// Copies (key, index) of the keys in [lo, hi] to (ok, oi), in order, full vectors only; *done: how far.
+__attribute__((target("avx512f"))) size_t gather_range_avx512(const uint32_t* keys, const int32_t* idx, size_t n,
+                                                              uint32_t lo, uint32_t hi, uint32_t* ok, int32_t* oi,
+                                                              size_t* done) {
+  // NOTE: key - lo <= hi - lo (unsigned) is lo <= key <= hi in one compare.
+  const __m512i vlo = _mm512_set1_epi32(static_cast<int32_t>(lo)), vspan = _mm512_set1_epi32(static_cast<int32_t>(hi - lo));
+  size_t c = 0, j = 0;
+  for (; j + 16 <= n; j += 16) {
+    const __m512i k = _mm512_loadu_si512(keys + j);
+    const __mmask16 keep = _mm512_cmple_epu32_mask(_mm512_sub_epi32(k, vlo), vspan);
+    _mm512_storeu_si512(ok + c, _mm512_maskz_compress_epi32(keep, k));  // (whole vectors: see the filter)
+    _mm512_storeu_si512(oi + c, _mm512_maskz_compress_epi32(keep, _mm512_loadu_si512(idx + j)));
+    c += static_cast<size_t>(__builtin_popcount(keep));
+  }
+  *done = j;
+  return c;
+}
+
 // 16 outputs a step: split the items into index and key lanes, turn keys back into values, and stream
 // the stores when the rows are 64-byte aligned (the outputs are not read again here: no read for
 // ownership, no cache pollution).
@@ -474,6 +492,21 @@ size_t topk_compact(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t)
   return c;
 }
 
+
+size_t topk_gather_range(Isa isa, const uint32_t* keys, const int32_t* idx, size_t n, uint32_t lo, uint32_t hi,
+                         uint32_t* out_keys, int32_t* out_idx) {
+  size_t c = 0, j = 0;
+#if defined(__x86_64__)
+  if (isa >= Isa::avx512) c = gather_range_avx512(keys, idx, n, lo, hi, out_keys, out_idx, &j);
+#endif
+  for (; j < n; j++) {
+    const uint32_t k = keys[j];
+    out_keys[c] = k;
+    out_idx[c] = idx[j];
+    c += k - lo <= hi - lo;
+  }
+  return c;
+}
 
 void topk_digits(Isa isa, const uint32_t* keys, size_t n, uint32_t kmax, int shift, uint16_t* d) {
   size_t j = 0;

@@ -14,12 +14,16 @@
 // toward L2.
 // NOTE: the threshold only decides how much work step 3 does, never the result: every score of the
 // true top k is >= t whenever at least k survive. So the output depends only on the row's scores.
-// Long rows with few rows split step 2 into fixed chunks whose survivor lists are concatenated in order:
-// the same list as one pass, whatever the thread count.
+// Long rows with few rows split step 2 into contiguous parts whose survivor lists are concatenated in
+// order (the same list as one pass, whatever the thread count), and steps 3-4 into two key ranges, each
+// ordered and written on its own (the output order is a total order, so the same output as one range).
 #include "topk.hpp"
+
+#include <sched.h>
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <functional>
@@ -31,7 +35,8 @@ namespace glmk::cpu {
 
 namespace {
 
-constexpr int64_t kChunk = 32768;       // filter work item for split rows
+constexpr int64_t kPartMin = 16384;     // split rows: scores per filter part, at least
+constexpr int64_t kSplitMin = 65536;    // rows at least this long are split when rows are few
 constexpr int64_t kSampleMin = 2048;    // rows shorter than this keep everything
 constexpr int64_t kSampleBlocks = 64;  // sampled 16-score blocks per row, at most
 
@@ -167,46 +172,138 @@ void row_whole(Isa isa, const RowJob& job, int dtype, int64_t k, TopkScratch& s,
   s.next_row.reset();
 }
 
-// One long row, step 2 split over the pool in fixed chunks.
+// Steps 3-4 of a split row, in two key ranges at once. The survivors are the lists' (keys, idx), in
+// index order list after list, at least kk of them, keys in [kmin, kmax] with kmin < kmax. t2 splits the
+// keys so that about kk / 2 are >= t2 (c0 of them); the first min(c0, kk) outputs are those, in their
+// order, and the top kk - c0 of the rest (the keys from the cut key for all kk up to t2) follow them.
+// Each range is cut, gathered, ordered and written on its own, by whichever worker takes it; both
+// compute t2 (the same vector counts, so the same t2). The output order is a total order on (key,
+// index), so this is the same output as one select_and_write.
+void select_and_write_split(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k,
+                            std::vector<TopkScratch>& scratch, const std::vector<KeyList>& lists, uint32_t kmin,
+                            uint32_t kmax) {
+  const size_t kk = static_cast<size_t>(std::min<int64_t>(k, job.n));
+  size_t m = 0;
+  for (const KeyList& l : lists) m += l.m;
+  pool.parallel_for(2, [&](int64_t part, int w) {
+    TopkScratch& ps = scratch[static_cast<size_t>(w)];
+    size_t c0;
+    const uint32_t t2 = topk_cut_key(isa, lists.data(), lists.size(), kk / 2, kmin, kmax, &c0);
+    c0 = std::min(c0, kk);
+    uint32_t lo = t2, hi = kmax;
+    size_t want = c0, at = 0;
+    if (part == 1) {
+      if (c0 == kk) return;  // (t2 cut nothing off: many equal keys)
+      hi = t2 - 1;  // t2 > kmin here: count(>= kmin) = m >= kk
+      lo = m > kk + kk / 16 ? topk_cut_key(isa, lists.data(), lists.size(), kk, kmin, kmax, nullptr) : kmin;
+      want = kk - c0;
+      at = c0;
+    }
+    if (ps.part_keys.size() < m + kFilterSlack) {
+      ps.part_keys.resize(m + kFilterSlack);
+      ps.part_idx.resize(m + kFilterSlack);
+    }
+    size_t mp = 0;
+    for (const KeyList& l : lists)
+      mp += topk_gather_range(isa, l.keys, l.idx, l.m, lo, hi, ps.part_keys.data() + mp, ps.part_idx.data() + mp);
+    ps.next_row.reset();
+    const uint64_t* items = top_items(isa, ps.part_keys.data(), ps.part_idx.data(), mp, want, lo, hi, ps);
+    topk_write(isa, items, want, job.window, dtype, job.out_idx + at, job.out_val + at, ps.next_row);
+  });
+  write_padding(job.out_idx, job.out_val, static_cast<int64_t>(kk), k);
+}
+
+// One long row over the pool: step 2 in contiguous parts, one per worker (at most one per 16K scores), then
+// steps 3-4 in two key ranges (select_and_write_split) on the parts' survivor lists in order, or, on one
+// thread, on those lists concatenated (the same list as one pass, whatever the parts).
+// Step 1 runs inside part 0, so that waking the other workers overlaps it; they wait for the threshold.
+// Part 0 never waits, and it is claimed before any other (items are claimed in order), so whichever
+// threads take them, the wait ends. (Pulling their first lines toward the cache while they wait, with
+// part 0 shorter by as much, measured no faster: the threads filter at the same rate either way.)
 void row_split(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k, std::vector<TopkScratch>& scratch) {
   TopkScratch& s = scratch[0];
-  int64_t kk = std::min<int64_t>(k, job.n);
-  int64_t chunks = (job.n + kChunk - 1) / kChunk;
-  // NOTE: each chunk has its own kChunk + slack region, so that one chunk's slack never overlaps the
+  const int64_t kk = std::min<int64_t>(k, job.n);
+  const int64_t parts = std::clamp<int64_t>(job.n / kPartMin, 1, pool.size());
+  const int64_t part_len = (job.n + parts - 1) / parts;
+  // NOTE: each part has its own part_len + slack region, so that one part's slack never overlaps the
   // survivors another thread is writing.
-  constexpr int64_t kStride = kChunk + kFilterSlack;
-  ensure(s, chunks * kStride);
-  std::vector<FilterOut> parts(static_cast<size_t>(chunks));
-  auto filter_all = [&](uint32_t t) {
-    pool.parallel_for(chunks, [&](int64_t c, int) {
-      int64_t b = c * kChunk, e = std::min(job.n, b + kChunk);
-      uint32_t* keys = s.keys.data() + c * kStride;
-      int32_t* idx = s.idx.data() + c * kStride;
-      LinePrefetcher none;
-      parts[c] = topk_filter(isa, job.window, dtype, b, e, t, keys, idx, none);
-    });
-    FilterOut all{0};
-    for (int64_t c = 0; c < chunks; c++) {
-      const FilterOut& p = parts[c];
-      if (static_cast<int64_t>(all.m) != c * kStride) {
-        std::memmove(s.keys.data() + all.m, s.keys.data() + c * kStride, p.m * sizeof(uint32_t));
-        std::memmove(s.idx.data() + all.m, s.idx.data() + c * kStride, p.m * sizeof(int32_t));
+  const int64_t stride = part_len + static_cast<int64_t>(kFilterSlack);
+  ensure(s, parts * stride);
+  std::vector<FilterOut> outs(static_cast<size_t>(parts));
+  std::vector<KeyList> lists(static_cast<size_t>(parts));
+  std::atomic<bool> have_t{false};
+  uint32_t t = 0;  // (written before have_t, read after it)
+  FilterOut all;
+  auto filter_all = [&](bool sample) {
+    pool.parallel_for(parts, [&](int64_t c, int) {
+      const int64_t b = c * part_len, e = std::min(job.n, b + part_len);
+      if (sample && c == 0) {
+        t = sample_threshold(isa, job.window, dtype, job.n, kk, s.sample);
+        have_t.store(true, std::memory_order_release);
+      } else if (sample) {
+        while (!have_t.load(std::memory_order_acquire)) sched_yield();
       }
+      LinePrefetcher none;
+      outs[c] = topk_filter(isa, job.window, dtype, b, e, sample ? t : 0, s.keys.data() + c * stride,
+                            s.idx.data() + c * stride, none);
+    });
+    all = FilterOut{0};
+    for (int64_t c = 0; c < parts; c++) {
+      const FilterOut& p = outs[c];
+      lists[c] = KeyList{s.keys.data() + c * stride, s.idx.data() + c * stride, p.m};
       all.m += p.m;
       all.kmin = std::min(all.kmin, p.kmin);
       all.kmax = std::max(all.kmax, p.kmax);
     }
-    return all;
   };
-  FilterOut f = filter_all(sample_threshold(isa, job.window, dtype, job.n, kk, s.sample));
-  if (static_cast<int64_t>(f.m) < kk) f = filter_all(0);
-  select_and_write(isa, job, dtype, k, s, f.m, f.kmin, f.kmax);
+  filter_all(true);
+  if (static_cast<int64_t>(all.m) < kk) filter_all(false);  // the sample was unlucky: keep everything
+  if (pool.size() > 1 && all.kmin < all.kmax && kk >= 256) {  // (a small k: ordering is not the work)
+    select_and_write_split(pool, isa, job, dtype, k, scratch, lists, all.kmin, all.kmax);
+    return;
+  }
+  size_t m = 0;
+  for (const KeyList& l : lists) {  // concatenated in order
+    if (l.keys != s.keys.data() + m) {
+      std::memmove(s.keys.data() + m, l.keys, l.m * sizeof(uint32_t));
+      std::memmove(s.idx.data() + m, l.idx, l.m * sizeof(int32_t));
+    }
+    m += l.m;
+  }
+  select_and_write(isa, job, dtype, k, s, m, all.kmin, all.kmax);
+}
+
+double ns_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count();
 }
 
 }  // namespace
 
+bool topk_splits_rows(int threads, int64_t rows, int64_t cols) {
+  return threads > 1 && rows < threads * 2 && cols >= kSplitMin;
+}
+
+bool TopkSplitTuner::pick() {
+  phase_ = calls_++ % kPeriod;
+  if (phase_ < kAloneCalls) return false;
+  if (phase_ < kAloneCalls + kSplitCalls) return true;
+  return split_;
+}
+
+void TopkSplitTuner::record(bool split, double ns_per_score) {
+  if (phase_ == 0) best_[0] = best_[1] = 1e300;
+  // The first call each way is not counted: the first split call wakes the pool's threads (they fall asleep
+  // during calls made alone), and so may the one after it.
+  if (phase_ >= 1 && phase_ < kAloneCalls) best_[0] = std::min(best_[0], ns_per_score);
+  if (phase_ >= kAloneCalls + 2 && phase_ < kAloneCalls + kSplitCalls) best_[1] = std::min(best_[1], ns_per_score);
+  // NOTE: the fastest call of each way, measured a few calls apart: a call whose thread lost its core for
+  // a time slice took a hundred times as long, and the machine's speed drifts over minutes.
+  if (phase_ + 1 == kAloneCalls + kSplitCalls) split_ = best_[1] < best_[0];
+  (void)split;
+}
+
 int topk_execute(Pool& pool, Isa isa, std::vector<TopkScratch>& scratch, const glmk_topk_args& a,
-                 glmk_status* st) {
+                 glmk_status* st, TopkSplitTuner* tuner) {
   const int64_t rows = a.rows, cols = a.cols, k = a.k;
   const size_t es = dtype_size(a.dtype);
   // Section: the window of every row (values in device memory, so checked here, before any output).
@@ -227,13 +324,19 @@ int topk_execute(Pool& pool, Isa isa, std::vector<TopkScratch>& scratch, const g
   }
   const int threads = pool.size();
   if (scratch.size() < static_cast<size_t>(threads)) scratch.resize(static_cast<size_t>(threads));
-  // Section: schedule. Few long rows: split each row; otherwise runs of up to 8 consecutive rows per work
-  // item, so that a worker knows its next row and can prefetch it.
-  if (threads > 1 && rows < threads * 2) {
+  // Section: schedule. Few long rows: split each row, or one thread per row, whichever the tuner found
+  // faster lately; otherwise runs of up to 8 consecutive rows per work item, so that a worker knows its
+  // next row and can prefetch it.
+  const bool may_split = topk_splits_rows(threads, rows, kSplitMin);
+  const bool split = may_split && (!tuner || tuner->pick());
+  const auto t0 = std::chrono::steady_clock::now();
+  if (split) {
     for (int64_t r = 0; r < rows; r++) {
-      if (jobs[r].n >= 4 * kChunk) row_split(pool, isa, jobs[r], a.dtype, k, scratch);
+      if (jobs[r].n >= kSplitMin) row_split(pool, isa, jobs[r], a.dtype, k, scratch);
       else row_whole(isa, jobs[r], a.dtype, k, scratch[0], nullptr);
     }
+  } else if (rows == 1) {  // (no need for the pool)
+    row_whole(isa, jobs[0], a.dtype, k, scratch[0], nullptr);
   } else {
     // Each worker claims runs of consecutive rows from a shared counter, and claims its next run before it
     // starts the last row of the current one, so that even that row prefetches the row that follows it.
@@ -262,6 +365,11 @@ int topk_execute(Pool& pool, Isa isa, std::vector<TopkScratch>& scratch, const g
         end = next_end;
       }
     });
+  }
+  if (may_split && tuner) {
+    int64_t scores = 1;
+    for (const RowJob& j : jobs) scores += j.n;
+    tuner->record(split, ns_since(t0) / static_cast<double>(scores));
   }
   return ok(st);
 }

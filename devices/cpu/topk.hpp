@@ -115,6 +115,8 @@ struct TopkScratch {
   std::vector<OrderSpan> spans;
   std::vector<uint32_t> sample;   // sample_threshold's keys
   std::vector<uint16_t> digits;   // top_items' bucket of each survivor
+  std::vector<uint32_t> part_keys;  // a split row's survivors in one key range (row_split)
+  std::vector<int32_t> part_idx;
   LinePrefetcher next_row;  // ticked by top_items
 };
 
@@ -141,6 +143,24 @@ void topk_key_all(Isa isa, const void* scores, int dtype, size_t n, uint32_t* ke
 // returns how many.
 size_t topk_compact(Isa isa, uint32_t* keys, int32_t* idx, size_t n, uint32_t t);
 
+// Copies (key, index) of every key in [lo, hi] of keys[0..n) to out_keys / out_idx, in order; returns how
+// many. The outputs need kFilterSlack entries of room past the last one (whole-vector stores).
+size_t topk_gather_range(Isa isa, const uint32_t* keys, const int32_t* idx, size_t n, uint32_t lo, uint32_t hi,
+                         uint32_t* out_keys, int32_t* out_idx);
+
+// Survivors (keys, idx)[0..m): one list, or one part of a list split into several.
+struct KeyList {
+  const uint32_t* keys;
+  const int32_t* idx;
+  size_t m;
+};
+
+// A key t in [kmin, kmax] with at least kk of the lists' keys >= t (kk <= their total, every key in [kmin,
+// kmax]), and at most about kk + kk / 32 of them when a few vector counts find one (topk-order.cc);
+// *count (when given): how many are >= t.
+uint32_t topk_cut_key(Isa isa, const KeyList* lists, size_t nlists, size_t kk, uint32_t kmin, uint32_t kmax,
+                      size_t* count);
+
 // d[j] = (kmax - keys[j]) >> shift for j < n (every key <= kmax, every result < 65536).
 void topk_digits(Isa isa, const uint32_t* keys, size_t n, uint32_t kmax, int shift, uint16_t* d);
 
@@ -160,8 +180,31 @@ size_t topk_count_at_least(Isa isa, const uint32_t* keys, size_t n, uint32_t t);
 // The j-th largest (from 0) of a[0..n), n <= 64, j < n: the value nth_element would put at n - 1 - j.
 uint32_t topk_kth_largest(Isa isa, const uint32_t* a, size_t n, size_t j);
 
-// Runs on the stream thread. Checks lengths/rowStarts values (they live in device memory).
+// Whether topk_execute may split each row over the pool (few rows, each long): then a call small enough to
+// run inline runs with the stream's pool, not alone.
+bool topk_splits_rows(int threads, int64_t rows, int64_t cols);
+
+// Chooses, for calls that may split rows, between splitting them and one thread per row, by the time each
+// took per score lately. The output is the same either way; only the speed differs, and by the machine:
+// with both threads on one core complex, a split 128K-score row took 24-26 us against 31 us alone (AMD
+// EPYC, 2 vCPUs), but when the virtual machine's two vCPUs sat on different core complexes (a cache line
+// round trip of 330 ns instead of 60-90 ns; the same host switched between the two for minutes at a time)
+// the split took 42-46 us against 34 us alone.
+class TopkSplitTuner {
+ public:
+  bool pick();  // split this call?
+  void record(bool split, double ns_per_score);  // the call pick() was last asked about took this long
+ private:
+  // Every kPeriod calls: kAloneCalls alone, then kSplitCalls split, timed; the rest go the faster way.
+  static constexpr uint64_t kPeriod = 64, kAloneCalls = 3, kSplitCalls = 6;
+  uint64_t calls_ = 0, phase_ = 0;
+  double best_[2] = {1e300, 1e300};  // this period's fastest call, alone / split (ns per score)
+  bool split_ = true;
+};
+
+// Runs on the stream thread, or inline on the calling thread (with the stream idle). Checks lengths /
+// rowStarts values (they live in device memory). tuner: null, or the device's (calls never overlap).
 int topk_execute(Pool& pool, Isa isa, std::vector<TopkScratch>& scratch, const glmk_topk_args& a,
-                 glmk_status* st);
+                 glmk_status* st, TopkSplitTuner* tuner = nullptr);
 
 }  // namespace glmk::cpu

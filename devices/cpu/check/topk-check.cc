@@ -1,0 +1,137 @@
+// cpu-topk-check: the CPU device's top-k on few long rows, split over a 2-thread pool and alone on one
+// thread, against a plain sort of (key descending, index ascending), bit for bit; and the split tuner's
+// choices on made-up timings. Built by CMakeLists.txt (with AddressSanitizer too), run by CI.
+#include <algorithm>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "../topk.hpp"
+#include "glmk/score-key.h"
+
+using namespace glmk::cpu;
+
+namespace {
+
+int failures = 0;
+
+void expect(bool ok, const char* what) {
+  if (!ok) {
+    std::printf("FAIL: %s\n", what);
+    failures++;
+  }
+}
+
+// Scores of one kind, as f32 bits or bf16 bits.
+std::vector<uint32_t> make_row(std::mt19937& rng, int64_t n, int gen) {
+  std::vector<uint32_t> bits(static_cast<size_t>(n));
+  std::uniform_real_distribution<float> u(-1, 1);
+  for (int64_t i = 0; i < n; i++) {
+    float f = gen == 0 ? u(rng) : gen == 1 ? static_cast<float>(rng() % 97) : 0.5f;  // uniform, ties, constant
+    if (gen == 0 && rng() % 50000 == 0) f = (rng() & 1) ? 1e30f : -0.0f;
+    std::memcpy(&bits[static_cast<size_t>(i)], &f, 4);
+  }
+  return bits;
+}
+
+// The reference: every (key, index) sorted, the first min(k, n); -1 / -inf after.
+void reference(const std::vector<uint32_t>& f32_bits, int64_t k, std::vector<int32_t>& idx, std::vector<uint32_t>& val) {
+  const int64_t n = static_cast<int64_t>(f32_bits.size());
+  std::vector<uint64_t> items(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; i++) items[i] = item_of(glmk_key_from_f32_bits(f32_bits[i]), static_cast<int32_t>(i));
+  std::sort(items.begin(), items.end());
+  idx.assign(static_cast<size_t>(k), -1);
+  val.assign(static_cast<size_t>(k), GLMK_F32_NEG_INF_BITS);
+  for (int64_t j = 0; j < std::min(k, n); j++) {
+    idx[j] = static_cast<int32_t>(items[j] & 0xFFFFFFFFu);
+    uint32_t b = f32_bits[static_cast<size_t>(idx[j])];
+    if ((b & 0x7FFFFFFFu) > 0x7F800000u) b = 0x7FC00000u;  // NaN canonical
+    val[j] = b;
+  }
+}
+
+void check_rows(Isa isa) {
+  std::mt19937 rng(7);
+  Pool alone(1, 0), pair(2, 200);
+  std::vector<TopkScratch> scratch;
+  TopkSplitTuner tuner;
+  const int64_t lens[] = {65536, 100003, 131072};
+  const int64_t ks[] = {1, 16, 300, 2048, 5000};
+  int cases = 0;
+  for (int64_t n : lens)
+    for (int gen = 0; gen < 3; gen++)
+      for (int64_t k : ks) {
+        std::vector<uint32_t> row = make_row(rng, n, gen);
+        std::vector<int32_t> want_idx;
+        std::vector<uint32_t> want_val;
+        reference(row, k, want_idx, want_val);
+        for (int way = 0; way < 3; way++) {  // alone, split, tuned (over the 2-thread pool)
+          std::vector<int32_t> idx(static_cast<size_t>(k), 12345);
+          std::vector<uint32_t> val(static_cast<size_t>(k), 12345);
+          glmk_topk_args a{};
+          a.scores = row.data();
+          a.dtype = GLMK_F32;
+          a.rows = 1;
+          a.cols = n;
+          a.k = k;
+          a.indices = idx.data();
+          a.values = reinterpret_cast<float*>(val.data());
+          glmk_status st{};
+          for (int rep = 0; rep < (way == 2 ? 12 : 1); rep++)  // (the tuner goes both ways over these)
+            topk_execute(way == 0 ? alone : pair, isa, scratch, a, &st, way == 2 ? &tuner : nullptr);
+          char what[160];
+          std::snprintf(what, sizeof what, "isa %s n %lld gen %d k %lld way %d: indices", isa_name(isa),
+                        static_cast<long long>(n), gen, static_cast<long long>(k), way);
+          expect(idx == want_idx, what);
+          std::snprintf(what, sizeof what, "isa %s n %lld gen %d k %lld way %d: values", isa_name(isa),
+                        static_cast<long long>(n), gen, static_cast<long long>(k), way);
+          expect(val == want_val, what);
+          cases++;
+        }
+      }
+  std::printf("ok   top-k of one long row, alone / split / tuned against a plain sort (isa %s): %d cases\n",
+              isa_name(isa), cases);
+}
+
+// Feeds the tuner made-up timings (ns per score) of each way; returns how many of the last `count` calls
+// it sent the split way.
+int run_tuner(TopkSplitTuner& t, double alone_ns, double split_ns, int count, int outlier_every = 0) {
+  int split_calls = 0;
+  for (int i = 0; i < count; i++) {
+    const bool split = t.pick();
+    double ns = split ? split_ns : alone_ns;
+    if (outlier_every && i % outlier_every == 5) ns *= 100;  // a call that lost its core
+    t.record(split, ns);
+    split_calls += split;
+  }
+  return split_calls;
+}
+
+void check_tuner() {
+  TopkSplitTuner t;
+  run_tuner(t, 0.25, 0.19, 64);  // one period to measure both
+  int s = run_tuner(t, 0.25, 0.19, 640);
+  expect(s > 600, "tuner: split when split is faster");
+  run_tuner(t, 0.25, 0.33, 64);  // the machine changes: split is now slower
+  s = run_tuner(t, 0.25, 0.33, 640);
+  expect(s <= 640 / 64 * 6, "tuner: alone (but for its tries) when split is slower");
+  run_tuner(t, 0.25, 0.19, 64);
+  s = run_tuner(t, 0.25, 0.19, 640, 7);
+  expect(s > 600, "tuner: a call in seven a hundred times too slow does not change the choice");
+  std::printf("ok   split tuner on made-up timings: follows the faster way, ignores outliers\n");
+}
+
+}  // namespace
+
+int main() {
+  check_tuner();
+  const Isa best = isa_detect();
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512})
+    if (isa <= best) check_rows(isa);
+  if (failures) {
+    std::printf("%d failures\n", failures);
+    return 1;
+  }
+  return 0;
+}
