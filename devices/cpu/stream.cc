@@ -31,16 +31,18 @@ Pool::~Pool() {
   for (auto& t : workers_) t.join();
 }
 
-void Pool::run_items(int worker) {
+void Pool::run_items(int worker, const std::function<void(int64_t, int)>* job, int64_t n) {
   for (;;) {
     int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
-    if (i >= n_) return;
-    (*job_)(i, worker);
+    if (i >= n) return;
+    (*job)(i, worker);
   }
 }
 
 void Pool::worker_main(int id) {
   uint64_t seen = 0;
+  const std::function<void(int64_t, int)>* job = nullptr;
+  int64_t n = 0;
   for (;;) {
     spin_until(spin_us_, [&] { return generation_.load(std::memory_order_acquire) != seen; });
     {
@@ -49,8 +51,13 @@ void Pool::worker_main(int id) {
       if (stop_) return;
       seen = generation_.load(std::memory_order_relaxed);
       busy_++;
+      // The job as of now, read under the lock (parallel_for changes it under the lock, and only once busy_
+      // is back to 0). A worker that wakes after its job was done and reset (n_ = 0) must not touch next_:
+      // the caller may already have started the next job, whose items it would take and drop.
+      job = job_;
+      n = n_;
     }
-    run_items(id);
+    if (n > 0) run_items(id, job, n);
     {
       std::lock_guard<std::mutex> lock(mu_);
       if (--busy_ == 0) done_.notify_all();
@@ -72,10 +79,10 @@ void Pool::parallel_for(int64_t n, const std::function<void(int64_t, int)>& f) {
     generation_.fetch_add(1, std::memory_order_release);
   }
   wake_.notify_all();
-  run_items(0);
-  // NOTE: a worker that wakes late finds next_ >= n_ and leaves at once; wait until none is inside. Poll
-  // first: the last items end within microseconds of each other, and sleeping on done_ costs a wake-up
-  // (tens of microseconds on a virtual machine) on the calling thread.
+  run_items(0, &f, n);
+  // NOTE: a worker that wakes late finds next_ >= n or the job reset and leaves at once; wait until none
+  // is inside. Poll first: the last items end within microseconds of each other, and sleeping on done_
+  // costs a wake-up (tens of microseconds on a virtual machine) on the calling thread.
   spin_until(spin_us_, [&] { return busy_.load(std::memory_order_acquire) == 0; });
   std::unique_lock<std::mutex> lock(mu_);
   done_.wait(lock, [&] { return busy_.load(std::memory_order_relaxed) == 0; });

@@ -38,7 +38,7 @@ class Pool {
 
  private:
   void worker_main(int id);
-  void run_items(int worker);
+  void run_items(int worker, const std::function<void(int64_t, int)>* job, int64_t n);
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable wake_, done_;

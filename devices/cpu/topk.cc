@@ -185,6 +185,13 @@ void select_and_write_split(Pool& pool, Isa isa, const RowJob& job, int dtype, i
   const size_t kk = static_cast<size_t>(std::min<int64_t>(k, job.n));
   size_t m = 0;
   for (const KeyList& l : lists) m += l.m;
+  for (int w = 0; w < std::min(2, pool.size()); w++) {  // (here: a pool item must not throw)
+    TopkScratch& ps = scratch[static_cast<size_t>(w)];
+    if (ps.part_keys.size() < m + kFilterSlack) {
+      ps.part_keys.resize(m + kFilterSlack);
+      ps.part_idx.resize(m + kFilterSlack);
+    }
+  }
   pool.parallel_for(2, [&](int64_t part, int w) {
     TopkScratch& ps = scratch[static_cast<size_t>(w)];
     size_t c0;
@@ -198,10 +205,6 @@ void select_and_write_split(Pool& pool, Isa isa, const RowJob& job, int dtype, i
       lo = m > kk + kk / 16 ? topk_cut_key(isa, lists.data(), lists.size(), kk, kmin, kmax, nullptr) : kmin;
       want = kk - c0;
       at = c0;
-    }
-    if (ps.part_keys.size() < m + kFilterSlack) {
-      ps.part_keys.resize(m + kFilterSlack);
-      ps.part_idx.resize(m + kFilterSlack);
     }
     size_t mp = 0;
     for (const KeyList& l : lists)
@@ -229,6 +232,8 @@ void row_split(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k, std
   // survivors another thread is writing.
   const int64_t stride = part_len + static_cast<int64_t>(kFilterSlack);
   ensure(s, parts * stride);
+  s.sample.reserve(2 * kSampleBlocks * 16);  // (sample_threshold's most: so that part 0 cannot throw, which
+                                              // would leave the other parts waiting for t)
   std::vector<FilterOut> outs(static_cast<size_t>(parts));
   std::vector<KeyList> lists(static_cast<size_t>(parts));
   std::atomic<bool> have_t{false};
@@ -327,7 +332,9 @@ int topk_execute(Pool& pool, Isa isa, std::vector<TopkScratch>& scratch, const g
   // Section: schedule. Few long rows: split each row, or one thread per row, whichever the tuner found
   // faster lately; otherwise runs of up to 8 consecutive rows per work item, so that a worker knows its
   // next row and can prefetch it.
-  const bool may_split = topk_splits_rows(threads, rows, kSplitMin);
+  int64_t longest = 0;
+  for (const RowJob& j : jobs) longest = std::max(longest, j.n);
+  const bool may_split = topk_splits_rows(threads, rows, longest);
   const bool split = may_split && (!tuner || tuner->pick());
   const auto t0 = std::chrono::steady_clock::now();
   if (split) {

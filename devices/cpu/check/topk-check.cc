@@ -1,6 +1,7 @@
-// cpu-topk-check: the CPU device's top-k on few long rows, split over a 2-thread pool and alone on one
-// thread, against a plain sort of (key descending, index ascending), bit for bit; and the split tuner's
-// choices on made-up timings. Built by CMakeLists.txt (with AddressSanitizer too), run by CI.
+// cpu-topk-check: the CPU device's top-k on one long row (f32 and bf16 scores, with inf, NaN and -0), split
+// over a 2-thread pool, alone on one thread and as the tuner picks, against a plain sort of (key descending,
+// index ascending), bit for bit after every call; and the split tuner's choices on made-up timings.
+// Built by CMakeLists.txt (with AddressSanitizer too), run by CI.
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
@@ -23,14 +24,18 @@ void expect(bool ok, const char* what) {
   }
 }
 
-// Scores of one kind, as f32 bits or bf16 bits.
+// Scores of one kind, as f32 bits: uniform (with a rare huge value, -0, +-inf or a NaN of either sign and
+// any payload), ties, or constant.
 std::vector<uint32_t> make_row(std::mt19937& rng, int64_t n, int gen) {
   std::vector<uint32_t> bits(static_cast<size_t>(n));
   std::uniform_real_distribution<float> u(-1, 1);
   for (int64_t i = 0; i < n; i++) {
     float f = gen == 0 ? u(rng) : gen == 1 ? static_cast<float>(rng() % 97) : 0.5f;  // uniform, ties, constant
-    if (gen == 0 && rng() % 50000 == 0) f = (rng() & 1) ? 1e30f : -0.0f;
     std::memcpy(&bits[static_cast<size_t>(i)], &f, 4);
+    if (gen == 0 && rng() % 20000 == 0) {
+      const uint32_t special[] = {0x7149F2CAu, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00001u, 0xFFA00000u};
+      bits[static_cast<size_t>(i)] = special[rng() % 6];
+    }
   }
   return bits;
 }
@@ -59,39 +64,43 @@ void check_rows(Isa isa) {
   const int64_t lens[] = {65536, 100003, 131072};
   const int64_t ks[] = {1, 16, 300, 2048, 5000};
   int cases = 0;
-  for (int64_t n : lens)
-    for (int gen = 0; gen < 3; gen++)
-      for (int64_t k : ks) {
-        std::vector<uint32_t> row = make_row(rng, n, gen);
-        std::vector<int32_t> want_idx;
-        std::vector<uint32_t> want_val;
-        reference(row, k, want_idx, want_val);
-        for (int way = 0; way < 3; way++) {  // alone, split, tuned (over the 2-thread pool)
-          std::vector<int32_t> idx(static_cast<size_t>(k), 12345);
-          std::vector<uint32_t> val(static_cast<size_t>(k), 12345);
-          glmk_topk_args a{};
-          a.scores = row.data();
-          a.dtype = GLMK_F32;
-          a.rows = 1;
-          a.cols = n;
-          a.k = k;
-          a.indices = idx.data();
-          a.values = reinterpret_cast<float*>(val.data());
-          glmk_status st{};
-          for (int rep = 0; rep < (way == 2 ? 12 : 1); rep++)  // (the tuner goes both ways over these)
-            topk_execute(way == 0 ? alone : pair, isa, scratch, a, &st, way == 2 ? &tuner : nullptr);
-          char what[160];
-          std::snprintf(what, sizeof what, "isa %s n %lld gen %d k %lld way %d: indices", isa_name(isa),
-                        static_cast<long long>(n), gen, static_cast<long long>(k), way);
-          expect(idx == want_idx, what);
-          std::snprintf(what, sizeof what, "isa %s n %lld gen %d k %lld way %d: values", isa_name(isa),
-                        static_cast<long long>(n), gen, static_cast<long long>(k), way);
-          expect(val == want_val, what);
-          cases++;
+  for (int dtype : {GLMK_F32, GLMK_BF16})
+    for (int64_t n : lens)
+      for (int gen = 0; gen < 3; gen++)
+        for (int64_t k : ks) {
+          std::vector<uint32_t> row = make_row(rng, n, gen);
+          std::vector<uint16_t> row16(static_cast<size_t>(n));
+          if (dtype == GLMK_BF16)
+            for (int64_t i = 0; i < n; i++) {  // (the scores are bf16: the reference sees them widened)
+              row16[i] = static_cast<uint16_t>(row[i] >> 16);
+              row[i] = uint32_t{row16[i]} << 16;
+            }
+          std::vector<int32_t> want_idx;
+          std::vector<uint32_t> want_val;
+          reference(row, k, want_idx, want_val);
+          for (int way = 0; way < 3; way++)  // alone, split, tuned (over the 2-thread pool: both ways in turn)
+            for (int rep = 0; rep < (way == 2 ? 12 : 1); rep++) {
+              std::vector<int32_t> idx(static_cast<size_t>(k), 12345);
+              std::vector<uint32_t> val(static_cast<size_t>(k), 12345);
+              glmk_topk_args a{};
+              a.scores = dtype == GLMK_BF16 ? static_cast<const void*>(row16.data()) : row.data();
+              a.dtype = dtype;
+              a.rows = 1;
+              a.cols = n;
+              a.k = k;
+              a.indices = idx.data();
+              a.values = reinterpret_cast<float*>(val.data());
+              glmk_status st{};
+              topk_execute(way == 0 ? alone : pair, isa, scratch, a, &st, way == 2 ? &tuner : nullptr);
+              char what[160];
+              std::snprintf(what, sizeof what, "isa %s dtype %d n %lld gen %d k %lld way %d call %d", isa_name(isa), dtype,
+                            static_cast<long long>(n), gen, static_cast<long long>(k), way, rep);
+              expect(idx == want_idx && val == want_val, what);
+              cases++;
+            }
         }
-      }
-  std::printf("ok   top-k of one long row, alone / split / tuned against a plain sort (isa %s): %d cases\n",
-              isa_name(isa), cases);
+  std::printf("ok   top-k of one long row, alone / split / tuned against a plain sort (isa %s, f32 and bf16, "
+              "with inf, NaN, -0): %d calls\n", isa_name(isa), cases);
 }
 
 // Feeds the tuner made-up timings (ns per score) of each way; returns how many of the last `count` calls
