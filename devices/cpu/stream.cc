@@ -2,11 +2,24 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "glmk/status.hpp"
 
 namespace glmk::cpu {
+
+namespace {
+
+constexpr int kJoinPauseUs = 20;  // parallel_for's join: polling without yielding, at most
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+}  // namespace
 
 bool spin_until(int spin_us, const std::function<bool()>& ready) {
   if (spin_us <= 0) return ready();
@@ -82,8 +95,14 @@ void Pool::parallel_for(int64_t n, const std::function<void(int64_t, int)>& f) {
   run_items(0, &f, n);
   // NOTE: a worker that wakes late finds next_ >= n or the job reset and leaves at once; wait until none
   // is inside. Poll first: the last items end within microseconds of each other, and sleeping on done_
-  // costs a wake-up (tens of microseconds on a virtual machine) on the calling thread.
-  spin_until(spin_us_, [&] { return busy_.load(std::memory_order_acquire) == 0; });
+  // costs a wake-up (tens of microseconds on a virtual machine) on the calling thread. And poll without
+  // yielding for the first microseconds: on oversubscribed cores sched_yield hands this thread's core to
+  // another process for a time slice (a 1x131072 top-k split over 2 threads beside 6 busy processes: p99
+  // up to 4 ms, against 0.2 ms alone).
+  const auto busy = [&] { return busy_.load(std::memory_order_acquire) != 0; };
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(std::min(spin_us_, kJoinPauseUs));
+  while (busy() && std::chrono::steady_clock::now() < until) cpu_relax();
+  spin_until(spin_us_, [&] { return !busy(); });
   std::unique_lock<std::mutex> lock(mu_);
   done_.wait(lock, [&] { return busy_.load(std::memory_order_relaxed) == 0; });
   job_ = nullptr;
