@@ -185,7 +185,7 @@ void select_and_write_split(Pool& pool, Isa isa, const RowJob& job, int dtype, i
   const size_t kk = static_cast<size_t>(std::min<int64_t>(k, job.n));
   size_t m = 0;
   for (const KeyList& l : lists) m += l.m;
-  for (int w = 0; w < std::min(2, pool.size()); w++) {  // (here: a pool item must not throw)
+  for (int w = 0; w < pool.size(); w++) {  // (any worker may take a part; here: a pool item must not throw)
     TopkScratch& ps = scratch[static_cast<size_t>(w)];
     if (ps.part_keys.size() < m + kFilterSlack) {
       ps.part_keys.resize(m + kFilterSlack);

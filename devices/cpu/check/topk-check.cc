@@ -1,5 +1,5 @@
 // cpu-topk-check: the CPU device's top-k on one long row (f32 and bf16 scores, with inf, NaN and -0), split
-// over a 2-thread pool, alone on one thread and as the tuner picks, against a plain sort of (key descending,
+// over a 2- and a 3-thread pool, alone on one thread and as the tuner picks, against a plain sort of (key descending,
 // index ascending), bit for bit after every call; and the split tuner's choices on made-up timings.
 // Built by CMakeLists.txt (with AddressSanitizer too), run by CI.
 #include <algorithm>
@@ -58,7 +58,7 @@ void reference(const std::vector<uint32_t>& f32_bits, int64_t k, std::vector<int
 
 void check_rows(Isa isa) {
   std::mt19937 rng(7);
-  Pool alone(1, 0), pair(2, 200);
+  Pool alone(1, 0), pair(2, 200), trio(3, 200);
   std::vector<TopkScratch> scratch;
   TopkSplitTuner tuner;
   const int64_t lens[] = {65536, 100003, 131072};
@@ -78,8 +78,8 @@ void check_rows(Isa isa) {
           std::vector<int32_t> want_idx;
           std::vector<uint32_t> want_val;
           reference(row, k, want_idx, want_val);
-          for (int way = 0; way < 3; way++)  // alone, split, tuned (over the 2-thread pool: both ways in turn)
-            for (int rep = 0; rep < (way == 2 ? 12 : 1); rep++) {
+          for (int way = 0; way < 4; way++)  // alone, split, tuned (over the 2-thread pool: both ways in turn),
+            for (int rep = 0; rep < (way == 2 ? 12 : 1); rep++) {  // split over 3 threads
               std::vector<int32_t> idx(static_cast<size_t>(k), 12345);
               std::vector<uint32_t> val(static_cast<size_t>(k), 12345);
               glmk_topk_args a{};
@@ -91,7 +91,7 @@ void check_rows(Isa isa) {
               a.indices = idx.data();
               a.values = reinterpret_cast<float*>(val.data());
               glmk_status st{};
-              topk_execute(way == 0 ? alone : pair, isa, scratch, a, &st, way == 2 ? &tuner : nullptr);
+              topk_execute(way == 0 ? alone : way == 3 ? trio : pair, isa, scratch, a, &st, way == 2 ? &tuner : nullptr);
               char what[160];
               std::snprintf(what, sizeof what, "isa %s dtype %d n %lld gen %d k %lld way %d call %d", isa_name(isa), dtype,
                             static_cast<long long>(n), gen, static_cast<long long>(k), way, rep);
@@ -99,7 +99,7 @@ void check_rows(Isa isa) {
               cases++;
             }
         }
-  std::printf("ok   top-k of one long row, alone / split / tuned against a plain sort (isa %s, f32 and bf16, "
+  std::printf("ok   top-k of one long row, alone / split (2, 3 threads) / tuned against a plain sort (isa %s, f32 and bf16, "
               "with inf, NaN, -0): %d calls\n", isa_name(isa), cases);
 }
 
