@@ -57,8 +57,8 @@ constexpr int64_t kInlineTopkRows = 4;
 // Runs kernel(pool, status) in stream order: on the calling thread when `small` and the stream is idle,
 // else on the stream thread with the worker pool (results never depend on which). Inline, the pool is a
 // one-thread pool, or with `wide` the stream's own pool with the calling thread as its worker 0: the stream
-// is idle then, so nothing else uses that pool, and a worker that is not awake costs nothing (the calling
-// thread takes the items it has not started).
+// is idle then, so nothing else uses that pool. The calling thread takes the items a worker has not started
+// (one that is asleep costs only the wake-up call), but waits for an item a worker has started.
 template <class Kernel>
 void run_op(glmk_device* d, const char* op, bool small, Kernel kernel, bool wide = false) {
   if (small && d->stream.run_inline(op, [d, &kernel, wide](glmk_status* s) {

@@ -295,7 +295,7 @@ bool TopkSplitTuner::pick() {
   return split_;
 }
 
-void TopkSplitTuner::record(bool split, double ns_per_score) {
+void TopkSplitTuner::record(double ns_per_score) {
   if (phase_ == 0) best_[0] = best_[1] = 1e300;
   // The first call each way is not counted: the first split call wakes the pool's threads (they fall asleep
   // during calls made alone), and so may the one after it.
@@ -304,7 +304,6 @@ void TopkSplitTuner::record(bool split, double ns_per_score) {
   // NOTE: the fastest call of each way, measured a few calls apart: a call whose thread lost its core for
   // a time slice took a hundred times as long, and the machine's speed drifts over minutes.
   if (phase_ + 1 == kAloneCalls + kSplitCalls) split_ = best_[1] < best_[0];
-  (void)split;
 }
 
 int topk_execute(Pool& pool, Isa isa, std::vector<TopkScratch>& scratch, const glmk_topk_args& a,
@@ -376,7 +375,7 @@ int topk_execute(Pool& pool, Isa isa, std::vector<TopkScratch>& scratch, const g
   if (may_split && tuner) {
     int64_t scores = 1;
     for (const RowJob& j : jobs) scores += j.n;
-    tuner->record(split, ns_since(t0) / static_cast<double>(scores));
+    tuner->record(ns_since(t0) / static_cast<double>(scores));
   }
   return ok(st);
 }

@@ -193,7 +193,7 @@ bool topk_splits_rows(int threads, int64_t rows, int64_t cols);
 class TopkSplitTuner {
  public:
   bool pick();  // split this call?
-  void record(bool split, double ns_per_score);  // the call pick() was last asked about took this long
+  void record(double ns_per_score);  // the call pick() was last asked about took this long
  private:
   // Every kPeriod calls: kAloneCalls alone, then kSplitCalls split, timed; the rest go the faster way.
   static constexpr uint64_t kPeriod = 64, kAloneCalls = 3, kSplitCalls = 6;

@@ -111,7 +111,7 @@ int run_tuner(TopkSplitTuner& t, double alone_ns, double split_ns, int count, in
     const bool split = t.pick();
     double ns = split ? split_ns : alone_ns;
     if (outlier_every && i % outlier_every == 5) ns *= 100;  // a call that lost its core
-    t.record(split, ns);
+    t.record(ns);
     split_calls += split;
   }
   return split_calls;
