@@ -2,7 +2,7 @@
 // identity bit for bit, batch invariance, and one digest over every ISA path and thread count; on other devices
 // than cpu, within the stated tolerance of the CPU device (helpers/tolerance.ts) and the same bits run to run.
 import { describe, expect, it } from "vitest";
-import { int4, matmul, type Device, type Tensor } from "../dist/esm/index.js";
+import { fp8, int4, matmul, topk, type Device, type Tensor } from "../dist/esm/index.js";
 import { TEST_DEVICES, device } from "./helpers/devices.js";
 import { CPU_SETTINGS, outputsUnder } from "./helpers/child.js";
 import { firstOutOfTolerance, magnitudes } from "./helpers/tolerance.js";
@@ -127,6 +127,36 @@ describe.each(MM_DEVICES)("matmul on %s", (name) => {
     expect(() => matmul(x, i)).toThrow(expect.objectContaining({ code: "E_DTYPE" }));
     expect(() => matmul(i, w)).toThrow(expect.objectContaining({ code: "E_DTYPE" }));
     expect(() => int4.matmul(x, w as never)).toThrow(expect.objectContaining({ code: "E_ARG" }));
+  });
+});
+
+// A decode matmul (at most 4 rows of x, weights streamed in well under a millisecond) runs on the calling
+// thread when the CPU stream is idle (devices/cpu/device.cc, inline_matmul_bytes), else on the stream: the
+// same bits either way, for dense, int4 and fp8 weights; queued behind a top-k it waits for it, in order.
+describe.runIf(TEST_DEVICES.includes("cpu"))("decode matmul on cpu", () => {
+  const dev = device("cpu");
+  it("gives the same bits on the calling thread (stream idle) as queued behind other work", async () => {
+    const n = 300, k = 2048;
+    const wv = rand(n * k, 21);
+    const W = make(dev, wv, [n, k], "bf16");
+    const q = int4.quantize(W.t, { groupSize: 32 });
+    const q8 = fp8.quantize(dev.tensor(Float32Array.from(wv), [n, k]));
+    using busy = dev.tensor(Float32Array.from({ length: 256 * 32768 }, (_, i) => Math.sin(i)), [256, 32768]);
+    for (const m of [1, 4]) {
+      const x = make(dev, rand(m * k, 22 + m), [m, k], "bf16");
+      const calls = [() => matmul(x.t, W.t), () => int4.matmul(x.t, q), () => fp8.matmul(x.t, q8)];
+      const idle: Uint16Array[] = [];
+      for (const call of calls) idle.push((await call().read()) as Uint16Array);
+      for (const [i, call] of calls.entries()) {
+        const r = topk(busy, 2048);
+        const y = call();
+        const [values, got] = await Promise.all([r.values.read(), y.read()]);
+        expect(values.length).toBe(256 * 2048);
+        expect(Array.from(got as Uint16Array)).toEqual(Array.from(idle[i]));
+        r.values.dispose();
+        r.indices.dispose();
+      }
+    }
   });
 });
 
