@@ -85,21 +85,20 @@ struct Int4Vbmi {
 #endif
 
 // Prefetch of the weight rows into L2, kAhead bytes ahead of where a row is read, or as far into the same
-// row of the next pass over NB rows (rows are contiguous), never past `limit` (the end of the rows of this
-// work item). (As in fp8-matmul-avx512.cc: DRAM latency is far more than one step's work.) 2 KiB per
-// row, 8 KiB in flight over 4 rows: one thread streamed 6144 x 6144 (group 128) at 16.3 GB/s with 1 KiB,
-// 18.0 with 2 KiB, 17.6 with 4 KiB.
+// row of the next pass over NB rows (rows are contiguous). Past the rows of this work item it fetches lines
+// another item (or nothing) reads: a prefetch never faults, and a branch per row to stop there cost more
+// (group 32: 1475-1504 us against 1417-1452 for one thread over 6144 x 6144). (As in fp8-matmul-avx512.cc:
+// DRAM latency is far more than one step's work.) 2 KiB per row, 8 KiB in flight over 4 rows: one thread
+// streamed 6144 x 6144 (group 128) at 16.3 GB/s with 1 KiB, 18.0 with 2 KiB, 17.6 with 4 KiB.
 struct Int4Ahead {
   static constexpr int64_t kAhead = 2048;
   int64_t row_bytes;
-  const uint8_t* limit;
   void at(const uint8_t* row, int64_t off, int nb) const {
-    const uint8_t* p = off + kAhead < row_bytes ? row + off + kAhead : row + nb * row_bytes + (off + kAhead - row_bytes);
-    if (p < limit) _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1);
+    const int64_t ahead = off + kAhead;
+    const uintptr_t p = reinterpret_cast<uintptr_t>(row) + static_cast<uintptr_t>(ahead + (ahead < row_bytes ? 0 : (nb - 1) * row_bytes));
+    _mm_prefetch(reinterpret_cast<const char*>(p), _MM_HINT_T1);  // (an address: no pointer past the buffer is formed)
   }
-  static Int4Ahead of(const GemmBlock& b) {
-    return {b.k / 2, reinterpret_cast<const uint8_t*>(b.packed) + b.n1 * (b.k / 2)};
-  }
+  static Int4Ahead of(const GemmBlock& b) { return {b.k / 2}; }
 };
 
 // y[m0 + i, n + j] = the fixed tree (gemm.hpp) over the 16 lanes of acc[i][j].

@@ -60,8 +60,8 @@ void gemm_f32(Pool& pool, Isa isa, const GemmBlock& base) {
   } else if (isa == Isa::avx2) {
     kernel = base.w_dtype == GLMK_W_INT4 ? int4_block_avx2 : gemm_block_avx2;
   }
-  // int4 at few rows of x streams its weights: its prefetch stops at the item's end, so each item starts
-  // with a DRAM round trip per row. About 4 items per thread (at least 64 rows each): long runs of rows,
+  // int4 at few rows of x streams its weights: each item starts with a DRAM round trip per row (what its
+  // prefetch fetched past its end went to the cache of the thread that ran it). About 4 items per thread (at least 64 rows each): long runs of rows,
   // still enough items to even out a thread that lost its core (6144 rows on 2 threads: 8 items of 768
   // rows; the harness measured 598 us with 64-row items, 540 with these, 535 with one run per thread).
   int64_t per_item = kRowsPerItem;
