@@ -8,6 +8,7 @@
         "native/addon/ops-wrap.cc",
         "native/addon/plugin-loader.cc",
         "native/addon/membw.cc",
+        "native/addon/clock.cc",
         "native/addon/sync-hub.cc",
         "native/addon/moe-wrap.cc",
         "devices/cpu/device.cc",

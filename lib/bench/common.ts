@@ -51,3 +51,43 @@ export function runInfo(dev: Device, readGBs: number): RunInfo {
   const info = dev.info();
   return { date: new Date().toISOString(), machine: info.name, device: dev.name, threads: info.threads, isa: info.isa ?? "", readGBs };
 }
+
+const READ_BYTES = 128 * 2 ** 20;
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/**
+ * A bandwidth-bound call against the machine's read bandwidth, measured within the same second: over
+ * `rounds` rounds, 3 read passes over 128 MiB with the device's threads, then the call once untimed and 5
+ * times timed. fraction: the median over rounds of (bytes / the median call) / (the best of the 3 passes);
+ * typical: the same against the median pass; readGBs: the median of the rounds' best passes. This shared
+ * host's read bandwidth drifts from minute to minute (34 to 55 GB/s within an hour, the 2 vCPUs here), so
+ * a call and a read pass minutes apart do not compare. `call` runs one call to completion on cold inputs.
+ */
+export async function pairedFraction(bytes: number, threads: number, call: () => Promise<void>, rounds: number) {
+  // NOTE: one buffer for every read pass, written once and read once untimed, so that no timed pass pays
+  // for dirty lines (see measureBandwidth) and no round pays for page faults.
+  const buf = new Uint8Array(READ_BYTES).fill(1);
+  native().readPass(buf, threads);
+  const typical: number[] = [];
+  const strict: number[] = [];
+  const reads: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const passes = [0, 1, 2].map(() => native().readPass(buf, threads));
+    await call();  // the reads evicted our buffers and put the pool to sleep (tinybench warms up too)
+    const ms: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t0 = performance.now();
+      await call();
+      ms.push(performance.now() - t0);
+    }
+    const gbs = bytes / (median(ms) / 1e3) / 1e9;
+    reads.push(Math.max(...passes));
+    typical.push(gbs / median(passes));
+    strict.push(gbs / Math.max(...passes));
+  }
+  return { fraction: median(strict), typical: median(typical), readGBs: median(reads) };
+}

@@ -1,12 +1,11 @@
 // Top-k throughput beside onnxruntime-node's TopK (the CPU peer), cold inputs, plus the machine's memory
 // bandwidth measured in the same run. Inputs rotate through > 128 MiB of copies so that no call finds its
 // input in the L3 (32-48 MB here; SPEC: benchmark cold).
-import { native } from "../binding.js";
 import type { Device } from "../device.js";
 import { topk } from "../ops/topk.js";
 import type { Tensor } from "../tensor.js";
 import { makeInput, type TopkCase } from "../verify/cases.js";
-import { loadOrt, measureBandwidth, p50, runInfo } from "./common.js";
+import { loadOrt, measureBandwidth, p50, pairedFraction, runInfo } from "./common.js";
 import type { RunInfo } from "./common.js";
 import { topkModel } from "./onnx-model.js";
 
@@ -53,39 +52,7 @@ export const TOPK_SHAPES: Array<[number, number]> = [
 ];
 
 const COLD_BYTES = 128 * 2 ** 20;
-const READ_BYTES = 128 * 2 ** 20;
 const PAIRED_ROUNDS = 15;
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
-
-/** See BenchRow.fractionOfRead. `call` runs one top-k to completion on a cold input. */
-async function pairedFraction(bytes: number, threads: number, call: () => Promise<void>) {
-  // NOTE: one buffer for every read pass, written once and read once untimed, so that no timed pass pays
-  // for dirty lines (see measureBandwidth) and no round pays for page faults.
-  const buf = new Uint8Array(READ_BYTES).fill(1);
-  native().readPass(buf, threads);
-  const typical: number[] = [];
-  const strict: number[] = [];
-  const reads: number[] = [];
-  for (let r = 0; r < PAIRED_ROUNDS; r++) {
-    const passes = [0, 1, 2].map(() => native().readPass(buf, threads));
-    await call();  // the reads evicted our buffers and put the pool to sleep (tinybench warms up too)
-    const ms: number[] = [];
-    for (let i = 0; i < 5; i++) {
-      const t0 = performance.now();
-      await call();
-      ms.push(performance.now() - t0);
-    }
-    const gbs = bytes / (median(ms) / 1e3) / 1e9;
-    reads.push(Math.max(...passes));
-    typical.push(gbs / median(passes));
-    strict.push(gbs / Math.max(...passes));
-  }
-  return { fraction: median(strict), typical: median(typical), readGBs: median(reads) };
-}
 
 export async function benchTopk(
   dev: Device,
@@ -119,7 +86,7 @@ export async function benchTopk(
     };
     const ours = await p50(opts.time, call);
     opts.log(`topk ${shape}: ${PAIRED_ROUNDS} rounds of (3 read passes over 128 MiB; top-k, one untimed call then 5 timed)`);
-    const paired = await pairedFraction(bytes, info.threads, call);
+    const paired = await pairedFraction(bytes, info.threads, call, PAIRED_ROUNDS);
     let peerMs: number | null = null;
     if (ort) {
       const session = await ort.InferenceSession.create(topkModel(r, c, k), {

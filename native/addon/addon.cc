@@ -35,6 +35,7 @@ void throw_error(Napi::Env env, int code, const std::string& message) {
 
 Napi::Value MeasureBandwidth(const Napi::CallbackInfo& info);
 Napi::Value ReadPass(const Napi::CallbackInfo& info);
+Napi::Value MeasureClockGHz(const Napi::CallbackInfo& info);
 
 namespace {
 
@@ -63,6 +64,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pluginDirs", Napi::Function::New(env, PluginDirs));
   exports.Set("measureBandwidth", Napi::Function::New(env, MeasureBandwidth));
   exports.Set("readPass", Napi::Function::New(env, ReadPass));
+  exports.Set("measureClockGHz", Napi::Function::New(env, MeasureClockGHz));
   DeviceWrap::Init(env, exports);
   return exports;
 }
