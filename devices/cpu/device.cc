@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
@@ -58,10 +59,12 @@ constexpr size_t kInlineTopkBytes = size_t{640} << 10;
 // handing it to the stream thread and its result back cost 35 us of a 44 us call (64 x 6144 int4, idle).
 // The bound is per thread, from one thread's cold rates here (Zen 4): AVX-512 int4 13.5 GB/s (group 32),
 // dense bf16 20, fp8 19.7 (12 MiB: 0.93 ms at worst); AVX2 int4 4.6, dense 7.5 (3 MiB: 0.68 ms); fp8
-// without AVX-512 and every scalar path run on the stream.
+// without AVX-512 and every scalar path run on the stream. Counted for 4 threads at most: more cores
+// than that share a memory system that does not grow with them (48 MiB at 60 GB/s, a desktop's two
+// DDR5 channels, is 0.84 ms).
 size_t inline_matmul_bytes(const glmk_device* d, bool fp8) {
   const size_t per_thread = d->isa >= Isa::avx512 ? size_t{12} << 20 : d->isa == Isa::avx2 && !fp8 ? size_t{3} << 20 : 0;
-  return per_thread * static_cast<size_t>(d->threads);
+  return per_thread * static_cast<size_t>(std::min(d->threads, 4));
 }
 constexpr int64_t kInlineTopkRows = 4;
 
