@@ -123,7 +123,7 @@ export interface NativeBinding {
   measureBandwidth(megabytes: number, threads: number, repeats: number): { readGBs: number; copyGBs: number };
   readPass(buffer: ArrayBuffer | ArrayBufferView, threads: number): number;
   /** the core clock from a chain of dependent additions on this thread (NaN off x86-64) */
-  measureClockGHz(): number;
+  measureClockGHz?(): number;
   NativeDevice: {
     new (kind: string, ordinal: number, threads: number, isa: string, seed: bigint, spinUs: number): NativeDevice;
     probe(kind: string): number;

@@ -22,7 +22,7 @@ describe("bench fp8", () => {
   it("reports ours and the peer side by side", () => {
     const r = runCli(["bench", "fp8", "--device", "cpu", "--shapes", "64x256", "--m", "1,4", "--time", "50"]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/^\| 1 \| 64 x 256 \| [\d.]+ \| [\d.]+ \| \d+% \(read [\d.]+\) \| [\d.]+ \| [\d.]+x \|$/m);
+    expect(r.stdout).toMatch(/^\| 1 \| 64 x 256 \| [\d.]+ \| [\d.]+ \| \d+% \([\d.]+ of read [\d.]+\) \| [\d.]+ \| [\d.]+x \|$/m);
     expect(r.stdout).toMatch(/^\| 4 \| 64 x 256 \|/m);
   });
 });

@@ -7,7 +7,7 @@ describe("bench moe", () => {
     const r = runCli(["bench", "moe", "--device", "cpu", "--h", "256", "--i", "128", "--experts", "8", "--top-k", "2", "--tokens", "1,16", "--time", "50"]);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/H 256, I 128, 8 experts, top-2/);
-    expect(r.stdout).toMatch(/^\| 1 \| [\d.]+ \| \d+ \| 2\.0 \| [\d.]+ \| \d+% \(read [\d.]+\) \| [\d.]+ \|$/m);
+    expect(r.stdout).toMatch(/^\| 1 \| [\d.]+ \| \d+ \| 2\.0 \| [\d.]+ \| \d+% \([\d.]+ of read [\d.]+\) \| [\d.]+ \|$/m);
     // 16 tokens spread over more than their top-2
     const row = r.stdout.split("\n").find((l) => l.startsWith("| 16 |"))!;
     expect(Number(row.split("|")[4])).toBeGreaterThan(2);

@@ -133,30 +133,49 @@ describe.each(MM_DEVICES)("matmul on %s", (name) => {
 // A decode matmul (at most 4 rows of x, weights streamed in well under a millisecond) runs on the calling
 // thread when the CPU stream is idle (devices/cpu/device.cc, inline_matmul_bytes), else on the stream: the
 // same bits either way, for dense, int4 and fp8 weights; queued behind a top-k it waits for it, in order.
+// Both are also held to calls that never run inline: int4 to the dense matmul of fakeQuant(w) (SPEC 4's
+// identity; n = 300 spans several int4 work items and a ragged last one), and rows of M <= 4 to the same
+// rows inside an M = 5 call.
 describe.runIf(TEST_DEVICES.includes("cpu"))("decode matmul on cpu", () => {
   const dev = device("cpu");
-  it("gives the same bits on the calling thread (stream idle) as queued behind other work", async () => {
+  it("gives the same bits on the calling thread (stream idle) as queued behind other work, and as M = 5", async () => {
     const n = 300, k = 2048;
     const wv = rand(n * k, 21);
     const W = make(dev, wv, [n, k], "bf16");
     const q = int4.quantize(W.t, { groupSize: 32 });
-    const q8 = fp8.quantize(dev.tensor(Float32Array.from(wv), [n, k]));
+    using fq = int4.fakeQuant(W.t, { groupSize: 32 });
+    using w32 = dev.tensor(Float32Array.from(wv), [n, k]);
+    const q8 = fp8.quantize(w32);
     using busy = dev.tensor(Float32Array.from({ length: 256 * 32768 }, (_, i) => Math.sin(i)), [256, 32768]);
+    const x5 = make(dev, rand(5 * k, 22), [5, k], "bf16");
+    const calls = [(x: Tensor) => matmul(x, W.t), (x: Tensor) => int4.matmul(x, q), (x: Tensor) => fp8.matmul(x, q8), (x: Tensor) => matmul(x, fq)];
+    const five: Uint16Array[] = [];
+    for (const call of calls) {
+      using y = call(x5.t);
+      five.push((await y.read()) as Uint16Array);
+    }
+    expect(Array.from(five[1])).toEqual(Array.from(five[3]));  // int4.matmul == matmul(fakeQuant) at M = 5
+    await dev.sync();
     for (const m of [1, 4]) {
-      const x = make(dev, rand(m * k, 22 + m), [m, k], "bf16");
-      const calls = [() => matmul(x.t, W.t), () => int4.matmul(x.t, q), () => fp8.matmul(x.t, q8)];
+      using x = dev.tensor((await x5.t.read()).slice(0, m * k), [m, k], "bf16");
+      await dev.sync();
       const idle: Uint16Array[] = [];
-      for (const call of calls) idle.push((await call().read()) as Uint16Array);
+      for (const call of calls) {
+        using y = call(x);
+        idle.push((await y.read()) as Uint16Array);
+      }
       for (const [i, call] of calls.entries()) {
+        expect(Array.from(idle[i]), `call ${i}, M = ${m}, idle vs M = 5`).toEqual(Array.from(five[i].slice(0, m * n)));
         const r = topk(busy, 2048);
-        const y = call();
+        using y = call(x);
         const [values, got] = await Promise.all([r.values.read(), y.read()]);
         expect(values.length).toBe(256 * 2048);
-        expect(Array.from(got as Uint16Array)).toEqual(Array.from(idle[i]));
+        expect(Array.from(got as Uint16Array), `call ${i}, M = ${m}, queued`).toEqual(Array.from(idle[i]));
         r.values.dispose();
         r.indices.dispose();
       }
     }
+    for (const t of [W.t, x5.t, q.packed, q.scales, q8.data, q8.scaleInv]) t.dispose();
   });
 });
 

@@ -53,20 +53,26 @@ constexpr size_t kInlineCopyBytes = size_t{1} << 20;
 // A top-k this small (scores bytes, rows) runs on the calling thread when the stream is idle: about 50 us
 // of work or less on one core, much less than the two thread hand-offs it saves under load.
 constexpr size_t kInlineTopkBytes = size_t{640} << 10;
+constexpr int64_t kInlineTopkRows = 4;
 
 // A matmul of at most 4 rows of x (decode) whose weights this device streams in well under a millisecond
 // runs on the calling thread with the stream's pool when the stream is idle, as the decode top-k does:
 // handing it to the stream thread and its result back cost 35 us of a 44 us call (64 x 6144 int4, idle).
-// The bound is per thread, from one thread's cold rates here (Zen 4): AVX-512 int4 13.5 GB/s (group 32),
-// dense bf16 20, fp8 19.7 (12 MiB: 0.93 ms at worst); AVX2 int4 4.6, dense 7.5 (3 MiB: 0.68 ms); fp8
-// without AVX-512 and every scalar path run on the stream. Counted for 4 threads at most: more cores
-// than that share a memory system that does not grow with them (48 MiB at 60 GB/s, a desktop's two
-// DDR5 channels, is 0.84 ms).
+// The bound (weight bytes plus x widened to f32) is per thread, from one thread's cold rates here (Zen 4):
+// with AVX-512 BF16 (VDPBF16PS), int4 13.5 GB/s (group 32), dense bf16 20, fp8 19.7 (12 MiB: 0.93 ms at
+// worst); half that for AVX-512 without it (the fma kernels, and older cores: untimed here); AVX2 int4 4.6,
+// dense 7.5 (3 MiB: 0.68 ms). fp8 without AVX-512 (scalar: 0.3 GB/s) and every scalar path run on the
+// stream. Counted for at most 4 threads and the machine's hardware threads:
+// more cores than that share a memory system that does not grow with them (48 MiB at 60 GB/s, a desktop's
+// two DDR5 channels, is 0.84 ms).
 size_t inline_matmul_bytes(const glmk_device* d, bool fp8) {
-  const size_t per_thread = d->isa >= Isa::avx512 ? size_t{12} << 20 : d->isa == Isa::avx2 && !fp8 ? size_t{3} << 20 : 0;
-  return per_thread * static_cast<size_t>(std::min(d->threads, 4));
+  size_t per_thread = 0;
+  if (d->isa >= Isa::avx512bf16) per_thread = size_t{12} << 20;
+  else if (d->isa >= Isa::avx512) per_thread = size_t{6} << 20;
+  else if (d->isa == Isa::avx2 && !fp8) per_thread = size_t{3} << 20;
+  const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  return per_thread * static_cast<size_t>(std::min({d->threads, 4, hw}));
 }
-constexpr int64_t kInlineTopkRows = 4;
 
 // Runs kernel(pool, status) in stream order: on the calling thread when `small` and the stream is idle,
 // else on the stream thread with the worker pool (results never depend on which). Inline, the pool is a
@@ -259,8 +265,9 @@ int matmul(glmk_device* d, const glmk_matmul_args* a, glmk_status* st) {
   const glmk_matmul_args args = *a;
   const size_t w_bytes = a->w_dtype == GLMK_W_INT4 ? static_cast<size_t>(a->n) * static_cast<size_t>(a->k / 2 + a->k / a->group_size * 2)
                                                    : static_cast<size_t>(a->n) * static_cast<size_t>(a->k) * (a->w_dtype == GLMK_F32 ? 4 : 2);
+  const size_t x_bytes = static_cast<size_t>(a->m) * static_cast<size_t>(a->k) * 4;  // (widened to f32 on one thread)
   run_op(
-      d, glmk::matmul_op_name(a), a->m <= 4 && w_bytes <= inline_matmul_bytes(d, false),
+      d, glmk::matmul_op_name(a), a->m <= 4 && w_bytes + x_bytes <= inline_matmul_bytes(d, false),
       [d, args](Pool& pool, glmk_status* s) { return matmul_execute(pool, d->isa, args, s); }, true);
   return ok(st);
 }
@@ -283,7 +290,7 @@ int fp8_matmul(glmk_device* d, const glmk_fp8_matmul_args* a, glmk_status* st) {
   if (glmk::fp8_matmul_check(a, st) != GLMK_OK) return st->code;
   const glmk_fp8_matmul_args args = *a;
   run_op(
-      d, "fp8.matmul", a->m <= 4 && static_cast<size_t>(a->n) * static_cast<size_t>(a->k) <= inline_matmul_bytes(d, true),
+      d, "fp8.matmul", a->m <= 4 && static_cast<size_t>(a->n + a->m * 4) * static_cast<size_t>(a->k) <= inline_matmul_bytes(d, true),
       [d, args](Pool& pool, glmk_status* s) { return fp8_matmul_execute(pool, d->isa, args, s); }, true);
   return ok(st);
 }

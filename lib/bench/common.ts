@@ -63,15 +63,20 @@ const median = (xs: number[]) => {
  * A bandwidth-bound call against the machine's read bandwidth, measured within the same second: over
  * `rounds` rounds, 3 read passes over 128 MiB with the device's threads, then the call once untimed and 5
  * times timed. fraction: the median over rounds of (bytes / the median call) / (the best of the 3 passes);
- * typical: the same against the median pass; readGBs: the median of the rounds' best passes. This shared
+ * typical: the same against the median pass; readGBs: the median of the rounds' best passes; gbs: the median
+ * of the rounds' call GB/s (calls right after read passes: slower than a long run of calls). This shared
  * host's read bandwidth drifts from minute to minute (34 to 55 GB/s within an hour, the 2 vCPUs here), so
  * a call and a read pass minutes apart do not compare. `call` runs one call to completion on cold inputs.
  */
+let readBuffer: Uint8Array | null = null;
+
 export async function pairedFraction(bytes: number, threads: number, call: () => Promise<void>, rounds: number) {
-  // NOTE: one buffer for every read pass, written once and read once untimed, so that no timed pass pays
-  // for dirty lines (see measureBandwidth) and no round pays for page faults.
-  const buf = new Uint8Array(READ_BYTES).fill(1);
+  // NOTE: one buffer for every read pass of the process, written once and read once untimed, so that no
+  // timed pass pays for dirty lines (see measureBandwidth) and no round pays for page faults.
+  if (!readBuffer) readBuffer = new Uint8Array(READ_BYTES).fill(1);
+  const buf = readBuffer;
   native().readPass(buf, threads);
+  const calls: number[] = [];
   const typical: number[] = [];
   const strict: number[] = [];
   const reads: number[] = [];
@@ -85,9 +90,17 @@ export async function pairedFraction(bytes: number, threads: number, call: () =>
       ms.push(performance.now() - t0);
     }
     const gbs = bytes / (median(ms) / 1e3) / 1e9;
+    calls.push(gbs);
     reads.push(Math.max(...passes));
     typical.push(gbs / median(passes));
     strict.push(gbs / Math.max(...passes));
   }
-  return { fraction: median(strict), typical: median(typical), readGBs: median(reads) };
+  return { fraction: median(strict), typical: median(typical), readGBs: median(reads), gbs: median(calls) };
+}
+
+/** A table cell for a paired fraction: "61% (32.7 of read 52.4)" (the rounds' call GB/s of their read GB/s). */
+export function pairedCell(r: { fractionOfRead: number; readGBs?: number; pairedGBs?: number }): string {
+  const pct = `${(r.fractionOfRead * 100).toFixed(0)}%`;
+  if (r.readGBs === undefined) return pct;
+  return `${pct} (${r.pairedGBs === undefined ? "" : `${r.pairedGBs.toFixed(1)} of `}read ${r.readGBs.toFixed(1)})`;
 }

@@ -3,7 +3,7 @@
 // together exceed the L3. Reports fp8 weight bytes (codes + scales) per second against the read bandwidth.
 import type { Device } from "../device.js";
 import { dequantize, matmul, quantize, type Fp8Weights } from "../ops/fp8.js";
-import { loadOrt, measureBandwidth, p50 as median, pairedFraction, runInfo } from "./common.js";
+import { loadOrt, measureBandwidth, p50 as median, pairedCell, pairedFraction, runInfo } from "./common.js";
 import type { RunInfo } from "./common.js";
 import { matmulModel } from "./onnx-model.js";
 
@@ -17,6 +17,8 @@ export interface Fp8BenchRow {
   fractionOfRead: number;
   /** the median of the rounds' best reads, GB/s */
   readGBs?: number;
+  /** the median of the rounds' call GB/s (right after the read passes) */
+  pairedGBs?: number;
   /** onnxruntime-node MatMul on f32 weights (the dequantized fp8 ones), p50 ms */
   peerMs: number | null;
   speedup: number | null;
@@ -77,7 +79,7 @@ export async function benchFp8(
       }
       x.dispose();
       const gbs = bytes / (ms / 1e3) / 1e9;
-      rows.push({ m, n, k, ms, weightGBs: gbs, fractionOfRead: paired.fraction, readGBs: paired.readGBs, peerMs, speedup: peerMs === null ? null : peerMs / ms });
+      rows.push({ m, n, k, ms, weightGBs: gbs, fractionOfRead: paired.fraction, readGBs: paired.readGBs, pairedGBs: paired.gbs, peerMs, speedup: peerMs === null ? null : peerMs / ms });
       opts.log(`  M=${m}: ${ms.toFixed(3)} ms${peerMs === null ? "" : `, onnxruntime MatMul (f32 weights) ${peerMs.toFixed(3)} ms`}`);
     }
     for (const q of qs) {
@@ -92,12 +94,12 @@ export async function benchFp8(
 export function formatFp8(rep: Fp8BenchReport): string {
   const lines = [
     `${rep.machine} | device ${rep.device} | ${rep.threads} threads | isa ${rep.isa} | read ${rep.readGBs.toFixed(1)} GB/s`,
-    "| M | N x K | fp8.matmul ms | fp8 weight GB/s | of read bw (paired rounds, GB/s) | onnxruntime MatMul (f32 weights) ms | x peer |",
+    "| M | N x K | fp8.matmul ms | fp8 weight GB/s | of read bw (paired rounds: call GB/s of read GB/s) | onnxruntime MatMul (f32 weights) ms | x peer |",
     "|---|---|---|---|---|---|---|",
   ];
   for (const r of rep.rows)
     lines.push(
-      `| ${r.m} | ${r.n} x ${r.k} | ${r.ms.toFixed(3)} | ${r.weightGBs.toFixed(1)} | ${(r.fractionOfRead * 100).toFixed(0)}%${r.readGBs === undefined ? "" : ` (read ${r.readGBs.toFixed(1)})`} | ` +
+      `| ${r.m} | ${r.n} x ${r.k} | ${r.ms.toFixed(3)} | ${r.weightGBs.toFixed(1)} | ${pairedCell(r)} | ` +
         `${r.peerMs === null ? "-" : r.peerMs.toFixed(3)} | ${r.speedup === null ? "-" : `${r.speedup.toFixed(2)}x`} |`,
     );
   return lines.join("\n");

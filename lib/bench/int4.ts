@@ -8,7 +8,7 @@ import type { Device } from "../device.js";
 import { int4Matmul, matmul } from "../ops/matmul.js";
 import { quantize, type Int4Weights } from "../ops/int4.js";
 import type { Tensor } from "../tensor.js";
-import { loadOrt, measureBandwidth, p50 as median, pairedFraction, runInfo } from "./common.js";
+import { loadOrt, measureBandwidth, p50 as median, pairedCell, pairedFraction, runInfo } from "./common.js";
 import type { RunInfo } from "./common.js";
 import { matmulNBitsModel } from "./onnx-model.js";
 
@@ -27,6 +27,8 @@ export interface Int4BenchRow {
   fractionOfTypicalRead?: number;
   /** the median of the rounds' best reads, GB/s */
   readGBs?: number;
+  /** the median of the rounds' call GB/s (right after the read passes) */
+  pairedGBs?: number;
   gflops: number;
   fractionOfPeak: number;
   /** onnxruntime-node MatMulNBits, p50 ms (f32 A: what it takes) */
@@ -39,7 +41,7 @@ export interface Int4BenchRow {
 export interface Int4BenchReport extends RunInfo {
   /** threads x 32 flops per cycle (one 16-lane fma; twice that for VDPBF16PS) x clockGHz: an estimate */
   peakGflops: number;
-  /** the core clock measured in the same run (bench/int4.ts, clockGHz) */
+  /** the core clock measured in the same run (bench/int4.ts, clockGHz); absent where /proc/cpuinfo's was used */
   clockGHz?: number;
   rows: Int4BenchRow[];
 }
@@ -59,16 +61,19 @@ const PAIRED_ROUNDS = 9;
 // The core clock: measured (a chain of dependent additions: /proc/cpuinfo's "cpu MHz" is a virtual machine's
 // nominal clock here, 2.6 GHz on cores that ran at 3.7, which put measured GFLOP/s above the "peak"), else
 // what /proc/cpuinfo says.
-function clockGHz(): number {
-  const measured = native().measureClockGHz();
-  if (measured > 0) return measured;
+function clockGHz(): { ghz: number; measured: boolean } {
+  const nb = native();
+  const measured = typeof nb.measureClockGHz === "function" ? nb.measureClockGHz() : NaN;  // (an older binary lacks it)
+  if (measured > 0) return { ghz: measured, measured: true };
   try {
     const mhz = /cpu MHz\s*:\s*([\d.]+)/.exec(readFileSync("/proc/cpuinfo", "utf8"));
-    return mhz ? Number(mhz[1]) / 1000 : NaN;
+    return { ghz: mhz ? Number(mhz[1]) / 1000 : NaN, measured: false };
   } catch {
-    return NaN;
+    return { ghz: NaN, measured: false };
   }
 }
+
+// Deterministic weights and activations (a fixed LCG), bf16 bits.
 
 function bf16Values(n: number, seed: number, scale: number): Uint16Array {
   const out = new Uint16Array(n);
@@ -94,7 +99,7 @@ export async function benchInt4(
   // (VDPBF16PS, the int4 kernel's instruction for bf16 x on avx512bf16, does two products per lane where an
   // fma does one: that path's peak is twice the FMA peak)
   const clock = clockGHz();
-  const peakGflops = info.threads * 32 * clock * (info.isa === "avx512bf16" ? 2 : 1);
+  const peakGflops = info.threads * 32 * clock.ghz * (info.isa === "avx512bf16" ? 2 : 1);
   const rows: Int4BenchRow[] = [];
   for (const [n, k] of opts.shapes ?? INT4_SHAPES) {
     const wBits = bf16Values(n * k, n + k, 0.05);
@@ -155,7 +160,7 @@ export async function benchInt4(
           weightGBs: qBytes / (ms / 1e3) / 1e9,
           fractionOfRead: paired.fraction,
           fractionOfTypicalRead: paired.typical,
-          readGBs: paired.readGBs,
+          readGBs: paired.readGBs, pairedGBs: paired.gbs,
           gflops,
           fractionOfPeak: gflops / peakGflops,
           peerMs,
@@ -171,18 +176,18 @@ export async function benchInt4(
     }
     for (const t of dense) t.dispose();
   }
-  return { ...runInfo(dev, bw.readGBs), peakGflops, clockGHz: clock, rows };
+  return { ...runInfo(dev, bw.readGBs), peakGflops, ...(clock.measured ? { clockGHz: clock.ghz } : {}), rows };
 }
 
 export function formatInt4(rep: Int4BenchReport): string {
   const lines = [
     `${rep.machine} | device ${rep.device} | ${rep.threads} threads | isa ${rep.isa} | read ${rep.readGBs.toFixed(1)} GB/s | ${rep.isa === "avx512bf16" ? "bf16 dot-product (VDPBF16PS) peak" : "FMA peak"} about ${rep.peakGflops.toFixed(0)} GFLOP/s (estimate${rep.clockGHz ? `: ${rep.clockGHz.toFixed(2)} GHz measured` : ""})`,
-    "| M | N x K | group | int4 ms | weight GB/s | of read bw (paired rounds, GB/s) | GFLOP/s | of peak | MatMulNBits ms | x peer | dense bf16 ms | x dense |",
+    "| M | N x K | group | int4 ms | weight GB/s | of read bw (paired rounds: call GB/s of read GB/s) | GFLOP/s | of peak | MatMulNBits ms | x peer | dense bf16 ms | x dense |",
     "|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const r of rep.rows)
     lines.push(
-      `| ${r.m} | ${r.n} x ${r.k} | ${r.groupSize} | ${r.ms.toFixed(3)} | ${r.weightGBs.toFixed(1)} | ${(r.fractionOfRead * 100).toFixed(0)}%${r.readGBs === undefined ? "" : ` (read ${r.readGBs.toFixed(1)})`} | ` +
+      `| ${r.m} | ${r.n} x ${r.k} | ${r.groupSize} | ${r.ms.toFixed(3)} | ${r.weightGBs.toFixed(1)} | ${pairedCell(r)} | ` +
         `${r.gflops.toFixed(1)} | ${(r.fractionOfPeak * 100).toFixed(0)}% | ${r.peerMs === null ? "-" : r.peerMs.toFixed(3)} | ` +
         `${r.speedup === null ? "-" : `${r.speedup.toFixed(2)}x`} | ${r.denseMs.toFixed(3)} | ${(r.denseMs / r.ms).toFixed(2)}x |`,
     );

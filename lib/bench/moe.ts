@@ -7,7 +7,7 @@ import type { Device } from "../device.js";
 import type { Fp8Weights } from "../ops/fp8.js";
 import { experts, route } from "../ops/moe.js";
 import type { Tensor } from "../tensor.js";
-import { measureBandwidth, p50 as median, pairedFraction, runInfo, type RunInfo } from "./common.js";
+import { measureBandwidth, p50 as median, pairedCell, pairedFraction, runInfo, type RunInfo } from "./common.js";
 import { benchFp8, type Fp8BenchRow } from "./fp8.js";
 
 export interface MoeBenchRow {
@@ -21,6 +21,8 @@ export interface MoeBenchRow {
   fractionOfRead: number;
   /** the median of the rounds' best reads, GB/s */
   readGBs?: number;
+  /** the median of the rounds' call GB/s (right after the read passes) */
+  pairedGBs?: number;
   routeMs: number;
 }
 
@@ -98,7 +100,7 @@ export async function benchMoe(
         r.weights.dispose();
       });
       const gbs = (touched * bytesPerExpert) / (ms / 1e3) / 1e9;
-      rows.push({ tokens: t, ms, tokensPerS: t / (ms / 1e3), expertsTouched: touched, weightGBs: gbs, fractionOfRead: paired.fraction, readGBs: paired.readGBs, routeMs });
+      rows.push({ tokens: t, ms, tokensPerS: t / (ms / 1e3), expertsTouched: touched, weightGBs: gbs, fractionOfRead: paired.fraction, readGBs: paired.readGBs, pairedGBs: paired.gbs, routeMs });
       opts.log(`  T=${t}: ${ms.toFixed(2)} ms (${touched.toFixed(1)} experts), route ${routeMs.toFixed(3)} ms`);
     }
   } finally {
@@ -114,20 +116,20 @@ export async function benchMoe(
 export function formatMoe(rep: MoeBenchReport): string {
   const lines = [
     `${rep.machine} | device ${rep.device} | ${rep.threads} threads | isa ${rep.isa} | read ${rep.readGBs.toFixed(1)} GB/s | H ${rep.h}, I ${rep.i}, ${rep.e} experts, top-${rep.topK}`,
-    "| tokens | moe.experts ms (p50) | tokens/s | experts touched | expert weight GB/s | of read bw (paired rounds, GB/s) | moe.route ms (p50) |",
+    "| tokens | moe.experts ms (p50) | tokens/s | experts touched | expert weight GB/s | of read bw (paired rounds: call GB/s of read GB/s) | moe.route ms (p50) |",
     "|---|---|---|---|---|---|---|",
   ];
   for (const r of rep.rows)
     lines.push(
       `| ${r.tokens} | ${r.ms.toFixed(2)} | ${r.tokensPerS.toFixed(0)} | ${r.expertsTouched.toFixed(1)} | ${r.weightGBs.toFixed(1)} | ` +
-        `${(r.fractionOfRead * 100).toFixed(0)}%${r.readGBs === undefined ? "" : ` (read ${r.readGBs.toFixed(1)})`} | ${r.routeMs.toFixed(3)} |`,
+        `${pairedCell(r)} | ${r.routeMs.toFixed(3)} |`,
     );
   const p = rep.fp8Peer;
   if (p)
     lines.push(
       "",
       `fp8.matmul alone, M = 1, ${p.n} x ${p.k} (one expert's gate): ${p.ms.toFixed(3)} ms, ${p.weightGBs.toFixed(1)} GB/s ` +
-        `(${(p.fractionOfRead * 100).toFixed(0)}% of read)` +
+        `(${pairedCell(p)} of read bw)` +
         (p.peerMs === null ? "" : `; onnxruntime-node MatMul on the f32-dequantized weights ${p.peerMs.toFixed(3)} ms: ${p.speedup!.toFixed(2)}x`),
     );
   return lines.join("\n");
