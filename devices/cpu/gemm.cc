@@ -61,9 +61,10 @@ void gemm_f32(Pool& pool, Isa isa, const GemmBlock& base) {
     kernel = base.w_dtype == GLMK_W_INT4 ? int4_block_avx2 : gemm_block_avx2;
   }
   // int4 at few rows of x streams its weights: each item starts with a DRAM round trip per row (what its
-  // prefetch fetched past its end went to the cache of the thread that ran it). About 4 items per thread (at least 64 rows each): long runs of rows,
-  // still enough items to even out a thread that lost its core (6144 rows on 2 threads: 8 items of 768
-  // rows; the harness measured 598 us with 64-row items, 540 with these, 535 with one run per thread).
+  // prefetch fetched past its end went to the cache of the thread that ran it). About 4 items per thread
+  // (at least 64 rows each): long runs of rows, still enough items to even out a thread that lost its core
+  // (6144 rows on 2 threads: 8 items of 768 rows; the harness measured 598 us with 64-row items, 540 with
+  // these, 535 with one run per thread).
   int64_t per_item = kRowsPerItem;
   if (base.w_dtype == GLMK_W_INT4 && base.m <= 4) {
     const int64_t quarter = (base.n + 4 * pool.size() - 1) / (4 * pool.size());

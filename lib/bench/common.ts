@@ -59,18 +59,26 @@ const median = (xs: number[]) => {
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 
+let readBuffer: Uint8Array | null = null;
+
 /**
  * A bandwidth-bound call against the machine's read bandwidth, measured within the same second: over
- * `rounds` rounds, 3 read passes over 128 MiB with the device's threads, then the call once untimed and 5
+ * `rounds` rounds (9 unless given), 3 read passes over 128 MiB with the device's threads, then the call once untimed and 5
  * times timed. fraction: the median over rounds of (bytes / the median call) / (the best of the 3 passes);
  * typical: the same against the median pass; readGBs: the median of the rounds' best passes; gbs: the median
  * of the rounds' call GB/s (calls right after read passes: slower than a long run of calls). This shared
  * host's read bandwidth drifts from minute to minute (34 to 55 GB/s within an hour, the 2 vCPUs here), so
- * a call and a read pass minutes apart do not compare. `call` runs one call to completion on cold inputs.
+ * a call and a read pass minutes apart do not compare. `call` runs one call to completion on cold inputs;
+ * `what` names it in the progress line written to `log`.
  */
-let readBuffer: Uint8Array | null = null;
-
-export async function pairedFraction(bytes: number, threads: number, call: () => Promise<void>, rounds: number) {
+export async function pairedFraction(
+  bytes: number,
+  threads: number,
+  call: () => Promise<void>,
+  opts: { what: string; log: (s: string) => void; rounds?: number },
+) {
+  const rounds = opts.rounds ?? 9;
+  opts.log(`${opts.what}: ${rounds} rounds of (3 read passes over 128 MiB; the call once untimed, then 5 times timed)`);
   // NOTE: one buffer for every read pass of the process, written once and read once untimed, so that no
   // timed pass pays for dirty lines (see measureBandwidth) and no round pays for page faults.
   if (!readBuffer) readBuffer = new Uint8Array(READ_BYTES).fill(1);

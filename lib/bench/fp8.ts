@@ -30,7 +30,6 @@ export interface Fp8BenchReport extends RunInfo {
 
 const COLD_BYTES = 96 * 2 ** 20;
 const MAX_COPIES = 64;
-const PAIRED_ROUNDS = 9;
 
 export async function benchFp8(
   dev: Device,
@@ -53,17 +52,13 @@ export async function benchFp8(
       const xs = new Uint16Array(m * k).map((_, i) => 0x3f00 + (i % 97));
       const x = dev.tensor(xs, [m, k], "bf16");
       let i = 0;
-      const ms = await p50(opts.time, async () => {
+      const call = async () => {
         const y = matmul(x, qs[i++ % copies]);
         await y.read();
         y.dispose();
-      });
-      opts.log(`  M=${m}: ${PAIRED_ROUNDS} rounds of (3 read passes over 128 MiB; fp8.matmul, one untimed call then 5 timed)`);
-      const paired = await pairedFraction(bytes, info.threads, async () => {
-        const y = matmul(x, qs[i++ % copies]);
-        await y.read();
-        y.dispose();
-      }, PAIRED_ROUNDS);
+      };
+      const ms = await p50(opts.time, call);
+      const paired = await pairedFraction(bytes, info.threads, call, { what: `  M=${m} fp8.matmul`, log: opts.log });
       let peerMs: number | null = null;
       if (ort) {
         const sessions: Array<import("onnxruntime-node").InferenceSession> = [];

@@ -56,7 +56,6 @@ const COLD_BYTES = 96 * 2 ** 20;
 // Small shapes stay warm (their copies would be thousands): these caps keep the setup bounded.
 const MAX_COPIES = 64;
 const MAX_SESSIONS = 8;
-const PAIRED_ROUNDS = 9;
 
 // The core clock: measured (a chain of dependent additions: /proc/cpuinfo's "cpu MHz" is a virtual machine's
 // nominal clock here, 2.6 GHz on cores that ran at 3.7, which put measured GFLOP/s above the "peak"), else
@@ -74,7 +73,6 @@ function clockGHz(): { ghz: number; measured: boolean } {
 }
 
 // Deterministic weights and activations (a fixed LCG), bf16 bits.
-
 function bf16Values(n: number, seed: number, scale: number): Uint16Array {
   const out = new Uint16Array(n);
   const f = new Float32Array(1);
@@ -118,17 +116,13 @@ export async function benchInt4(
       for (const m of opts.ms ?? INT4_M) {
         const x = dev.tensor(bf16Values(m * k, m, 1), [m, k], "bf16");
         let i = 0;
-        const ms = await p50(opts.time, async () => {
+        const call = async () => {
           const y = int4Matmul(x, qs[i++ % copies]);
           await y.read();
           y.dispose();
-        });
-        opts.log(`  M=${m}: ${PAIRED_ROUNDS} rounds of (3 read passes over 128 MiB; int4.matmul, one untimed call then 5 timed)`);
-        const paired = await pairedFraction(qBytes, info.threads, async () => {
-          const y = int4Matmul(x, qs[i++ % copies]);
-          await y.read();
-          y.dispose();
-        }, PAIRED_ROUNDS);
+        };
+        const ms = await p50(opts.time, call);
+        const paired = await pairedFraction(qBytes, info.threads, call, { what: `  M=${m} int4.matmul`, log: opts.log });
         let j = 0;
         const denseMs = await p50(opts.time, async () => {
           const y = matmul(x, dense[j++ % dense.length]);

@@ -37,7 +37,6 @@ export interface MoeBenchReport extends RunInfo {
 }
 
 const ROUTES = 16;
-const PAIRED_ROUNDS = 9;
 
 export async function benchMoe(
   dev: Device,
@@ -79,19 +78,14 @@ export async function benchMoe(
       for (const r of routes) touched += new Set((await r.ids.read()) as Int32Array).size;
       touched /= ROUTES;
       let c = 0;
-      const ms = await p50(opts.time, async () => {
+      const call = async () => {
         const k = c++ % ROUTES;
         const y = experts(batches[k], routes[k], ex);
         await y.read();
         y.dispose();
-      });
-      opts.log(`  T=${t}: ${PAIRED_ROUNDS} rounds of (3 read passes over 128 MiB; moe.experts, one untimed call then 5 timed)`);
-      const paired = await pairedFraction(touched * bytesPerExpert, info.threads, async () => {
-        const k = c++ % ROUTES;
-        const y = experts(batches[k], routes[k], ex);
-        await y.read();
-        y.dispose();
-      }, PAIRED_ROUNDS);
+      };
+      const ms = await p50(opts.time, call);
+      const paired = await pairedFraction(touched * bytesPerExpert, info.threads, call, { what: `  T=${t} moe.experts`, log: opts.log });
       c = 0;
       const routeMs = await p50(Math.min(opts.time, 300), async () => {
         const r = route(batches[c++ % ROUTES], gate, { topK });

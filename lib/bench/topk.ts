@@ -85,8 +85,7 @@ export async function benchTopk(
       out.values.dispose();
     };
     const ours = await p50(opts.time, call);
-    opts.log(`topk ${shape}: ${PAIRED_ROUNDS} rounds of (3 read passes over 128 MiB; top-k, one untimed call then 5 timed)`);
-    const paired = await pairedFraction(bytes, info.threads, call, PAIRED_ROUNDS);
+    const paired = await pairedFraction(bytes, info.threads, call, { what: `topk ${shape}`, log: opts.log, rounds: PAIRED_ROUNDS });
     let peerMs: number | null = null;
     if (ort) {
       const session = await ort.InferenceSession.create(topkModel(r, c, k), {
