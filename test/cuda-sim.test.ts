@@ -52,11 +52,19 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(r.stdout).toMatch(/ok {3}moe.experts within tolerance of the written order \(the cpu device\) seed 3/);
     expect(r.stdout).toMatch(/ok {3}moe.experts: the same bits again and for each token alone \(bits\) seed 3/);
     expect(r.stdout).toMatch(/matmul and int4.matmul on cuda-sim passed/);
-    expect(r.stdout).toMatch(/ok {3}int4.matmul\(x bf16, quantize\(w\)\) == matmul\(x, fakeQuant\(w\)\), group 32, 15 levels seed 3/);
+    expect(r.stdout).toMatch(/ok {3}int4.matmul\(x bf16, quantize\(w\)\) == matmul\(x, fakeQuant\(w\)\) \[3 x 24 x 256\], group 32, 15 levels seed 3/);
     // the tensor-core kernel (bf16 x): identity with an f32 fakeQuant (the exact hi / mid / lo split), rows
     // alone == in a batch, one output for seeds 1..3, and proof that it runs the mma model (not the CPU's order)
-    expect(r.stdout).toMatch(/ok {3}int4.matmul\(x bf16, quantize\(w\)\) == matmul\(x, fakeQuant\(w\)\), group 32, 16 levels, f32 fakeQuant, x with inf and NaN seed 3/);
-    expect(r.stdout).toMatch(/ok {3}int4.matmul x bf16 w int4: rows alone and in a batch of 17 == inside a batch of 19 \(bits\) seed 3/);
+    expect(r.stdout).toMatch(/ok {3}int4.matmul\(x bf16, quantize\(w\)\) == matmul\(x, fakeQuant\(w\)\) \[5 x 16 x 64\], group 32, 16 levels, f32 fakeQuant, x with inf and NaN seed 3/);
+    expect(r.stdout).toMatch(/ok {3}int4.matmul x bf16 w int4, K 128: rows alone and in a batch of 17 == inside a batch of 19 \(bits\) seed 3/);
+    // the pipelined kernel (matmul-pipe.cuh: cp.async stages, ldmatrix; int4 with K a multiple of 256, bf16 w
+    // of 64) against the simple one, bit for bit: int4 against f32 fakeQuant, bf16 w against the same values
+    // as f32 w; and its rows alone == in a batch
+    expect(r.stdout).toMatch(/ok {3}int4.matmul\(x bf16, quantize\(w\)\) == matmul\(x, fakeQuant\(w\)\) \[33 x 37 x 768\], group 64, 16 levels, f32 fakeQuant, x with inf and NaN seed 3/);
+    expect(r.stdout).toMatch(/ok {3}int4.matmul\(x bf16, quantize\(w\)\) == matmul\(x, fakeQuant\(w\)\) \[1 x 40 x 512\], group 32, 15 levels, f32 fakeQuant seed 3/);
+    expect(r.stdout).toMatch(/ok {3}matmul x bf16 \[35 x 23 x 320\]: w bf16 \(pipelined\) == the same w as f32 \(simple kernel\), with inf and NaN \(bits\) seed 3/);
+    expect(r.stdout).toMatch(/ok {3}int4.matmul x bf16 w int4, K 256: rows alone and in a batch of 17 == inside a batch of 19 \(bits\) seed 3/);
+    expect(r.stdout).toMatch(/ok {3}matmul x bf16 w bf16, K 128: rows alone and in a batch of 17 == inside a batch of 19 \(bits\) seed 3/);
     expect(r.stdout).toMatch(/ok {3}int4.matmul and matmul \(f32 w\) x bf16 \[5 x 40 x 256\]: the bytes of schedule seed 1 \(bits\) seed 3/);
     expect(r.stdout).toMatch(/ok {3}matmul x bf16 runs on the mma model: .* seed 3/);
     expect(r.status, r.stdout).toBe(0);

@@ -4,6 +4,7 @@
 //   GLMK_LAUNCH(kernel, grid, block, smem, stream, args...)  instead of kernel<<<...>>>(args...)
 //   GLMK_SHARED(type, name);                                  instead of __shared__ type name;
 //   glmk_dyn_smem<T>()                                        instead of extern __shared__
+//   GLMK_UNROLL                                               instead of #pragma unroll (nothing under g++)
 // A kernel name passed to GLMK_LAUNCH must not contain a comma (use an alias for multi-argument templates).
 #pragma once
 
@@ -20,6 +21,7 @@ using glmk_t = T;
     static const char tag = 0;                                                        \
     return static_cast<const void*>(&tag);                                            \
   }())
+#define GLMK_UNROLL
 template <class T>
 inline T* glmk_dyn_smem() {
   return ::simt::dyn_smem<T>();
@@ -28,6 +30,7 @@ inline T* glmk_dyn_smem() {
 #include <cuda_runtime.h>
 #define GLMK_LAUNCH(kernel, grid, block, smem, stream, ...) kernel<<<(grid), (block), (smem), (stream)>>>(__VA_ARGS__)
 #define GLMK_SHARED(T, name) __shared__ glmk_t<T> name
+#define GLMK_UNROLL _Pragma("unroll")
 template <class T>
 __device__ __forceinline__ T* glmk_dyn_smem() {
   extern __shared__ __align__(16) unsigned char glmk_dyn_smem_bytes[];

@@ -1,5 +1,6 @@
 // matmul and int4.matmul for bf16 x on tensor cores (SPEC 4; issue 21): mma.sync m16n8k16 bf16 -> f32, the
-// weights decoded in registers, W4A16 "of the Marlin kind" (no repack: decoded straight from SPEC 4's layout).
+// weights decoded in registers straight from SPEC 4's layout. The simple kernel: every weight format and K;
+// matmul-pipe.cuh, its pipelined twin with the same K order, takes bf16 and int4 w where the shapes fit.
 //
 // Tiling and K order (written down; the bits on a device depend on nothing else):
 //   A block of 4 warps (128 threads) computes 16 rows of x (an m-tile: rows 16i..16i+15) times 64 columns of
@@ -63,10 +64,9 @@
 // What issue 21's target implies (int4 at M <= 16 at least 3x bf16, a Marlin-class kernel's ~3.6x ideal at
 //   group 32): cuBLAS streams bf16 w at ~80-90% of HBM (PEERS.md: 41 us at 6144 x 6144, M = 1, on an H100), so
 //   int4 must stream at ~70% of HBM: ~6-7 us at 6144 x 6144 on an H200, 15-50x under this kernel's
-//   expectation: expect MISS. It takes what Marlin does: 16-byte cp.async loads in a multi-stage pipeline
-//   (~20 KB in flight per SM), all 132 SMs busy at N = 6144 (split K or narrower column blocks, in a fixed
-//   order so the bits stay what they are), the group index and scale hoisted out of the step, a lop3 decode
-//   (q as bf16 by a magic number, then one bf16 multiply by s: the same bf16(q s)), x through ldmatrix.
+//   expectation. So bf16 and int4 w with K a multiple of a pipeline stage run matmul-pipe.cuh instead (cp.async
+//   stages, ldmatrix, one warp per 16 columns, the same K order and bits); this kernel keeps f16 / f32 w, odd K
+//   and the other groups.
 #pragma once
 
 #include <cstdint>

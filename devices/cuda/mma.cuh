@@ -4,6 +4,7 @@
 //   mma_m16n8k32_e4m3          mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32   (sm_89+; traps on sm_80)
 //   ldmatrix<N> / ldmatrix_trans<N>   ldmatrix.sync.aligned.m8n8.x{1,2,4}[.trans].shared.b16       (sm_75+)
 //   cp_async_cg16, cp_async_ca<4|8|16>, cp_async_commit, cp_async_wait<N>   cp.async.* (sm_80+)
+//   cvt_bf16x2                 cvt.rn.bf16x2.f32 (sm_80+; per thread, not a tensor-core instruction)
 //
 // Fragments (PTX ISA "Matrix fragments for mma.m16n8k16 / m16n8k32", "ldmatrix"; CUTLASS mma_traits_sm80 /
 // sm89): g = lane >> 2, t = lane % 4; in a .b32 register the lower-index element is in the low bits.
@@ -37,6 +38,7 @@
 #include <cstdint>
 
 #include "cuda-compat.h"
+#include "glmk/int4-arith.h"
 
 #if defined(GLMK_SIM)
 #include "sim/mma-model.h"
@@ -164,6 +166,21 @@ __device__ __forceinline__ void cp_async_wait() {
   sim::cp_async_land(N);
 #elif defined(__CUDA_ARCH__)
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+#endif
+}
+
+// Section: cvt.rn.bf16x2.f32 (per thread): two f32 to bf16 bits, nearest even, subnormals kept (no .ftz), lo in
+// the low half (PTX: "the value converted from input a is stored in the upper half"). Its model: glmk_bf16_rne,
+// but a NaN becomes 0x7FFF (a NaN; which one a GPU writes is not promised: only NaN-ness is checked on one).
+__device__ __forceinline__ uint32_t cvt_bf16x2(float lo, float hi) {
+#if defined(GLMK_SIM) || !defined(__CUDA_ARCH__)
+  const uint32_t l = glmk_bits_from_f32(lo), h = glmk_bits_from_f32(hi);
+  const uint32_t bl = (l & 0x7FFFFFFFu) > 0x7F800000u ? 0x7FFFu : glmk_bf16_rne(l), bh = (h & 0x7FFFFFFFu) > 0x7F800000u ? 0x7FFFu : glmk_bf16_rne(h);
+  return bl | bh << 16;
+#else
+  uint32_t d;
+  asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(d) : "f"(hi), "f"(lo));
+  return d;
 #endif
 }
 

@@ -179,15 +179,34 @@ void check_identity(Ctx& c, uint64_t seed, int xt, int64_t m, int64_t n, int64_t
                         c.api->matmul(c.d, &q4, &c.st) == GLMK_OK && c.api->matmul(c.d, &fq, &c.st) == GLMK_OK;
   const auto a = c.get<uint8_t>(q4.y, ysize), b = c.get<uint8_t>(fq.y, ysize);
   char what[192];
-  std::snprintf(what, sizeof what, "int4.matmul(x %s, quantize(w)) == matmul(x, fakeQuant(w)), group %lld, %d levels%s%s", dtype_name(xt),
-                static_cast<long long>(g), levels, wq == GLMK_F32 ? ", f32 fakeQuant" : "", special ? ", x with inf and NaN" : "");
+  std::snprintf(what, sizeof what, "int4.matmul(x %s, quantize(w)) == matmul(x, fakeQuant(w)) [%lld x %lld x %lld], group %lld, %d levels%s%s",
+                dtype_name(xt), static_cast<long long>(m), static_cast<long long>(n), static_cast<long long>(k), static_cast<long long>(g), levels, wq == GLMK_F32 ? ", f32 fakeQuant" : "", special ? ", x with inf and NaN" : "");
+  c.report(launched && c.api->sync(c.d, &c.st) == GLMK_OK && same_bits(a, b), what, seed);
+}
+
+// bf16 w through the pipelined kernel (K a multiple of 64) == the same values as f32 w through the simple
+// kernel (matmul-mma.cuh: mid = lo = 0), bit for bit, x with infinities and NaN.
+void check_pipe_bf16(Ctx& c, uint64_t seed, int64_t m, int64_t n, int64_t k) {
+  const Mat x = make(GLMK_BF16, m, k, seed + 9, true), w = make(GLMK_BF16, n, k, seed + 10, true);
+  std::vector<uint32_t> wf(n * k);
+  for (size_t i = 0; i < wf.size(); i++) wf[i] = glmk_bits_from_f32(w.v[i]);
+  const void* xd = c.put(x.bytes.data(), x.bytes.size());
+  glmk_matmul_args p{xd, GLMK_BF16, GLMK_BF16, m, n, k, c.put(w.bytes.data(), w.bytes.size()), nullptr, nullptr, 0, c.put(nullptr, m * n * 2)};
+  glmk_matmul_args s = p;
+  s.w_dtype = GLMK_F32, s.w = c.put(wf.data(), wf.size() * 4), s.y = c.put(nullptr, m * n * 2);
+  const bool launched = c.api->matmul(c.d, &p, &c.st) == GLMK_OK && c.api->matmul(c.d, &s, &c.st) == GLMK_OK;
+  const auto a = c.get<uint8_t>(p.y, m * n * 2), b = c.get<uint8_t>(s.y, m * n * 2);
+  char what[160];
+  std::snprintf(what, sizeof what, "matmul x bf16 [%lld x %lld x %lld]: w bf16 (pipelined) == the same w as f32 (simple kernel), with inf and NaN (bits)",
+                static_cast<long long>(m), static_cast<long long>(n), static_cast<long long>(k));
   c.report(launched && c.api->sync(c.d, &c.st) == GLMK_OK && same_bits(a, b), what, seed);
 }
 
 // The tensor-core kernel (bf16 x), bit for bit on the device: rows 0, 7, 16 and 18 of a batch of 19 (two
 // m-tiles, different places in them) each alone, and row 16 inside a batch of 17; wt: the weight format.
-void check_batch(Ctx& c, uint64_t seed, int wt) {
-  const int64_t m = 19, n = 70, k = wt == GLMK_W_INT4 ? 128 : 80;  // n: two column blocks, the second partial
+// k: int4 256 and bf16 64 or 128 take the pipelined kernel (matmul-pipe.cuh), int4 128 and 80 the simple one.
+void check_batch(Ctx& c, uint64_t seed, int wt, int64_t k) {
+  const int64_t m = 19, n = 70;  // n: two column blocks of the simple kernel (five of the pipelined one), the last partial
   const Mat x = make(GLMK_BF16, m, k, seed + 6);
   const Mat w = make(wt == GLMK_W_INT4 ? GLMK_BF16 : wt, n, k, seed + 7);
   const Int4 q = make_int4(n, k, 32, seed + 8);
@@ -209,8 +228,8 @@ void check_batch(Ctx& c, uint64_t seed, int wt) {
   for (size_t i = 0; i < parts.size(); i++)
     good = good && std::memcmp(parts[i].data(), full.data() + rows[i][0] * n * 2, parts[i].size()) == 0;
   char what[128];
-  std::snprintf(what, sizeof what, "%s x bf16 w %s: rows alone and in a batch of 17 == inside a batch of 19 (bits)",
-                wt == GLMK_W_INT4 ? "int4.matmul" : "matmul", dtype_name(wt));
+  std::snprintf(what, sizeof what, "%s x bf16 w %s, K %lld: rows alone and in a batch of 17 == inside a batch of 19 (bits)",
+                wt == GLMK_W_INT4 ? "int4.matmul" : "matmul", dtype_name(wt), static_cast<long long>(k));
   c.report(good && c.api->sync(c.d, &c.st) == GLMK_OK, what, seed);
 }
 
@@ -296,6 +315,8 @@ bool matmul_ref_check(const glmk_device_api* api, glmk_device* d, uint64_t seed)
   check_dense(c, seed, GLMK_BF16, GLMK_BF16, 20, 9, 33, false, true);
   check_int4(c, seed, GLMK_BF16, 3, 20, 256, 32);
   check_int4(c, seed, GLMK_BF16, 17, 66, 128, 64);
+  check_int4(c, seed, GLMK_BF16, 18, 33, 512, 128);
+  check_int4(c, seed, GLMK_BF16, 1, 50, 256, 64);
   check_int4(c, seed, GLMK_F32, 2, 12, 384, 128);
   check_int4(c, seed, GLMK_F16, 4, 7, 128, 64);
   check_identity(c, seed, GLMK_BF16, 3, 24, 256, 32, 15);
@@ -303,7 +324,15 @@ bool matmul_ref_check(const glmk_device_api* api, glmk_device* d, uint64_t seed)
   check_identity(c, seed, GLMK_BF16, 5, 16, 64, 32, 15, GLMK_BF16, true);
   check_identity(c, seed, GLMK_BF16, 5, 16, 64, 32, 16, GLMK_F32, true);
   check_identity(c, seed, GLMK_F32, 2, 16, 256, 128, 16);
-  for (int wt : {GLMK_W_INT4, static_cast<int>(GLMK_BF16), static_cast<int>(GLMK_F32)}) check_batch(c, seed, wt);
+  for (int64_t k : {128, 256}) check_batch(c, seed, GLMK_W_INT4, k);
+  for (int64_t k : {80, 128}) check_batch(c, seed, GLMK_BF16, k);
+  check_batch(c, seed, GLMK_F32, 80);
+  // the pipelined kernel (int4 with K a multiple of 256, bf16 w of 64) against the simple one (f32 w), bits
+  check_identity(c, seed, GLMK_BF16, 1, 40, 512, 32, 15, GLMK_F32);
+  check_identity(c, seed, GLMK_BF16, 33, 37, 768, 64, 16, GLMK_F32, true);
+  check_identity(c, seed, GLMK_BF16, 17, 16, 1024, 128, 15, GLMK_F32);
+  check_pipe_bf16(c, seed, 1, 40, 192);
+  check_pipe_bf16(c, seed, 35, 23, 320);
   check_across_seeds(c, seed);
   if (std::strcmp(api->kind, "cuda-sim") == 0) check_model_runs(c, seed);
   check_edges(c, seed);

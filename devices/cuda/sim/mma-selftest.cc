@@ -103,6 +103,12 @@ __global__ void cp_async_kernel(const uint32_t* in, uint32_t* out, int wait, boo
   out[8 * l + 7] = reinterpret_cast<const uint32_t*>(&s0[(l + 1) % 32])[3];
 }
 
+// cvt_bf16x2 of the pairs (in[2i], in[2i + 1]) into out[i].
+__global__ void cvt_kernel(const float* in, uint32_t* out, int pairs) {
+  const int i = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x);
+  if (i < pairs) out[i] = cvt_bf16x2(in[2 * i], in[2 * i + 1]);
+}
+
 #if defined(GLMK_SIM)
 // Misuse: which = 0 a lane skips the mma, 1 one lane calls the f16 mma, 2 ldmatrix from global memory,
 // 3 a misaligned cp.async, 4 the mma in a partial warp (launched with 48 threads), 5 cp.async into global memory.
@@ -378,6 +384,36 @@ void test_tile_gemm() {
   }
 }
 
+// cvt_bf16x2 against glmk_bf16_rne (the CPU's and glmk_int4_dequant's rounding): every bf16 value's f32 with
+// the low half 0 (exact), 0x8000 (a tie), 0x7FFF, 0x8001 and a hashed one: subnormals, the overflow edge,
+// infinities; a NaN only as a NaN. On a GPU this is the check that int4 decoded by cvt (matmul-pipe.cuh) is
+// bf16(q s) bit for bit; under cuda-sim it checks the model.
+void test_cvt_bf16x2() {
+  std::vector<float> in;
+  const uint32_t lows[] = {0x0000u, 0x8000u, 0x7FFFu, 0x8001u};
+  for (uint32_t hi = 0; hi < 65536; hi++)
+    for (uint32_t lo : lows) in.push_back(glmk_f32_from_bits(hi << 16 | lo));
+  for (uint32_t hi = 0; hi < 65536; hi++) in.push_back(glmk_f32_from_bits(hi << 16 | ((hi * 2654435761u) >> 16)));
+  const int pairs = static_cast<int>(in.size() / 2);
+  Dev d;
+  uint32_t* out = d.put(std::vector<uint32_t>(pairs, 0));
+  const float* din = d.put(in);
+  GLMK_LAUNCH(cvt_kernel, (pairs + 255) / 256, 256, 0, d.s, din, out, pairs);
+  const auto got = d.get(out, pairs);
+  std::string err = d.finish(), bad;
+  for (int i = 0; i < 2 * pairs && bad.empty(); i++) {
+    const uint32_t b = glmk_bits_from_f32(in[i]), g = (got[i / 2] >> (16 * (i % 2))) & 0xFFFFu;
+    const bool nan = (b & 0x7FFFFFFFu) > 0x7F800000u;
+    if (nan ? (g & 0x7FFFu) <= 0x7F80u : g != glmk_bf16_rne(b)) {
+      char m[96];
+      std::snprintf(m, sizeof m, "f32 0x%08X gave 0x%04X, want 0x%04X", b, g, nan ? 0x7FC0u : glmk_bf16_rne(b));
+      bad = m;
+    }
+  }
+  check(err.empty() && bad.empty(), "cvt.rn.bf16x2.f32 rounds like glmk_bf16_rne (327,680 values: ties, subnormals, overflow; NaN stays NaN)",
+        err.empty() ? bad : err);
+}
+
 #if defined(GLMK_SIM)
 void test_decoders() {  // the model's element decoders against CUDA's f16 and the CPU device's e4m3
   int bad = 0;
@@ -423,6 +459,7 @@ int main() {
 #endif
   test_tile_gemm<false, false>();
   test_tile_gemm<true, true>();
+  test_cvt_bf16x2();
   std::printf("%s\n", g_failed ? "simt mma self-test FAILED" : "simt mma self-test passed");
   return g_failed ? 1 : 0;
 }

@@ -1,0 +1,166 @@
+// matmul and int4.matmul for bf16 x with bf16 or int4 w, pipelined (issue 21): the W4A16 kernel of the
+// Marlin kind. One warp per block computes 16 rows of x times 16 columns of w. Weights (16-byte cp.async
+// straight from SPEC 4's rows: a row's codes are contiguous along K, so no repacked copy is needed for the
+// loads), scales and x go to shared memory through a kPipeStages-deep cp.async pipeline; x's fragments and
+// bf16 w's come from ldmatrix; int4 is decoded in registers to bf16(q * s): q - 8 by a magic number, one f32
+// multiply, cvt.rn.bf16x2.f32 (mma.cuh; the GPU half of simt-mma-selftest checks it rounds as glmk_bf16_rne).
+//
+// Same K order as matmul-mma.cuh, hence the same bits: every output is one mma chain over K in steps of 16
+// from k = 0 up, one f32 accumulator starting at +0, then one rounding to bf16. The A and B values of every
+// step are the numbers the simple kernel gives the mma (x's bf16 pair; w's bf16 pair or bf16(q * s); a NaN
+// weight may carry another payload, which no output can show), and an mma's output element (r, c) depends on
+// A's row r, B's column c and C[r][c] alone. So a row's output does not depend on the other rows, the grid,
+// the column tiling or which kernel ran: int4.matmul(x, quantize(w)) here == matmul(x, fakeQuant(w)) through
+// either kernel, bit for bit (matmul-check.cc: int4 here against f32 fakeQuant through the simple kernel, bf16
+// w here against the same values as f32 w there).
+// Taken where the shapes fit the stages (matmul.cu, pipe_fits): K a multiple of kPipeK<W> (int4: 256, bf16:
+// 64), group 32, 64 or 128, x, w, packed and scales 16-byte aligned; anything else runs matmul-mma.cuh.
+//
+// Shared memory per stage: 16 weight rows of 128 bytes (int4: 256 codes; bf16: 64 values) at a stride of 144
+// (8 rows land on 4-bank offsets: ldmatrix and the 8-byte code loads are conflict-free), int4's 16 rows of
+// scales (16 bytes each), 16 rows of x (2 kPipeK bytes + 16). ptxas (nvcc 13, sm_90): int4 44,032 bytes for 4
+// stages and 68 registers, bf16 18,432 and 86, no spills. Rows of x past M are zeroed once; weight and scale
+// rows past N are zero-filled by cp.async (src-size 0: nothing is read); their outputs are not stored.
+//
+// Roofline and performance model (a MODEL: nothing here has run on a GPU; bench/gpu/matmul_peer.py measures it).
+// H200 4.8 TB/s, H100 SXM 3.35 TB/s, 132 SMs, ~600 ns from HBM: Little's law wants ~2.9 MB in flight (H200).
+//   In flight: 3 stages ahead x 16 rows x 128 bytes = 6 KB of weights per warp (plus scales). N = 6144 gives
+//   384 one-warp blocks (~3 per SM, every SM busy; matmul-mma.cuh has 96 blocks of 64 columns and one step in
+//   flight): ~2.4 MB, ~80% of what full bandwidth needs. N = 24576: 1536 blocks; residency caps it at 5
+//   blocks per SM for int4 (shared memory) and 11 for bf16: ~4 MB int4, ~9 MB bf16 in flight.
+//   Issue: an int4 k16 step (256 codes of the warp's 16 columns) is ~70 PTX instructions (measured in the
+//   PTX: 1 ldmatrix, 4 code and 2 scale loads from shared memory, 16 magic-number subtractions and f32
+//   multiplies, 4 cvt, 2 mma, the rest shifts and masks), against ~166 for matmul-mma.cuh's step.
+//   Expected, M <= 16, 6144 x 6144 int4 group 32 (21.2 MB, ~4.4 us of bytes on an H200): each warp runs
+//   384 steps x ~70 = ~27 K instructions in one dependent stream, and 384 warps on 528 schedulers leave each
+//   alone: at its own ~0.5-1 instructions per cycle and ~1.7 GHz, ~16-32 us (~15-30% of HBM): latency- and
+//   issue-bound, not memory-bound. bf16 (75.5 MB, ~15 instructions a step of 16 x 16 x 2 bytes) ~20-30 us
+//   (~55-80%). So int4 at M <= 16 is expected at ~1-1.5x bf16, short of issue 21's 3x. What closes it is
+//   Marlin's: more warps per SM at small N (8 columns a warp doubles them), a bf16x2 decode (sub.bf16x2 /
+//   mul.bf16x2: 2 instructions a pair; first shown on a GPU to round as glmk_bf16_rne, subnormals included),
+//   and split K, whose order would have to be fixed for dense and int4 alike (it changes today's bits).
+//   M = 64, 256: 4 / 16 m-tiles re-read w from L2 and re-decode it: ~4x / 16x the M = 16 time.
+#pragma once
+
+#include <cstdint>
+
+#include "matmul-mma.cuh"
+
+namespace glmk::cuda {
+
+constexpr int kPipeStages = 4;
+constexpr int kPipeRowBytes = 128;  // bytes of one weight row per stage
+constexpr int kPipeWRow = 9;        // uint4 per weight row in shared memory (128 bytes + 16 of padding)
+template <int W>
+constexpr int kPipeK = W == kMmaInt4 ? 2 * kPipeRowBytes : kPipeRowBytes / 2;  // K per stage
+template <int W>
+constexpr int kPipeXRow = (2 * kPipeK<W> + 16) / 16;  // uint4 per x row in shared memory (2 K bytes + 16)
+
+// The shared buffers of one block, as pointers into its GLMK_SHARED arrays.
+struct PipeSmem {
+  uint4 *w, *s, *x;
+};
+
+// Issues chunk c (K from c kPipeK) of the block's 16 weight rows (from n0), their scales and x's rows
+// (m0, rows of them) into stage c % kPipeStages, then commits a group (an empty one past the last chunk, so
+// that every lane's group count stays the chunk count).
+template <int W>
+__device__ __forceinline__ void pipe_issue(const glmk_matmul_args& a, const PipeSmem& sm, int64_t c, int64_t chunks, int64_t m0, int rows,
+                                           int64_t n0, int cols, int lane) {
+  constexpr int kK = kPipeK<W>, kXParts = 2 * kK / 16;
+  if (c < chunks) {
+    const int st = static_cast<int>(c % kPipeStages);
+    const uint8_t* wbase = W == kMmaInt4 ? reinterpret_cast<const uint8_t*>(a.packed) : static_cast<const uint8_t*>(a.w);
+    for (int i = lane; i < 16 * (kPipeRowBytes / 16); i += 32) {
+      const int r = i / (kPipeRowBytes / 16), part = i % (kPipeRowBytes / 16);
+      const int64_t off = (n0 + r) * a.k + c * kK;  // element offset of the row's chunk
+      const uint8_t* src = wbase + (W == kMmaInt4 ? off / 2 : 2 * off) + 16 * part;
+      cp_async_cg16(&sm.w[(st * 16 + r) * kPipeWRow + part], r < cols ? src : wbase, r < cols ? 16 : 0);
+    }
+    if (W == kMmaInt4 && lane < 16) {
+      const int64_t per_row = a.k / a.group_size;
+      const uint8_t* src = reinterpret_cast<const uint8_t*>(a.scales + (n0 + lane) * per_row + c * (kK / a.group_size));
+      const uint8_t* base = reinterpret_cast<const uint8_t*>(a.scales);
+      const bool in = lane < cols;
+      void* dst = &sm.s[st * 16 + lane];
+      if (a.group_size == 32) cp_async_ca<16>(dst, in ? src : base, in ? 16 : 0);
+      else if (a.group_size == 64) cp_async_ca<8>(dst, in ? src : base, in ? 8 : 0);
+      else cp_async_ca<4>(dst, in ? src : base, in ? 4 : 0);
+    }
+    const uint8_t* x = static_cast<const uint8_t*>(a.x);
+    for (int i = lane; i < rows * kXParts; i += 32) {
+      const int r = i / kXParts, part = i % kXParts;
+      cp_async_cg16(&sm.x[(st * 16 + r) * kPipeXRow<W> + part], x + 2 * ((m0 + r) * a.k + c * kK) + 16 * part);
+    }
+  }
+  cp_async_commit();
+}
+
+// Section: the kernel (x bf16; y bf16 [M, N]); grid: m_tiles * ceil(N / 16) blocks of 32 threads
+template <int W>
+__global__ void __launch_bounds__(32) matmul_pipe_kernel(glmk_matmul_args a) {
+  static_assert(W == kMmaBf16 || W == kMmaInt4, "the pipelined kernel takes bf16 or int4 weights");
+  constexpr int kK = kPipeK<W>, kXRow = kPipeXRow<W>;
+  GLMK_SHARED(uint4[kPipeStages * 16 * kPipeWRow], ws);
+  GLMK_SHARED(uint4[kPipeStages * 16], ss);
+  GLMK_SHARED(uint4[kPipeStages * 16 * kXRow], xs);
+  const PipeSmem sm{ws, ss, xs};
+  const int gshift = a.group_size == 32 ? 5 : a.group_size == 64 ? 6 : 7;  // log2 of the group (pipe_fits: 32, 64, 128)
+  const int64_t m_tiles = (a.m + 15) / 16, blk = blockIdx.x, chunks = a.k / kK;
+  const int lane = static_cast<int>(threadIdx.x), g = lane >> 2, t = lane & 3;
+  const int64_t m0 = (blk % m_tiles) * 16, n0 = (blk / m_tiles) * 16;
+  const int rows = a.m - m0 < 16 ? static_cast<int>(a.m - m0) : 16, cols = a.n - n0 < 16 ? static_cast<int>(a.n - n0) : 16;
+  // Section: x's rows past M are zeros in every stage (cp.async never writes them)
+  for (int i = lane; i < kPipeStages * 16 * kXRow; i += 32)
+    if ((i / kXRow) % 16 >= rows) xs[i] = uint4{0u, 0u, 0u, 0u};
+  for (int64_t c = 0; c < kPipeStages - 1; c++) pipe_issue<W>(a, sm, c, chunks, m0, rows, n0, cols, lane);
+  float acc[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+  for (int64_t c = 0; c < chunks; c++) {
+    cp_async_wait<kPipeStages - 2>();  // chunk c has landed (this lane's copies)
+    __syncwarp();                      // ... and every lane's; every lane is done with chunk c - 1's stage
+    pipe_issue<W>(a, sm, c + kPipeStages - 1, chunks, m0, rows, n0, cols, lane);  // into chunk c - 1's stage
+    const int st = static_cast<int>(c % kPipeStages);
+    // ldmatrix rows: x row lane % 16 at K + 8 (lane / 16) (A: a0..a3); w row lane % 8 + 8 (lane / 16) at
+    // K + 8 ((lane / 8) % 2) (B: tile 0 b0, b1, tile 1 b0, b1)
+    const uint16_t* xrow = reinterpret_cast<const uint16_t*>(&xs[(st * 16 + lane % 16) * kXRow]) + 8 * (lane / 16);
+    const uint16_t* wrow = reinterpret_cast<const uint16_t*>(&ws[(st * 16 + lane % 8 + 8 * (lane / 16)) * kPipeWRow]) + 8 * ((lane / 8) % 2);
+    GLMK_UNROLL
+    for (int s = 0; s < kK / 16; s++) {
+      uint32_t A[4], b[2][2];
+      ldmatrix<4>(A, xrow + 16 * s);
+      if constexpr (W == kMmaBf16) {
+        uint32_t r[4];
+        ldmatrix<4>(r, wrow + 16 * s);
+        b[0][0] = r[0], b[0][1] = r[1], b[1][0] = r[2], b[1][1] = r[3];
+      } else {
+        for (int j = 0; j < 2; j++) {
+          // this lane's column g + 8 j: codes k0..k0+7 and k0+8..k0+15 of the step, its group's scale
+          const int row = st * 16 + g + 8 * j;
+          const uint32_t* wd = reinterpret_cast<const uint32_t*>(&ws[row * kPipeWRow]) + 2 * s;
+          const uint16_t sb = reinterpret_cast<const uint16_t*>(&ss[row])[(16 * s) >> gshift];
+          const float sc = glmk_f32_from_bits(glmk_bf16_to_f32_bits(sb));
+          for (int r = 0; r < 2; r++) {
+            // q - 8 exactly: 2^23 + code as f32 bits, minus 2^23 + 8; q s is exact in f32 (4 x 8 significant
+            // bits) or overflows, as in glmk_int4_dequant; one bf16 rounding: bf16(q s), NaN only as a NaN
+            const uint32_t byte = wd[r] >> (8 * t);
+            const float q0 = glmk_f32_from_bits(0x4B000000u | (byte & 0xFu)) - 8388616.0f;
+            const float q1 = glmk_f32_from_bits(0x4B000000u | ((byte >> 4) & 0xFu)) - 8388616.0f;
+            b[j][r] = cvt_bf16x2(q0 * sc, q1 * sc);
+          }
+        }
+      }
+      mma_m16n8k16_bf16(acc[0], A, b[0], acc[0]);
+      mma_m16n8k16_bf16(acc[1], A, b[1], acc[1]);
+    }
+  }
+  cp_async_wait<0>();  // the empty groups past the last chunk
+  // Section: one rounding to bf16 per output (D fragment: (g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1))
+  uint16_t* y = static_cast<uint16_t*>(a.y);
+  for (int j = 0; j < 2; j++)
+    for (int i = 0; i < 4; i++) {
+      const int64_t r = m0 + g + 8 * (i >> 1), col = n0 + 8 * j + 2 * t + (i & 1);
+      if (r < a.m && col < a.n) y[r * a.n + col] = glmk_bf16_rne(glmk_bits_from_f32(acc[j][i]));
+    }
+}
+
+}  // namespace glmk::cuda
