@@ -65,6 +65,9 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(r.stdout).toMatch(/ok {3}matmul x bf16 \[35 x 23 x 320\]: w bf16 \(pipelined\) == the same w as f32 \(simple kernel\), with inf and NaN \(bits\) seed 3/);
     expect(r.stdout).toMatch(/ok {3}int4.matmul x bf16 w int4, K 256: rows alone and in a batch of 17 == inside a batch of 19 \(bits\) seed 3/);
     expect(r.stdout).toMatch(/ok {3}matmul x bf16 w bf16, K 128: rows alone and in a batch of 17 == inside a batch of 19 \(bits\) seed 3/);
+    // the same inputs on a second device opened with GLM_KERNELS_CUDA_PIPE=0 (the simple kernels), bit for bit
+    expect(r.stdout).toMatch(/ok {3}pipelined == simple kernel, int4.matmul \[1 x 48 x 512\] group 32, a NaN and a zero scale \(bits\) seed 3/);
+    expect(r.stdout).toMatch(/ok {3}pipelined == simple kernel, fp8.matmul \[33 x 23 x 384\] block 1, NaN codes, y f32 \(bits\) seed 3/);
     expect(r.stdout).toMatch(/ok {3}int4.matmul and matmul \(f32 w\) x bf16 \[5 x 40 x 256\]: the bytes of schedule seed 1 \(bits\) seed 3/);
     expect(r.stdout).toMatch(/ok {3}matmul x bf16 runs on the mma model: .* seed 3/);
     expect(r.status, r.stdout).toBe(0);
@@ -78,6 +81,7 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(r.stdout).toMatch(/ok {3}fp8.matmul: the same bits again and for each row alone \(bits\) seed 2/);
     expect(r.stdout).toMatch(/ok {3}moe.experts == the device's fp8.matmul composed \(grouped, tensor cores; bits\) seed 2/);
     expect(r.stdout).toMatch(/fp8.matmul, moe.route and moe.experts on cuda-sim passed/);
+    expect(r.stdout).toMatch(/ok {3}pipelined == simple kernel, fp8.matmul \[1 x 40 x 512\] block 128, NaN codes, y bf16 \(bits\) seed 2/);
     expect(r.status, r.stdout).toBe(0);
   });
 

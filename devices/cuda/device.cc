@@ -39,6 +39,9 @@ struct glmk_device {
   // fp8.matmul's mma (fp8-matmul-mma.cuh): e4m3 m16n8k32 from compute capability 8.9 (cuda-sim reports 9.0),
   // else bf16 m16n8k16 on the widened codes; GLM_KERNELS_CUDA_FP8_MMA=bf16 forces the latter (tests, sm_80 parity)
   bool fp8_e4m3_mma = false;
+  // the pipelined kernels (matmul-pipe.cuh, fp8-matmul-pipe.cuh) where the shapes fit; GLM_KERNELS_CUDA_PIPE=0
+  // takes the simple ones everywhere (the same bits: the parity check and A / B timing)
+  bool pipe = true;
   size_t memory = 0;
   std::string name;
   cudaStream_t stream = nullptr;
@@ -121,6 +124,8 @@ int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
   {
     const char* mma = std::getenv("GLM_KERNELS_CUDA_FP8_MMA");
     d->fp8_e4m3_mma = prop.major * 10 + prop.minor >= 89 && !(mma && std::strcmp(mma, "bf16") == 0);
+    const char* pipe = std::getenv("GLM_KERNELS_CUDA_PIPE");
+    d->pipe = !(pipe && std::strcmp(pipe, "0") == 0);
   }
 #if defined(GLMK_SIM)
   simt::set_stream_seed(d->stream, o->sim_seed);
@@ -256,7 +261,7 @@ int int4_fake_quant_grad(glmk_device* d, const glmk_int4_args* a, glmk_status* s
 
 int matmul(glmk_device* d, const glmk_matmul_args* a, glmk_status* st) {
   if (matmul_check(a, st) != GLMK_OK || bind(d, st) != GLMK_OK) return st->code;
-  return matmul_enqueue(d->stream, *a, st);
+  return matmul_enqueue(d->stream, *a, d->pipe, st);
 }
 
 int fp8_quantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
@@ -272,7 +277,7 @@ int fp8_dequantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {
 int fp8_matmul(glmk_device* d, const glmk_fp8_matmul_args* a, glmk_status* st) {
   if (fp8_matmul_check(a, st) != GLMK_OK) return st->code;
   if (bind(d, st) != GLMK_OK) return st->code;
-  return fp8_matmul_enqueue(d->stream, *a, d->fp8_e4m3_mma, st);
+  return fp8_matmul_enqueue(d->stream, *a, d->fp8_e4m3_mma, d->pipe, st);
 }
 
 int moe_route(glmk_device* d, const glmk_moe_route_args* a, glmk_status* st) {

@@ -18,8 +18,9 @@
 namespace glmk::cuda {
 
 constexpr int kFp8MatmulThreads = 128;
-// Section: activation quantization, one thread per (row, 128-column block) of bf16 x [rows, k]
-__global__ void fp8_act_quant_kernel(const uint16_t* x, int64_t rows, int64_t k, float* xa, float* sa) {
+// Section: activation quantization, one thread per (row, 128-column block) of bf16 x [rows, k]; writes the
+// values as f32 to xa or as e4m3 codes to xq (the pipelined product's operand), whichever is not null
+__global__ void fp8_act_quant_kernel(const uint16_t* x, int64_t rows, int64_t k, float* xa, uint8_t* xq, float* sa) {
   const int64_t blocks = (k + kFp8KBlock - 1) / kFp8KBlock;
   const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t >= rows * blocks) return;
@@ -33,8 +34,11 @@ __global__ void fp8_act_quant_kernel(const uint16_t* x, int64_t rows, int64_t k,
   }
   const float s = glmk_fp8_scale_inv(amax);
   sa[t] = s;
-  for (int64_t c = c0; c < c1; c++)
-    xa[m * k + c] = fp8_code_f32(glmk_e4m3_from_f32_bits(glmk_bits_from_f32(glmk_f32_from_bits(glmk_bf16_to_f32_bits(row[c])) / s)));
+  for (int64_t c = c0; c < c1; c++) {
+    const uint8_t code = glmk_e4m3_from_f32_bits(glmk_bits_from_f32(glmk_f32_from_bits(glmk_bf16_to_f32_bits(row[c])) / s));
+    if (xa) xa[m * k + c] = fp8_code_f32(code);
+    if (xq) xq[m * k + c] = code;
+  }
 }
 
 }  // namespace glmk::cuda

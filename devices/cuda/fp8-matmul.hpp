@@ -39,14 +39,15 @@ int grid_size(int64_t threads, int block, const char* op, unsigned* grid, glmk_s
 // The status of the launch just made: E_DEVICE "<op>: kernel launch failed: ..." or OK.
 int launch_status(const char* op, glmk_status* st);
 
-// Quantize bf16 x [rows, k] per row and 128-column block: xa [rows, k] (the e4m3 values as f32), sa
-// [rows, ceil(k / 128)].
+// Quantize bf16 x [rows, k] per row and 128-column block: xa [rows, k] (the e4m3 values as f32) or, with
+// xq not null, xq [rows, k] (their codes) instead; sa [rows, ceil(k / 128)].
 int fp8_act_quant_enqueue(cudaStream_t stream, const uint16_t* x, int64_t rows, int64_t k, float* xa, float* sa,
-                          const char* op, glmk_status* st);
+                          const char* op, glmk_status* st, uint8_t* xq = nullptr);
 
 // Enqueue on `stream` (arguments already checked): the activations quantized with the CPU device's bits, the
 // product on tensor cores (fp8-matmul-mma.cuh: within tolerance of the CPU device, batch invariant): the e4m3
-// mma (sm_89+) when e4m3_mma, else the bf16 one on the widened codes.
-int fp8_matmul_enqueue(cudaStream_t stream, const glmk_fp8_matmul_args& a, bool e4m3_mma, glmk_status* st);
+// mma (sm_89+) when e4m3_mma, else the bf16 one on the widened codes; with allow_pipe, K in whole 128-blocks
+// takes fp8-matmul-pipe.cuh (the same bits).
+int fp8_matmul_enqueue(cudaStream_t stream, const glmk_fp8_matmul_args& a, bool e4m3_mma, bool allow_pipe, glmk_status* st);
 
 }  // namespace glmk::cuda

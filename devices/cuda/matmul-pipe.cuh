@@ -19,7 +19,7 @@
 // Shared memory per stage: 16 weight rows of 128 bytes (int4: 256 codes; bf16: 64 values) at a stride of 144
 // (8 rows land on 4-bank offsets: ldmatrix and the 8-byte code loads are conflict-free), int4's 16 rows of
 // scales (16 bytes each), 16 rows of x (2 kPipeK bytes + 16). ptxas (nvcc 13, sm_90): int4 44,032 bytes for 4
-// stages and 68 registers, bf16 18,432 and 86, no spills. Rows of x past M are zeroed once; weight and scale
+// stages and 150 registers, bf16 18,432 and 90, no spills. Rows of x past M are zeroed once; weight and scale
 // rows past N are zero-filled by cp.async (src-size 0: nothing is read); their outputs are not stored.
 //
 // Roofline and performance model (a MODEL: nothing here has run on a GPU; bench/gpu/matmul_peer.py measures it).
@@ -28,14 +28,15 @@
 //   384 one-warp blocks (~3 per SM, every SM busy; matmul-mma.cuh has 96 blocks of 64 columns and one step in
 //   flight): ~2.4 MB, ~80% of what full bandwidth needs. N = 24576: 1536 blocks; residency caps it at 5
 //   blocks per SM for int4 (shared memory) and 11 for bf16: ~4 MB int4, ~9 MB bf16 in flight.
-//   Issue: an int4 k16 step (256 codes of the warp's 16 columns) is ~70 PTX instructions (measured in the
-//   PTX: 1 ldmatrix, 4 code and 2 scale loads from shared memory, 16 magic-number subtractions and f32
-//   multiplies, 4 cvt, 2 mma, the rest shifts and masks), against ~166 for matmul-mma.cuh's step.
+//   Issue (counted in the PTX): an int4 k16 step (256 codes of the warp's 16 columns) is ~70 instructions (1
+//   ldmatrix, 4 code and 2 scale loads from shared memory, 16 magic-number subtractions and f32 multiplies, 4
+//   cvt, 2 mma, the rest shifts and masks; matmul-mma.cuh's step: ~166), a 256-K chunk ~1,400 with its
+//   copies; bf16 w ~160 a 64-K chunk (4 steps).
 //   Expected, M <= 16, 6144 x 6144 int4 group 32 (21.2 MB, ~4.4 us of bytes on an H200): each warp runs
-//   384 steps x ~70 = ~27 K instructions in one dependent stream, and 384 warps on 528 schedulers leave each
-//   alone: at its own ~0.5-1 instructions per cycle and ~1.7 GHz, ~16-32 us (~15-30% of HBM): latency- and
-//   issue-bound, not memory-bound. bf16 (75.5 MB, ~15 instructions a step of 16 x 16 x 2 bytes) ~20-30 us
-//   (~55-80%). So int4 at M <= 16 is expected at ~1-1.5x bf16, short of issue 21's 3x. What closes it is
+//   24 chunks x ~1,400 = ~34 K instructions in one dependent stream, and 384 warps on 528 schedulers leave
+//   each alone: at its own ~0.5-1 instructions per cycle and ~1.7 GHz, ~20-40 us (~10-20% of HBM): latency-
+//   and issue-bound, not memory-bound. bf16 (75.5 MB, 96 chunks x ~160 = ~15 K a warp) ~16-25 us (~60-95%,
+//   memory-bound). So int4 at M <= 16 is expected at ~0.5-1.2x bf16, short of issue 21's 3x. What closes it is
 //   Marlin's: more warps per SM at small N (8 columns a warp doubles them), a bf16x2 decode (sub.bf16x2 /
 //   mul.bf16x2: 2 instructions a pair; first shown on a GPU to round as glmk_bf16_rne, subnormals included),
 //   and split K, whose order would have to be fixed for dense and int4 alike (it changes today's bits).
@@ -61,37 +62,44 @@ struct PipeSmem {
   uint4 *w, *s, *x;
 };
 
-// Issues chunk c (K from c kPipeK) of the block's 16 weight rows (from n0), their scales and x's rows
-// (m0, rows of them) into stage c % kPipeStages, then commits a group (an empty one past the last chunk, so
-// that every lane's group count stays the chunk count).
+// One warp's 16-byte cp.async copies of 16 rows of Parts x 16 bytes: row r from src + r src_row into dst +
+// r dst_row (uint4), for r < valid; with fill, the rows from valid on are zero-filled (src-size 0: base is
+// not read). Lane l copies part l % Parts of rows l / Parts, + 32 / Parts, ...
+template <int Parts>
+__device__ __forceinline__ void pipe_rows(uint4* dst, int dst_row, const uint8_t* src, int64_t src_row, int valid, bool fill, const uint8_t* base,
+                                          int lane) {
+  constexpr int kRowsPerSweep = 32 / Parts;
+  const int r0 = lane / Parts, p = lane % Parts;
+  GLMK_UNROLL
+  for (int q = 0; q < 16 / kRowsPerSweep; q++) {
+    const int r = r0 + kRowsPerSweep * q;
+    if (r < valid) cp_async_cg16(&dst[r * dst_row + p], src + r * src_row + 16 * p);
+    else if (fill) cp_async_cg16(&dst[r * dst_row + p], base, 0);
+  }
+}
+
+// Issues chunk c (K from c kPipeK) into stage c % kPipeStages: the block's 16 weight rows (w_tile: row n0's
+// first byte; past N zero-filled), their scales (s_tile: row n0's first scale) and x's rows (x_tile: row m0;
+// `rows` of them); then commits a group (an empty one past the last chunk, so that every lane's group count
+// stays the chunk count).
 template <int W>
-__device__ __forceinline__ void pipe_issue(const glmk_matmul_args& a, const PipeSmem& sm, int64_t c, int64_t chunks, int64_t m0, int rows,
-                                           int64_t n0, int cols, int lane) {
-  constexpr int kK = kPipeK<W>, kXParts = 2 * kK / 16;
+__device__ __forceinline__ void pipe_issue(const glmk_matmul_args& a, const PipeSmem& sm, int64_t c, int64_t chunks, const uint8_t* w_tile,
+                                           const uint8_t* s_tile, const uint8_t* x_tile, int rows, int cols, int lane) {
+  constexpr int kK = kPipeK<W>;
   if (c < chunks) {
     const int st = static_cast<int>(c % kPipeStages);
-    const uint8_t* wbase = W == kMmaInt4 ? reinterpret_cast<const uint8_t*>(a.packed) : static_cast<const uint8_t*>(a.w);
-    for (int i = lane; i < 16 * (kPipeRowBytes / 16); i += 32) {
-      const int r = i / (kPipeRowBytes / 16), part = i % (kPipeRowBytes / 16);
-      const int64_t off = (n0 + r) * a.k + c * kK;  // element offset of the row's chunk
-      const uint8_t* src = wbase + (W == kMmaInt4 ? off / 2 : 2 * off) + 16 * part;
-      cp_async_cg16(&sm.w[(st * 16 + r) * kPipeWRow + part], r < cols ? src : wbase, r < cols ? 16 : 0);
-    }
+    const int64_t w_row = W == kMmaInt4 ? a.k / 2 : 2 * a.k;
+    pipe_rows<kPipeRowBytes / 16>(sm.w + st * 16 * kPipeWRow, kPipeWRow, w_tile + c * kPipeRowBytes, w_row, cols, true, w_tile, lane);
     if (W == kMmaInt4 && lane < 16) {
-      const int64_t per_row = a.k / a.group_size;
-      const uint8_t* src = reinterpret_cast<const uint8_t*>(a.scales + (n0 + lane) * per_row + c * (kK / a.group_size));
-      const uint8_t* base = reinterpret_cast<const uint8_t*>(a.scales);
+      const int64_t per_row = 2 * (a.k / a.group_size), chunk = 2 * (kK / a.group_size);  // bytes
+      const uint8_t* src = s_tile + lane * per_row + c * chunk;
       const bool in = lane < cols;
       void* dst = &sm.s[st * 16 + lane];
-      if (a.group_size == 32) cp_async_ca<16>(dst, in ? src : base, in ? 16 : 0);
-      else if (a.group_size == 64) cp_async_ca<8>(dst, in ? src : base, in ? 8 : 0);
-      else cp_async_ca<4>(dst, in ? src : base, in ? 4 : 0);
+      if (a.group_size == 32) cp_async_ca<16>(dst, in ? src : s_tile, in ? 16 : 0);
+      else if (a.group_size == 64) cp_async_ca<8>(dst, in ? src : s_tile, in ? 8 : 0);
+      else cp_async_ca<4>(dst, in ? src : s_tile, in ? 4 : 0);
     }
-    const uint8_t* x = static_cast<const uint8_t*>(a.x);
-    for (int i = lane; i < rows * kXParts; i += 32) {
-      const int r = i / kXParts, part = i % kXParts;
-      cp_async_cg16(&sm.x[(st * 16 + r) * kPipeXRow<W> + part], x + 2 * ((m0 + r) * a.k + c * kK) + 16 * part);
-    }
+    pipe_rows<2 * kK / 16>(sm.x + st * 16 * kPipeXRow<W>, kPipeXRow<W>, x_tile + c * 2 * kK, 2 * a.k, rows, false, x_tile, lane);
   }
   cp_async_commit();
 }
@@ -113,12 +121,16 @@ __global__ void __launch_bounds__(32) matmul_pipe_kernel(glmk_matmul_args a) {
   // Section: x's rows past M are zeros in every stage (cp.async never writes them)
   for (int i = lane; i < kPipeStages * 16 * kXRow; i += 32)
     if ((i / kXRow) % 16 >= rows) xs[i] = uint4{0u, 0u, 0u, 0u};
-  for (int64_t c = 0; c < kPipeStages - 1; c++) pipe_issue<W>(a, sm, c, chunks, m0, rows, n0, cols, lane);
+  const uint8_t* w_tile = (W == kMmaInt4 ? reinterpret_cast<const uint8_t*>(a.packed) : static_cast<const uint8_t*>(a.w)) +
+                         n0 * (W == kMmaInt4 ? a.k / 2 : 2 * a.k);
+  const uint8_t* s_tile = W == kMmaInt4 ? reinterpret_cast<const uint8_t*>(a.scales + n0 * (a.k / a.group_size)) : nullptr;
+  const uint8_t* x_tile = static_cast<const uint8_t*>(a.x) + m0 * 2 * a.k;
+  for (int64_t c = 0; c < kPipeStages - 1; c++) pipe_issue<W>(a, sm, c, chunks, w_tile, s_tile, x_tile, rows, cols, lane);
   float acc[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
   for (int64_t c = 0; c < chunks; c++) {
     cp_async_wait<kPipeStages - 2>();  // chunk c has landed (this lane's copies)
     __syncwarp();                      // ... and every lane's; every lane is done with chunk c - 1's stage
-    pipe_issue<W>(a, sm, c + kPipeStages - 1, chunks, m0, rows, n0, cols, lane);  // into chunk c - 1's stage
+    pipe_issue<W>(a, sm, c + kPipeStages - 1, chunks, w_tile, s_tile, x_tile, rows, cols, lane);  // into chunk c - 1's stage
     const int st = static_cast<int>(c % kPipeStages);
     // ldmatrix rows: x row lane % 16 at K + 8 (lane / 16) (A: a0..a3); w row lane % 8 + 8 (lane / 16) at
     // K + 8 ((lane / 8) % 2) (B: tile 0 b0, b1, tile 1 b0, b1)

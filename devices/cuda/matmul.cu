@@ -28,14 +28,14 @@ bool pipe_fits(const glmk_matmul_args& a) {
 
 }  // namespace
 
-int matmul_enqueue(cudaStream_t stream, const glmk_matmul_args& a, glmk_status* st) {
+int matmul_enqueue(cudaStream_t stream, const glmk_matmul_args& a, bool pipe, glmk_status* st) {
   const char* op = matmul_op_name(&a);
   if (a.m == 0 || a.n == 0) return ok(st);
   // NOTE: K = 0 needs no case of its own: every lane's chain is empty and the tree adds zeros (+0, as the CPU)
   unsigned grid = 0;
   if (a.x_dtype == GLMK_BF16) {
     const int64_t m_tiles_pipe = (a.m + 15) / 16, n_pipe = (a.n + 15) / 16;
-    if (pipe_fits(a)) {  // one warp per (m-tile, 16 columns)
+    if (pipe && pipe_fits(a)) {  // one warp per (m-tile, 16 columns)
       if (m_tiles_pipe > INT64_MAX / 32 / n_pipe) return fail(st, GLMK_E_SHAPE, "%s: M x N is too large", op);
       if (grid_size(m_tiles_pipe * n_pipe * 32, 32, op, &grid, st) != GLMK_OK) return st->code;
       cudaGetLastError();

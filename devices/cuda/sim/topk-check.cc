@@ -17,6 +17,7 @@
 extern "C" const glmk_device_api* glmk_plugin_entry(uint32_t);
 bool fp8_moe_check(const glmk_device_api* api, glmk_device* d, uint64_t seed);  // fp8-moe-check.cc
 bool matmul_ref_check(const glmk_device_api* api, glmk_device* d, uint64_t seed);  // matmul-check.cc
+bool pipe_parity_check(const glmk_device_api* api, uint64_t seed);                 // pipe-check.cc
 
 namespace {
 
@@ -196,6 +197,7 @@ int main(int argc, char** argv) {
     moe_ok = fp8_moe_check(dev.api, dev.d, static_cast<uint64_t>(sd)) && moe_ok;
     mm_ok = matmul_ref_check(dev.api, dev.d, static_cast<uint64_t>(sd)) && mm_ok;
     dev.api->close(dev.d);
+    mm_ok = pipe_parity_check(dev.api, static_cast<uint64_t>(sd)) && mm_ok;
   }
   const char* kind = glmk_plugin_entry(GLMK_ABI_VERSION)->kind;
   std::printf("topk on %s %s\n", kind, ok ? "passed" : "FAILED");
