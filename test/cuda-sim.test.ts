@@ -33,6 +33,8 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(r.stdout).toMatch(/ok {3}a kernel with no wait_group reads poison \(NaN\), not the data/);
     expect(r.stdout).toMatch(/ok {3}a lane that skips an mma is reported with file:line: .*mma-selftest\.cc:\d+/);
     expect(r.stdout).toMatch(/ok {3}tile GEMM 32x16x32 bf16 \(B col\) \(cp\.async \+ ldmatrix \+ mma\) matches a plain reference, seed 3/);
+    expect(r.stdout).toMatch(/ok {3}cvt\.rn\.bf16x2\.f32 rounds like glmk_bf16_rne/);
+    expect(r.stdout).toMatch(/ok {3}fma\.rn\.bf16x2 rounds the exact a b \+ c once/);
     expect(r.stdout).toMatch(/simt mma self-test passed/);
     expect(r.status, r.stdout).toBe(0);
   });
@@ -65,6 +67,10 @@ describe.runIf(TEST_DEVICES.includes("cuda-sim"))("cuda-sim", () => {
     expect(r.stdout).toMatch(/ok {3}matmul x bf16 \[35 x 23 x 320\]: w bf16 \(pipelined\) == the same w as f32 \(simple kernel\), with inf and NaN \(bits\) seed 3/);
     expect(r.stdout).toMatch(/ok {3}int4.matmul x bf16 w int4, K 256: rows alone and in a batch of 17 == inside a batch of 19 \(bits\) seed 3/);
     expect(r.stdout).toMatch(/ok {3}matmul x bf16 w bf16, K 128: rows alone and in a batch of 17 == inside a batch of 19 \(bits\) seed 3/);
+    // int4's fast decode (two fma.rn.bf16x2 a pair of codes) passed its check at open and is in use; the
+    // variable takes the f32 decode (info's isa: fp8 mma / int4 decode); both give the same bits
+    expect(r.stdout).toMatch(/paths: default e4m3\/fma, GLM_KERNELS_CUDA_PIPE=0 e4m3\/fma, GLM_KERNELS_CUDA_INT4_DECODE=f32 e4m3\/f32/);
+    expect(r.stdout).toMatch(/ok {3}int4 decoded by fma.rn.bf16x2 == by f32 and cvt, int4.matmul \[20 x 33 x 768\] group 64, a NaN and a zero scale \(bits\) seed 3/);
     // the same inputs on a second device opened with GLM_KERNELS_CUDA_PIPE=0 (the simple kernels), bit for bit
     expect(r.stdout).toMatch(/ok {3}pipelined == simple kernel, int4.matmul \[1 x 48 x 512\] group 32, a NaN and a zero scale \(bits\) seed 3/);
     expect(r.stdout).toMatch(/ok {3}pipelined == simple kernel, fp8.matmul \[33 x 23 x 384\] block 1, NaN codes, y f32 \(bits\) seed 3/);

@@ -16,7 +16,8 @@
 #      (every op the script calls against numpy models, K = 6144 and partial tiles), the same under
 #      compute-sanitizer memcheck and racecheck, then int4.matmul vs torch._weight_int4pack_mm and bf16,
 #      fp8.matmul vs torch._scaled_mm (block-wise), moe.experts vs torch._scaled_grouped_mm at GLM-5 shapes:
-#      timings, same-product checks, the targets as PASS / MISS (a MISS does not fail the step)
+#      timings, same-product checks, the targets as PASS / MISS (a MISS does not fail the step); then the
+#      same timings with GLM_KERNELS_CUDA_PIPE=0 (the simple kernels), the pipelined kernels' A / B
 set -uo pipefail
 source .device/node-env.sh
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader
@@ -62,5 +63,7 @@ for tool in memcheck racecheck; do
 done
 step "int4.matmul, fp8.matmul, moe.experts beside torch: timings, same-product checks, issue 21's targets" \
   env PYTHONUNBUFFERED=1 python3 bench/gpu/matmul_peer.py "$lib"
+step "the same with GLM_KERNELS_CUDA_PIPE=0: the simple kernels' timings beside the pipelined ones' above (same bits)" \
+  env PYTHONUNBUFFERED=1 GLM_KERNELS_CUDA_PIPE=0 python3 bench/gpu/matmul_peer.py "$lib"
 echo "== acceptance (parts$want): $fails step(s) failed"
 exit $((fails > 0))

@@ -42,6 +42,9 @@ struct glmk_device {
   // the pipelined kernels (matmul-pipe.cuh, fp8-matmul-pipe.cuh) where the shapes fit; GLM_KERNELS_CUDA_PIPE=0
   // takes the simple ones everywhere (the same bits: the parity check and A / B timing)
   bool pipe = true;
+  // int4's decode in the pipelined kernel: two fma.rn.bf16x2 per pair of codes where int4_fma_decode_exact
+  // found them exact on this device at open, else f32 and cvt (GLM_KERNELS_CUDA_INT4_DECODE=f32 forces it)
+  bool int4_fma = false;
   size_t memory = 0;
   std::string name;
   cudaStream_t stream = nullptr;
@@ -126,6 +129,13 @@ int open(const glmk_open_options* o, glmk_device** out, glmk_status* st) {
     d->fp8_e4m3_mma = prop.major * 10 + prop.minor >= 89 && !(mma && std::strcmp(mma, "bf16") == 0);
     const char* pipe = std::getenv("GLM_KERNELS_CUDA_PIPE");
     d->pipe = !(pipe && std::strcmp(pipe, "0") == 0);
+    const char* decode = std::getenv("GLM_KERNELS_CUDA_INT4_DECODE");
+#if defined(GLMK_SIM)
+    constexpr unsigned kScaleStep = 257;  // the model is exact by construction: a sample keeps open fast
+#else
+    constexpr unsigned kScaleStep = 1;
+#endif
+    d->int4_fma = !(decode && std::strcmp(decode, "f32") == 0) && int4_fma_decode_exact(d->stream, kScaleStep);
   }
 #if defined(GLMK_SIM)
   simt::set_stream_seed(d->stream, o->sim_seed);
@@ -152,6 +162,8 @@ int info(glmk_device* d, glmk_device_info* out, glmk_status* st) {
   std::snprintf(out->kind, sizeof out->kind, "%s", GLMK_KIND);
   std::snprintf(out->name, sizeof out->name, "%s", d->name.c_str());
   std::snprintf(out->build, sizeof out->build, "%s", GLMK_BUILD_TEXT);
+  // the paths chosen at open: fp8.matmul's mma (e4m3 or bf16) / int4's decode in the pipelined kernel (fma or f32)
+  std::snprintf(out->isa, sizeof out->isa, "%s/%s", d->fp8_e4m3_mma ? "e4m3" : "bf16", d->int4_fma ? "fma" : "f32");
   std::snprintf(out->capabilities, sizeof out->capabilities, "topk,int4.quantize,int4.dequantize,int4.fakeQuant,int4.fakeQuantGrad,matmul,int4.matmul,fp8.quantize,fp8.dequantize,fp8.matmul,moe.route,moe.experts");
   out->memory_bytes = d->memory;
   out->threads = d->multiprocessors;
@@ -261,7 +273,7 @@ int int4_fake_quant_grad(glmk_device* d, const glmk_int4_args* a, glmk_status* s
 
 int matmul(glmk_device* d, const glmk_matmul_args* a, glmk_status* st) {
   if (matmul_check(a, st) != GLMK_OK || bind(d, st) != GLMK_OK) return st->code;
-  return matmul_enqueue(d->stream, *a, d->pipe, st);
+  return matmul_enqueue(d->stream, *a, d->pipe, d->int4_fma, st);
 }
 
 int fp8_quantize(glmk_device* d, const glmk_fp8_args* a, glmk_status* st) {

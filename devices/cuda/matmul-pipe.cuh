@@ -2,8 +2,12 @@
 // Marlin kind. One warp per block computes 16 rows of x times 16 columns of w. Weights (16-byte cp.async
 // straight from SPEC 4's rows: a row's codes are contiguous along K, so no repacked copy is needed for the
 // loads), scales and x go to shared memory through a kPipeStages-deep cp.async pipeline; x's fragments and
-// bf16 w's come from ldmatrix; int4 is decoded in registers to bf16(q * s): q - 8 by a magic number, one f32
-// multiply, cvt.rn.bf16x2.f32 (mma.cuh; the GPU half of simt-mma-selftest checks it rounds as glmk_bf16_rne).
+// bf16 w's come from ldmatrix; int4 is decoded in registers to bf16(q * s), two codes at a time, one of two
+// ways (kFmaDecode): two fma.rn.bf16x2 (mma.cuh int4_pair_fma: 128 + code by a magic number, minus 136, times
+// s) where the device's open found them exact for every pair of codes and bf16 scale (matmul.cu
+// int4_fma_decode_exact; info's isa says ".../fma"), else q - 8 by an f32 magic number, an f32 multiply and
+// cvt.rn.bf16x2.f32 (".../f32"; GLM_KERNELS_CUDA_INT4_DECODE=f32 forces it). The GPU half of
+// simt-mma-selftest checks both instructions' rounding against our models.
 //
 // Same K order as matmul-mma.cuh, hence the same bits: every output is one mma chain over K in steps of 16
 // from k = 0 up, one f32 accumulator starting at +0, then one rounding to bf16. The A and B values of every
@@ -28,18 +32,18 @@
 //   384 one-warp blocks (~3 per SM, every SM busy; matmul-mma.cuh has 96 blocks of 64 columns and one step in
 //   flight): ~2.4 MB, ~80% of what full bandwidth needs. N = 24576: 1536 blocks; residency caps it at 5
 //   blocks per SM for int4 (shared memory) and 11 for bf16: ~4 MB int4, ~9 MB bf16 in flight.
-//   Issue (counted in the PTX): an int4 k16 step (256 codes of the warp's 16 columns) is ~70 instructions (1
-//   ldmatrix, 4 code and 2 scale loads from shared memory, 16 magic-number subtractions and f32 multiplies, 4
-//   cvt, 2 mma, the rest shifts and masks; matmul-mma.cuh's step: ~166), a 256-K chunk ~1,400 with its
-//   copies; bf16 w ~160 a 64-K chunk (4 steps).
+//   Issue (counted in the PTX): an int4 k16 step (256 codes of the warp's 16 columns) is ~44 instructions
+//   with the fma decode (1 ldmatrix, 4 code and 2 scale loads from shared memory, 8 fma.bf16x2, 2 mma, ~25
+//   shifts, masks and multiplies that spread the codes) and ~70 with the f32 one (matmul-mma.cuh's step:
+//   ~166); a 256-K chunk ~1,000 (fma) with its copies; bf16 w ~160 a 64-K chunk (4 steps).
 //   Expected, M <= 16, 6144 x 6144 int4 group 32 (21.2 MB, ~4.4 us of bytes on an H200): each warp runs
-//   24 chunks x ~1,400 = ~34 K instructions in one dependent stream, and 384 warps on 528 schedulers leave
-//   each alone: at its own ~0.5-1 instructions per cycle and ~1.7 GHz, ~20-40 us (~10-20% of HBM): latency-
+//   24 chunks x ~1,000 = ~24 K instructions in one dependent stream, and 384 warps on 528 schedulers leave
+//   each alone: at its own ~0.5-1 instructions per cycle and ~1.7 GHz, ~14-28 us (~15-30% of HBM): latency-
 //   and issue-bound, not memory-bound. bf16 (75.5 MB, 96 chunks x ~160 = ~15 K a warp) ~16-25 us (~60-95%,
-//   memory-bound). So int4 at M <= 16 is expected at ~0.5-1.2x bf16, short of issue 21's 3x. What closes it is
-//   Marlin's: more warps per SM at small N (8 columns a warp doubles them), a bf16x2 decode (sub.bf16x2 /
-//   mul.bf16x2: 2 instructions a pair; first shown on a GPU to round as glmk_bf16_rne, subnormals included),
-//   and split K, whose order would have to be fixed for dense and int4 alike (it changes today's bits).
+//   memory-bound). So int4 at M <= 16 is expected at ~0.6-1.5x bf16, short of issue 21's 3x. What closes it is
+//   Marlin's: more warps per SM at small N (8 columns a warp doubles them), a repacked layout whose words
+//   hold each lane's codes in decode order (~2 fewer instructions a pair), and split K, whose order would
+//   have to be fixed for dense and int4 alike (it changes today's bits).
 //   M = 64, 256: 4 / 16 m-tiles re-read w from L2 and re-decode it: ~4x / 16x the M = 16 time.
 #pragma once
 
@@ -105,7 +109,7 @@ __device__ __forceinline__ void pipe_issue(const glmk_matmul_args& a, const Pipe
 }
 
 // Section: the kernel (x bf16; y bf16 [M, N]); grid: m_tiles * ceil(N / 16) blocks of 32 threads
-template <int W>
+template <int W, bool kFmaDecode>
 __global__ void __launch_bounds__(32) matmul_pipe_kernel(glmk_matmul_args a) {
   static_assert(W == kMmaBf16 || W == kMmaInt4, "the pipelined kernel takes bf16 or int4 weights");
   constexpr int kK = kPipeK<W>, kXRow = kPipeXRow<W>;
@@ -149,15 +153,19 @@ __global__ void __launch_bounds__(32) matmul_pipe_kernel(glmk_matmul_args a) {
           // this lane's column g + 8 j: codes k0..k0+7 and k0+8..k0+15 of the step, its group's scale
           const int row = st * 16 + g + 8 * j;
           const uint32_t* wd = reinterpret_cast<const uint32_t*>(&ws[row * kPipeWRow]) + 2 * s;
-          const uint16_t sb = reinterpret_cast<const uint16_t*>(&ss[row])[(16 * s) >> gshift];
-          const float sc = glmk_f32_from_bits(glmk_bf16_to_f32_bits(sb));
+          const uint32_t sb = reinterpret_cast<const uint16_t*>(&ss[row])[(16 * s) >> gshift];
           for (int r = 0; r < 2; r++) {
-            // q - 8 exactly: 2^23 + code as f32 bits, minus 2^23 + 8; q s is exact in f32 (4 x 8 significant
-            // bits) or overflows, as in glmk_int4_dequant; one bf16 rounding: bf16(q s), NaN only as a NaN
-            const uint32_t byte = wd[r] >> (8 * t);
-            const float q0 = glmk_f32_from_bits(0x4B000000u | (byte & 0xFu)) - 8388616.0f;
-            const float q1 = glmk_f32_from_bits(0x4B000000u | ((byte >> 4) & 0xFu)) - 8388616.0f;
-            b[j][r] = cvt_bf16x2(q0 * sc, q1 * sc);
+            const uint32_t byte = (wd[r] >> (8 * t)) & 0xFFu;  // codes k (low nibble) and k + 1
+            if constexpr (kFmaDecode) {
+              b[j][r] = int4_pair_fma(byte, sb | sb << 16);  // two fma.rn.bf16x2 (mma.cuh)
+            } else {
+              // q - 8 exactly: 2^23 + code as f32 bits, minus 2^23 + 8; q s is exact in f32 (4 x 8 significant
+              // bits) or overflows, as in glmk_int4_dequant; one bf16 rounding: bf16(q s), NaN only as a NaN
+              const float sc = glmk_f32_from_bits(sb << 16);
+              const float q0 = glmk_f32_from_bits(0x4B000000u | (byte & 0xFu)) - 8388616.0f;
+              const float q1 = glmk_f32_from_bits(0x4B000000u | (byte >> 4)) - 8388616.0f;
+              b[j][r] = cvt_bf16x2(q0 * sc, q1 * sc);
+            }
           }
         }
       }

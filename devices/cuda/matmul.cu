@@ -26,9 +26,27 @@ bool pipe_fits(const glmk_matmul_args& a) {
          aligned16(a.packed) && aligned16(a.scales);
 }
 
+// The check that decides the fast decode (int4_fma_decode_exact): int4_pair_fma (mma.cuh) against
+// glmk_int4_dequant for every byte of two codes and every s_step-th bf16 scale (1 on a GPU: all 16.7 M pairs);
+// *bad counts the halves that differ (a NaN only has to be a NaN). An integer atomic: the count is order-free.
+__global__ void int4_fma_check_kernel(uint32_t s_step, uint32_t* bad) {
+  const uint32_t s = (static_cast<uint32_t>(blockIdx.x) * blockDim.x + threadIdx.x) * s_step;
+  if (s > 0xFFFFu) return;
+  const float sf = glmk_f32_from_bits(s << 16);
+  uint32_t n = 0;
+  for (uint32_t byte = 0; byte < 256; byte++) {
+    const uint32_t got = int4_pair_fma(byte, s | s << 16);
+    for (int h = 0; h < 2; h++) {
+      const uint32_t want = glmk_int4_dequant(static_cast<int>((byte >> (4 * h)) & 0xFu) - 8, sf), g = (got >> (16 * h)) & 0xFFFFu;
+      n += (want & 0x7FFFu) > 0x7F80u ? (g & 0x7FFFu) <= 0x7F80u : g != want;
+    }
+  }
+  if (n) atomicAdd(bad, n);
+}
+
 }  // namespace
 
-int matmul_enqueue(cudaStream_t stream, const glmk_matmul_args& a, bool pipe, glmk_status* st) {
+int matmul_enqueue(cudaStream_t stream, const glmk_matmul_args& a, bool pipe, bool int4_fma_decode, glmk_status* st) {
   const char* op = matmul_op_name(&a);
   if (a.m == 0 || a.n == 0) return ok(st);
   // NOTE: K = 0 needs no case of its own: every lane's chain is empty and the tree adds zeros (+0, as the CPU)
@@ -39,8 +57,11 @@ int matmul_enqueue(cudaStream_t stream, const glmk_matmul_args& a, bool pipe, gl
       if (m_tiles_pipe > INT64_MAX / 32 / n_pipe) return fail(st, GLMK_E_SHAPE, "%s: M x N is too large", op);
       if (grid_size(m_tiles_pipe * n_pipe * 32, 32, op, &grid, st) != GLMK_OK) return st->code;
       cudaGetLastError();
-      if (a.w_dtype == GLMK_W_INT4) GLMK_LAUNCH(matmul_pipe_kernel<kMmaInt4>, grid, 32, 0, stream, a);
-      else GLMK_LAUNCH(matmul_pipe_kernel<kMmaBf16>, grid, 32, 0, stream, a);
+      constexpr auto int4_fma = matmul_pipe_kernel<kMmaInt4, true>, int4_cvt = matmul_pipe_kernel<kMmaInt4, false>;
+      constexpr auto bf16 = matmul_pipe_kernel<kMmaBf16, false>;
+      if (a.w_dtype == GLMK_W_INT4 && int4_fma_decode) GLMK_LAUNCH(int4_fma, grid, 32, 0, stream, a);
+      else if (a.w_dtype == GLMK_W_INT4) GLMK_LAUNCH(int4_cvt, grid, 32, 0, stream, a);
+      else GLMK_LAUNCH(bf16, grid, 32, 0, stream, a);
       return launch_status(op, st);
     }
     // one block per (m-tile, 64 columns); the tiling and K order do not depend on M (matmul-mma.cuh)
@@ -59,6 +80,20 @@ int matmul_enqueue(cudaStream_t stream, const glmk_matmul_args& a, bool pipe, gl
   cudaGetLastError();
   GLMK_LAUNCH(matmul_kernel, grid, kMatmulThreads, 0, stream, a);
   return launch_status(op, st);
+}
+
+bool int4_fma_decode_exact(cudaStream_t stream, unsigned s_step) {
+  uint32_t* bad = nullptr;
+  uint32_t host = 1;
+  if (cudaMallocAsync(reinterpret_cast<void**>(&bad), sizeof(uint32_t), stream) != cudaSuccess) return false;
+  const unsigned threads = (0xFFFFu / s_step) + 1;
+  cudaGetLastError();
+  if (cudaMemsetAsync(bad, 0, sizeof(uint32_t), stream) == cudaSuccess) {
+    GLMK_LAUNCH(int4_fma_check_kernel, (threads + 255) / 256, 256, 0, stream, s_step, bad);
+    if (cudaGetLastError() == cudaSuccess) cudaMemcpyAsync(&host, bad, sizeof(uint32_t), cudaMemcpyDeviceToHost, stream);
+  }
+  cudaFreeAsync(bad, stream);
+  return cudaStreamSynchronize(stream) == cudaSuccess && host == 0;
 }
 
 }  // namespace glmk::cuda

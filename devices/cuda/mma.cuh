@@ -4,7 +4,7 @@
 //   mma_m16n8k32_e4m3          mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32   (sm_89+; traps on sm_80)
 //   ldmatrix<N> / ldmatrix_trans<N>   ldmatrix.sync.aligned.m8n8.x{1,2,4}[.trans].shared.b16       (sm_75+)
 //   cp_async_cg16, cp_async_ca<4|8|16>, cp_async_commit, cp_async_wait<N>   cp.async.* (sm_80+)
-//   cvt_bf16x2                 cvt.rn.bf16x2.f32 (sm_80+; per thread, not a tensor-core instruction)
+//   cvt_bf16x2, fma_bf16x2     cvt.rn.bf16x2.f32, fma.rn.bf16x2 (sm_80+; per thread, not tensor-core instructions)
 //
 // Fragments (PTX ISA "Matrix fragments for mma.m16n8k16 / m16n8k32", "ldmatrix"; CUTLASS mma_traits_sm80 /
 // sm89): g = lane >> 2, t = lane % 4; in a .b32 register the lower-index element is in the low bits.
@@ -182,6 +182,32 @@ __device__ __forceinline__ uint32_t cvt_bf16x2(float lo, float hi) {
   asm("cvt.rn.bf16x2.f32 %0, %1, %2;\n" : "=r"(d) : "f"(hi), "f"(lo));
   return d;
 #endif
+}
+
+// Section: fma.rn.bf16x2 (per thread; sm_80+): d = a * b + c per 16-bit half, one rounding to bf16 (nearest
+// even, subnormals kept: bf16 has no .ftz here). Its model: sim::bf16_fma_model (the exact value rounded
+// once; a NaN becomes 0x7FFF).
+__device__ __forceinline__ uint32_t fma_bf16x2(uint32_t a, uint32_t b, uint32_t c) {
+#if defined(GLMK_SIM)
+  return sim::bf16_fma_model(a & 0xFFFFu, b & 0xFFFFu, c & 0xFFFFu) | static_cast<uint32_t>(sim::bf16_fma_model(a >> 16, b >> 16, c >> 16)) << 16;
+#elif defined(__CUDA_ARCH__)
+  uint32_t d;
+  asm("fma.rn.bf16x2 %0, %1, %2, %3;\n" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+  return d;
+#else
+  (void)a, (void)b, (void)c;  // nvcc's host pass: never called
+  return 0u;
+#endif
+}
+
+// int4's bf16(q * s) for a pair of codes by two fma.rn.bf16x2 (matmul-pipe.cuh's fast decode): byte holds
+// codes k (low nibble) and k + 1; s2 the bf16 scale in both halves. 128 + code is exact in bf16 (0x4300 |
+// code), minus 136 gives q = code - 8 exactly, then q * s + (-0) is the product rounded once: bf16(q * s), as
+// glmk_int4_dequant, where the hardware rounds as the PTX ISA says (int4_fma_check_kernel checks it on every
+// device before it is used; a NaN may come out with another payload).
+__device__ __forceinline__ uint32_t int4_pair_fma(uint32_t byte, uint32_t s2) {
+  const uint32_t m = ((byte * 0x1001u) & 0x000F000Fu) | 0x43004300u;  // 128 + low nibble, 128 + high nibble
+  return fma_bf16x2(fma_bf16x2(m, 0x3F803F80u, 0xC308C308u), s2, 0x80008000u);
 }
 
 }  // namespace glmk::cuda

@@ -9,6 +9,7 @@
 #include <cstring>
 #include <string>
 
+#include "bf16-fma-model.h"
 #include "simt.h"
 
 namespace glmk::cuda::sim {

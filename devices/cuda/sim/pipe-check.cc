@@ -1,6 +1,7 @@
 // The pipelined kernels (matmul-pipe.cuh, fp8-matmul-pipe.cuh) against the simple ones (matmul-mma.cuh,
 // fp8-matmul-mma.cuh), bit for bit: the same inputs on two devices of one plugin, one opened with
-// GLM_KERNELS_CUDA_PIPE=0. Shapes the pipelined kernels take (K in whole stages), with ragged M and N, NaN and
+// GLM_KERNELS_CUDA_PIPE=0; and int4's two decodes (fma.rn.bf16x2 and f32 + cvt: a third device opened with
+// GLM_KERNELS_CUDA_INT4_DECODE=f32). Shapes the pipelined kernels take (K in whole stages), with ragged M and N, NaN and
 // infinities, every int4 group and both fp8 scale blockings; under GLM_KERNELS_CUDA_FP8_MMA=bf16 the same on
 // the bf16 mma. topk-check.cc runs it once per schedule seed (also under ASan and, built by nvcc, on a GPU).
 #include <cstdio>
@@ -34,15 +35,24 @@ struct Run {
   const glmk_device_api* api;
   uint64_t seed;
   std::string err;
-  glmk_device* open(bool pipe) {
+  // a device opened with the variable var set to value (nullptr: as the environment has it)
+  glmk_device* open(const char* var, const char* value) {
     glmk_device* d = nullptr;
     glmk_status st{};
-    if (!pipe) setenv("GLM_KERNELS_CUDA_PIPE", "0", 1);
+    const char* old = var ? std::getenv(var) : nullptr;
+    const std::string keep = old ? old : "";
+    if (var) setenv(var, value, 1);
     glmk_open_options o{0, 1, seed, "auto"};
     const int rc = api->open(&o, &d, &st);
-    if (!pipe) unsetenv("GLM_KERNELS_CUDA_PIPE");
+    if (var && old) setenv(var, keep.c_str(), 1);
+    else if (var) unsetenv(var);
     if (rc != GLMK_OK) err = st.message;
     return rc == GLMK_OK ? d : nullptr;
+  }
+  std::string isa(glmk_device* d) {
+    glmk_device_info i{};
+    glmk_status st{};
+    return d && api->info(d, &i, &st) == GLMK_OK ? i.isa : "?";
   }
 };
 
@@ -90,12 +100,16 @@ std::vector<uint8_t> fp8_y(Ctx& c, int64_t m, int64_t n, int64_t k, int64_t bn, 
 // Runs the parity checks for one schedule seed; prints one line each; true when all passed.
 bool pipe_parity_check(const glmk_device_api* api, uint64_t seed) {
   Run r{api, seed, ""};
-  glmk_device* dp = r.open(true);
-  glmk_device* ds = r.open(false);
-  bool all = dp && ds;
+  glmk_device* dp = r.open(nullptr, nullptr);
+  glmk_device* ds = r.open("GLM_KERNELS_CUDA_PIPE", "0");
+  glmk_device* df = r.open("GLM_KERNELS_CUDA_INT4_DECODE", "f32");
+  bool all = dp && ds && df;
   if (!all) std::printf("FAIL pipelined == simple kernels: cannot open the devices: %s\n", r.err.c_str());
+  // the paths each device chose at open (info's isa: fp8 mma / int4 decode)
+  std::printf("paths: default %s, GLM_KERNELS_CUDA_PIPE=0 %s, GLM_KERNELS_CUDA_INT4_DECODE=f32 %s\n", r.isa(dp).c_str(), r.isa(ds).c_str(),
+              r.isa(df).c_str());
   if (all) {
-    Ctx p{api, dp}, s{api, ds};
+    Ctx p{api, dp}, s{api, ds}, f{api, df};
     auto same = [&](const char* what, const std::vector<uint8_t>& a, const std::vector<uint8_t>& b) {
       const bool good = !a.empty() && a == b;
       std::printf("%s pipelined == simple kernel, %s (bits) seed %llu\n", good ? "ok  " : "FAIL", what, static_cast<unsigned long long>(seed));
@@ -110,7 +124,15 @@ bool pipe_parity_check(const glmk_device_api* api, uint64_t seed) {
               {GLMK_W_INT4, 1, 48, 512, 32, "int4.matmul [1 x 48 x 512] group 32, a NaN and a zero scale"},
               {GLMK_W_INT4, 20, 33, 768, 64, "int4.matmul [20 x 33 x 768] group 64, a NaN and a zero scale"},
               {GLMK_W_INT4, 17, 16, 1024, 128, "int4.matmul [17 x 16 x 1024] group 128, a NaN and a zero scale"}};
-    for (const auto& t : mm) same(t.what, matmul_y(p, t.wt, t.m, t.n, t.k, t.g, seed), matmul_y(s, t.wt, t.m, t.n, t.k, t.g, seed));
+    for (const auto& t : mm) {
+      const std::vector<uint8_t> y = matmul_y(p, t.wt, t.m, t.n, t.k, t.g, seed);
+      same(t.what, y, matmul_y(s, t.wt, t.m, t.n, t.k, t.g, seed));
+      if (t.wt != GLMK_W_INT4) continue;
+      const bool good = !y.empty() && y == matmul_y(f, t.wt, t.m, t.n, t.k, t.g, seed);
+      std::printf("%s int4 decoded by fma.rn.bf16x2 == by f32 and cvt, %s (bits) seed %llu\n", good ? "ok  " : "FAIL", t.what,
+                  static_cast<unsigned long long>(seed));
+      all = all && good;
+    }
     const struct {
       int64_t m, n, k, bn;
       int yt;
@@ -120,7 +142,7 @@ bool pipe_parity_check(const glmk_device_api* api, uint64_t seed) {
               {33, 23, 384, 1, GLMK_F32, "fp8.matmul [33 x 23 x 384] block 1, NaN codes, y f32"}};
     for (const auto& t : f8) same(t.what, fp8_y(p, t.m, t.n, t.k, t.bn, t.yt, seed), fp8_y(s, t.m, t.n, t.k, t.bn, t.yt, seed));
   }
-  if (dp) api->close(dp);
-  if (ds) api->close(ds);
+  for (glmk_device* d : {dp, ds, df})
+    if (d) api->close(d);
   return all;
 }

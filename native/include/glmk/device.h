@@ -73,7 +73,7 @@ typedef struct glmk_open_options {
 typedef struct glmk_device_info {
   char kind[16];           /* "cpu", "cuda", "cuda-sim", "ascend" */
   char name[128];          /* e.g. CPU model or "NVIDIA H100 80GB HBM3" */
-  char isa[16];            /* CPU: the instruction set in use; accelerators: "" */
+  char isa[16];            /* CPU: the instruction set in use; cuda: "<fp8 mma>/<int4 decode>" ("e4m3/fma"); else "" */
   char build[128];         /* compiler and toolkit the plugin was built with */
   char capabilities[256];  /* comma-separated ops, e.g. "topk" */
   uint64_t memory_bytes;   /* device memory (CPU: physical RAM) */
