@@ -299,7 +299,7 @@ int moe_route(glmk_device* d, const glmk_moe_route_args* a, glmk_status* st) {
 
 int moe_experts(glmk_device* d, const glmk_moe_experts_args* a, glmk_status* st) {
   if (moe_experts_check(a, st) != GLMK_OK || bind(d, st) != GLMK_OK) return st->code;
-  if (moe_experts_enqueue(d->stream, *a, d->fp8_e4m3_mma, d->error, st) != GLMK_OK) return st->code;
+  if (moe_experts_enqueue(d->stream, *a, d->fp8_e4m3_mma, d->pipe, d->error, st) != GLMK_OK) return st->code;
   if (a->t > 0) d->check_error = true;
   return ok(st);
 }

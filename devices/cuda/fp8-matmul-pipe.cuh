@@ -33,15 +33,46 @@
 
 namespace glmk::cuda {
 
-// Issues 128-K block j into stage j % kPipeStages: the block's 16 weight rows (w_tile: row n0's first code;
-// past N zero-filled) and x's rows (x_tile: row m0's first code; `rows` of them); then commits a group (an
-// empty one past the last block).
-__device__ __forceinline__ void fp8_pipe_issue(const glmk_fp8_matmul_args& a, uint4* ws, uint4* xs, int64_t j, int64_t blocks, const uint8_t* w_tile,
-                                               const uint8_t* x_tile, int rows, int cols, int lane) {
+// This lane's view of a warp tile's 16 rows of x: the codes of the rows it copies (lane / 8 + 4 q, q = 0..3;
+// nullptr past the tile's rows, which stay zero) and the per-block scales of its output rows g and g + 8
+// (nullptr past them: 0). The rows may be gathered (moe.experts: slots of one expert).
+struct Fp8PipeRows {
+  int rows;
+  const uint8_t* x[4];
+  const float* s[2];
+};
+
+// This lane's view of 16 columns of one weight matrix w [n, k]: the codes of the tile's first column (row n0
+// of w), how many of the 16 are inside n, and the scaleInv rows of its output columns n0 + 8 jn + 2 t + e
+// (nullptr past n: 0).
+struct Fp8PipeCols {
+  const uint8_t* w;
+  int cols;
+  const float* ws[2][2];
+};
+
+__device__ __forceinline__ Fp8PipeCols fp8_pipe_cols(const uint8_t* w, const float* scale_inv, int64_t n, int64_t k, int64_t block_n, int64_t n0,
+                                                     int t) {
+  Fp8PipeCols c{w + n0 * k, n - n0 < 16 ? static_cast<int>(n - n0) : 16, {}};
+  for (int jn = 0; jn < 2; jn++)
+    for (int e = 0; e < 2; e++) {
+      const int64_t col = n0 + 8 * jn + 2 * t + e;
+      c.ws[jn][e] = col < n ? scale_inv + (col / block_n) * (k / kFp8KBlock) : nullptr;
+    }
+  return c;
+}
+
+// Issues 128-K block j into stage j % kPipeStages: x's rows and the kMats weight tiles' 16 rows (past n
+// zero-filled); then commits a group (an empty one past the last block).
+template <int kMats>
+__device__ __forceinline__ void fp8_pipe_issue(int64_t k, const Fp8PipeRows& xr, const Fp8PipeCols (&wc)[kMats], uint4* ws, uint4* xs, int64_t j,
+                                               int64_t blocks, int lane) {
   if (j < blocks) {
-    const int st = static_cast<int>(j % kPipeStages);
-    pipe_rows<kFp8KBlock / 16>(ws + st * 16 * kPipeWRow, kPipeWRow, w_tile + j * kFp8KBlock, a.k, cols, true, w_tile, lane);
-    pipe_rows<kFp8KBlock / 16>(xs + st * 16 * kPipeWRow, kPipeWRow, x_tile + j * kFp8KBlock, a.k, rows, false, x_tile, lane);
+    const int st = static_cast<int>(j % kPipeStages), p = lane % 8;
+    for (int m = 0; m < kMats; m++)
+      pipe_rows<kFp8KBlock / 16>(ws + (m * kPipeStages + st) * 16 * kPipeWRow, kPipeWRow, wc[m].w + j * kFp8KBlock, k, wc[m].cols, true, wc[m].w, lane);
+    for (int q = 0; q < 4; q++)
+      if (xr.x[q]) cp_async_cg16(&xs[(st * 16 + lane / 8 + 4 * q) * kPipeWRow + p], xr.x[q] + j * kFp8KBlock + 16 * p);
   }
   cp_async_commit();
 }
@@ -51,76 +82,89 @@ __device__ __forceinline__ uint32_t fp8_pair_bf16(const uint8_t* p) {
   return (glmk_e4m3_to_f32_bits(p[0]) >> 16) | (glmk_e4m3_to_f32_bits(p[1]) >> 16) << 16;
 }
 
-// Section: the kernel; grid: m_tiles * ceil(N / 16) blocks of 32 threads; xq [M, K] e4m3 codes, sa [M, K / 128]
-template <bool kE4m3>
-__global__ void __launch_bounds__(32) fp8_matmul_pipe_kernel(glmk_fp8_matmul_args a, const uint8_t* xq, const float* sa) {
-  GLMK_SHARED(uint4[kPipeStages * 16 * kPipeWRow], ws);
+// Section: the tile body (fp8.matmul and moe.experts' grouped products): one warp's 16 rows x 16 columns of
+// kMats products that share x (moe's gate and up: 2), K = k (a multiple of 128) in fp8_mma_tile's order,
+// each matrix on its own accumulators: y[m] is matrix m's D fragment ((g, 2t), (g, 2t + 1), (g + 8, 2t),
+// (g + 8, 2t + 1) of n8 tile jn) in f32. Every lane of the warp calls it (mma is warp-collective).
+template <bool kE4m3, int kMats>
+__device__ __forceinline__ void fp8_pipe_tile(int64_t k, const Fp8PipeRows& xr, const Fp8PipeCols (&wc)[kMats], float (&y)[kMats][2][4]) {
+  GLMK_SHARED(uint4[kMats * kPipeStages * 16 * kPipeWRow], ws);
   GLMK_SHARED(uint4[kPipeStages * 16 * kPipeWRow], xs);
-  const int64_t m_tiles = (a.m + 15) / 16, blk = blockIdx.x, blocks = a.k / kFp8KBlock;
-  const int lane = static_cast<int>(threadIdx.x), g = lane >> 2, t = lane & 3;
-  const int64_t m0 = (blk % m_tiles) * 16, n0 = (blk / m_tiles) * 16;
-  const int rows = a.m - m0 < 16 ? static_cast<int>(a.m - m0) : 16, cols = a.n - n0 < 16 ? static_cast<int>(a.n - n0) : 16;
-  // this lane's rows' scales and columns' scale rows (scaleInv [ceil(N / block_n), blocks]; 0 past the end)
-  const float* const sr[2] = {g < rows ? sa + (m0 + g) * blocks : nullptr, g + 8 < rows ? sa + (m0 + g + 8) * blocks : nullptr};
-  const float* wsr[2][2];
-  for (int jn = 0; jn < 2; jn++)
-    for (int e = 0; e < 2; e++) {
-      const int64_t c = n0 + 8 * jn + 2 * t + e;
-      wsr[jn][e] = c < a.n ? a.scale_inv + (c / a.block_n) * blocks : nullptr;
-    }
+  const int64_t blocks = k / kFp8KBlock;
+  const int lane = static_cast<int>(threadIdx.x % 32), g = lane >> 2, t = lane & 3;
   for (int i = lane; i < kPipeStages * 16 * kPipeWRow; i += 32)
-    if ((i / kPipeWRow) % 16 >= rows) xs[i] = uint4{0u, 0u, 0u, 0u};
-  const uint8_t *w_tile = a.data + n0 * a.k, *x_tile = xq + m0 * a.k;
-  for (int64_t j = 0; j < kPipeStages - 1; j++) fp8_pipe_issue(a, ws, xs, j, blocks, w_tile, x_tile, rows, cols, lane);
-  float y[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+    if ((i / kPipeWRow) % 16 >= xr.rows) xs[i] = uint4{0u, 0u, 0u, 0u};
+  for (int64_t j = 0; j < kPipeStages - 1; j++) fp8_pipe_issue<kMats>(k, xr, wc, ws, xs, j, blocks, lane);
+  for (int m = 0; m < kMats; m++)
+    for (int jn = 0; jn < 2; jn++)
+      for (int i = 0; i < 4; i++) y[m][jn][i] = 0.0f;
   for (int64_t j = 0; j < blocks; j++) {
     cp_async_wait<kPipeStages - 2>();
     __syncwarp();
-    fp8_pipe_issue(a, ws, xs, j + kPipeStages - 1, blocks, w_tile, x_tile, rows, cols, lane);
-    const float s[2] = {sr[0] ? sr[0][j] : 0.0f, sr[1] ? sr[1][j] : 0.0f};
-    float wsc[2][2];
-    for (int jn = 0; jn < 2; jn++)
-      for (int e = 0; e < 2; e++) wsc[jn][e] = wsr[jn][e] ? wsr[jn][e][j] : 0.0f;
+    fp8_pipe_issue<kMats>(k, xr, wc, ws, xs, j + kPipeStages - 1, blocks, lane);
+    const float s[2] = {xr.s[0] ? xr.s[0][j] : 0.0f, xr.s[1] ? xr.s[1][j] : 0.0f};
     const int st = static_cast<int>(j % kPipeStages);
-    float p[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
-    if constexpr (kE4m3) {
-      // ldmatrix rows: x row lane % 16 at byte 16 (lane / 16); w row lane % 8 + 8 (lane / 16) at 16 ((lane / 8) % 2)
-      const uint8_t* xrow = reinterpret_cast<const uint8_t*>(&xs[(st * 16 + lane % 16) * kPipeWRow]) + 16 * (lane / 16);
-      const uint8_t* wrow = reinterpret_cast<const uint8_t*>(&ws[(st * 16 + lane % 8 + 8 * (lane / 16)) * kPipeWRow]) + 16 * ((lane / 8) % 2);
-      GLMK_UNROLL
-      for (int k0 = 0; k0 < kFp8KBlock; k0 += 32) {
-        uint32_t A[4], r[4];
-        ldmatrix<4>(A, xrow + k0);
-        ldmatrix<4>(r, wrow + k0);
-        const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
-        mma_m16n8k32_e4m3(p[0], A, b0, p[0]);
-        mma_m16n8k32_e4m3(p[1], A, b1, p[1]);
+    GLMK_UNROLL
+    for (int m = 0; m < kMats; m++) {
+      const uint4* wst = ws + m * kPipeStages * 16 * kPipeWRow;
+      float p[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+      if constexpr (kE4m3) {
+        // ldmatrix rows: x row lane % 16 at byte 16 (lane / 16); w row lane % 8 + 8 (lane / 16) at 16 ((lane / 8) % 2)
+        const uint8_t* xrow = reinterpret_cast<const uint8_t*>(&xs[(st * 16 + lane % 16) * kPipeWRow]) + 16 * (lane / 16);
+        const uint8_t* wrow = reinterpret_cast<const uint8_t*>(&wst[(st * 16 + lane % 8 + 8 * (lane / 16)) * kPipeWRow]) + 16 * ((lane / 8) % 2);
+        GLMK_UNROLL
+        for (int k0 = 0; k0 < kFp8KBlock; k0 += 32) {
+          uint32_t A[4], r[4];
+          ldmatrix<4>(A, xrow + k0);
+          ldmatrix<4>(r, wrow + k0);
+          const uint32_t b0[2] = {r[0], r[1]}, b1[2] = {r[2], r[3]};
+          mma_m16n8k32_e4m3(p[0], A, b0, p[0]);
+          mma_m16n8k32_e4m3(p[1], A, b1, p[1]);
+        }
+      } else {
+        const uint8_t* x0 = reinterpret_cast<const uint8_t*>(&xs[(st * 16 + g) * kPipeWRow]);
+        const uint8_t* x1 = reinterpret_cast<const uint8_t*>(&xs[(st * 16 + g + 8) * kPipeWRow]);
+        const uint8_t* w0 = reinterpret_cast<const uint8_t*>(&wst[(st * 16 + g) * kPipeWRow]);
+        const uint8_t* w1 = reinterpret_cast<const uint8_t*>(&wst[(st * 16 + g + 8) * kPipeWRow]);
+        GLMK_UNROLL
+        for (int k0 = 0; k0 < kFp8KBlock; k0 += 16) {
+          const int c = k0 + 2 * t;
+          const uint32_t A[4] = {fp8_pair_bf16(x0 + c), fp8_pair_bf16(x1 + c), fp8_pair_bf16(x0 + c + 8), fp8_pair_bf16(x1 + c + 8)};
+          const uint32_t b0[2] = {fp8_pair_bf16(w0 + c), fp8_pair_bf16(w0 + c + 8)}, b1[2] = {fp8_pair_bf16(w1 + c), fp8_pair_bf16(w1 + c + 8)};
+          mma_m16n8k16_bf16(p[0], A, b0, p[0]);
+          mma_m16n8k16_bf16(p[1], A, b1, p[1]);
+        }
       }
-    } else {
-      const uint8_t* x0 = reinterpret_cast<const uint8_t*>(&xs[(st * 16 + g) * kPipeWRow]);
-      const uint8_t* x1 = reinterpret_cast<const uint8_t*>(&xs[(st * 16 + g + 8) * kPipeWRow]);
-      const uint8_t* w0 = reinterpret_cast<const uint8_t*>(&ws[(st * 16 + g) * kPipeWRow]);
-      const uint8_t* w1 = reinterpret_cast<const uint8_t*>(&ws[(st * 16 + g + 8) * kPipeWRow]);
-      GLMK_UNROLL
-      for (int k0 = 0; k0 < kFp8KBlock; k0 += 16) {
-        const int c = k0 + 2 * t;
-        const uint32_t A[4] = {fp8_pair_bf16(x0 + c), fp8_pair_bf16(x1 + c), fp8_pair_bf16(x0 + c + 8), fp8_pair_bf16(x1 + c + 8)};
-        const uint32_t b0[2] = {fp8_pair_bf16(w0 + c), fp8_pair_bf16(w0 + c + 8)}, b1[2] = {fp8_pair_bf16(w1 + c), fp8_pair_bf16(w1 + c + 8)};
-        mma_m16n8k16_bf16(p[0], A, b0, p[0]);
-        mma_m16n8k16_bf16(p[1], A, b1, p[1]);
-      }
+      // the block's scaling, per output (fp8_mma_tile's expression)
+      for (int jn = 0; jn < 2; jn++)
+        for (int i = 0; i < 4; i++) {
+          const float* wsr = wc[m].ws[jn][i & 1];
+          y[m][jn][i] = y[m][jn][i] + (p[jn][i] * s[i >> 1]) * (wsr ? wsr[j] : 0.0f);
+        }
     }
-    // Section: the block's scaling, per output (fp8_mma_tile's expression)
-    for (int jn = 0; jn < 2; jn++)
-      for (int i = 0; i < 4; i++) y[jn][i] = y[jn][i] + (p[jn][i] * s[i >> 1]) * wsc[jn][i & 1];
   }
   cp_async_wait<0>();
+}
+
+// Section: fp8.matmul's kernel; grid: m_tiles * ceil(N / 16) blocks of 32 threads; xq [M, K] e4m3 codes, sa
+// [M, K / 128]
+template <bool kE4m3>
+__global__ void __launch_bounds__(32) fp8_matmul_pipe_kernel(glmk_fp8_matmul_args a, const uint8_t* xq, const float* sa) {
+  const int64_t m_tiles = (a.m + 15) / 16, blk = blockIdx.x, blocks = a.k / kFp8KBlock;
+  const int lane = static_cast<int>(threadIdx.x), g = lane >> 2, t = lane & 3;
+  const int64_t m0 = (blk % m_tiles) * 16, n0 = (blk / m_tiles) * 16;
+  Fp8PipeRows xr{a.m - m0 < 16 ? static_cast<int>(a.m - m0) : 16, {}, {}};
+  for (int q = 0; q < 4; q++) xr.x[q] = lane / 8 + 4 * q < xr.rows ? xq + (m0 + lane / 8 + 4 * q) * a.k : nullptr;
+  for (int h = 0; h < 2; h++) xr.s[h] = g + 8 * h < xr.rows ? sa + (m0 + g + 8 * h) * blocks : nullptr;
+  const Fp8PipeCols wc[1] = {fp8_pipe_cols(a.data, a.scale_inv, a.n, a.k, a.block_n, n0, t)};
+  float y[1][2][4];
+  fp8_pipe_tile<kE4m3, 1>(a.k, xr, wc, y);
   // Section: the outputs (rows past M and columns past N are not stored)
   for (int jn = 0; jn < 2; jn++)
     for (int i = 0; i < 4; i++) {
       const int64_t r = m0 + g + 8 * (i >> 1), c = n0 + 8 * jn + 2 * t + (i & 1);
       if (r >= a.m || c >= a.n) continue;
-      const float v = y[jn][i];
+      const float v = y[0][jn][i];
       if (a.y_dtype == GLMK_F32) static_cast<uint32_t*>(a.y)[r * a.n + c] = v != v ? 0x7FC00000u : glmk_bits_from_f32(v);
       else static_cast<uint16_t*>(a.y)[r * a.n + c] = glmk_bf16_rne(glmk_bits_from_f32(v));
     }

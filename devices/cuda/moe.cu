@@ -45,27 +45,51 @@ int moe_route_enqueue(cudaStream_t stream, const glmk_moe_route_args& a, glmk_st
   return launch_status("moe.route", st);
 }
 
+namespace {
+
+// One grouped launch of gate + up + SwiGLU, or of down: the e4m3 or bf16 mma, pipelined or not (moe.cuh).
+void moe_launch_up(cudaStream_t stream, bool e4m3_mma, bool pipe, unsigned grid, const MoeUpArgs& up) {
+  if (pipe && e4m3_mma) GLMK_LAUNCH(moe_up_pipe_kernel<true>, grid, 32, 0, stream, up);
+  else if (pipe) GLMK_LAUNCH(moe_up_pipe_kernel<false>, grid, 32, 0, stream, up);
+  else if (e4m3_mma) GLMK_LAUNCH(moe_up_mma_kernel<true>, grid, kMmaThreads, 0, stream, up);
+  else GLMK_LAUNCH(moe_up_mma_kernel<false>, grid, kMmaThreads, 0, stream, up);
+}
+
+void moe_launch_down(cudaStream_t stream, bool e4m3_mma, bool pipe, unsigned grid, const MoeDownArgs& down) {
+  if (pipe && e4m3_mma) GLMK_LAUNCH(moe_down_pipe_kernel<true>, grid, 32, 0, stream, down);
+  else if (pipe) GLMK_LAUNCH(moe_down_pipe_kernel<false>, grid, 32, 0, stream, down);
+  else if (e4m3_mma) GLMK_LAUNCH(moe_down_mma_kernel<true>, grid, kMmaThreads, 0, stream, down);
+  else GLMK_LAUNCH(moe_down_mma_kernel<false>, grid, kMmaThreads, 0, stream, down);
+}
+
+}  // namespace
+
 // Launches (README, "moe.experts on CUDA"): the id check; the activations' quantization (per token); the
 // grouping (one thread); per group (routed, then shared) gate+up+SwiGLU on tensor cores, h's quantization,
 // down on tensor cores, each one grouped launch over all experts' m-tiles; the combine. One grouped launch
 // rather than one per expert: the rows per expert live on the device (ids come from moe.route), so a launch
 // per expert would need a copy to the host and a sync; the grid is sized by an upper bound on the tiles,
 // ceil(slots / 16) + min(E, slots), and blocks past the real count return.
-int moe_experts_enqueue(cudaStream_t stream, const glmk_moe_experts_args& a, bool e4m3_mma, uint32_t* error, glmk_status* st) {
+int moe_experts_enqueue(cudaStream_t stream, const glmk_moe_experts_args& a, bool e4m3_mma, bool allow_pipe, uint32_t* error, glmk_status* st) {
   if (a.t == 0) return ok(st);
   const char* op = "moe.experts";
   const int64_t slots = a.t * a.top_k, kb_h = (a.h + kFp8KBlock - 1) / kFp8KBlock;
   const int64_t kb_i = (a.i + kFp8KBlock - 1) / kFp8KBlock, kb_s = (a.shared_i + kFp8KBlock - 1) / kFp8KBlock;
   const int64_t max_tiles = (slots + kMmaRows - 1) / kMmaRows + (a.e < slots ? a.e : slots), s_tiles = (a.t + kMmaRows - 1) / kMmaRows;
-  const int64_t nb_i = (a.i + kMmaColsBlock - 1) / kMmaColsBlock, nb_h = (a.h + kMmaColsBlock - 1) / kMmaColsBlock;
-  const int64_t nb_s = (a.shared_i + kMmaColsBlock - 1) / kMmaColsBlock;
+  // pipelined products (moe.cuh moe_*_pipe_kernel: one warp per tile and 16 columns) when every K is whole
+  // 128-blocks and every stack's codes 16-byte aligned; else one block of 4 warps per tile and 64 columns
+  auto aligned = [](const glmk_fp8_stack& w) { return reinterpret_cast<uintptr_t>(w.data) % 16 == 0; };
+  const bool pipe = allow_pipe && a.h % kFp8KBlock == 0 && a.i % kFp8KBlock == 0 && a.shared_i % kFp8KBlock == 0 && aligned(a.gate) &&
+                    aligned(a.up) && aligned(a.down) && (a.shared_i == 0 || (aligned(a.shared_gate) && aligned(a.shared_up) && aligned(a.shared_down)));
+  const int64_t cols = pipe ? 16 : kMmaColsBlock, threads = pipe ? 32 : kMmaThreads;
+  const int64_t nb_i = (a.i + cols - 1) / cols, nb_h = (a.h + cols - 1) / cols, nb_s = (a.shared_i + cols - 1) / cols;
   unsigned grid_up = 0, grid_down = 0, grid_sup = 0, grid_sdown = 0, grid_comb = 0;
   const int64_t nb_max = nb_i > nb_h ? nb_i : nb_h;
-  if (nb_max > 0 && max_tiles > INT64_MAX / kMmaThreads / nb_max) return fail(st, GLMK_E_SHAPE, "moe.experts: tokens x top_k is too large");
-  if (grid_size(max_tiles * nb_i * kMmaThreads, kMmaThreads, op, &grid_up, st) != GLMK_OK ||
-      grid_size(max_tiles * nb_h * kMmaThreads, kMmaThreads, op, &grid_down, st) != GLMK_OK ||
-      grid_size(s_tiles * nb_s * kMmaThreads, kMmaThreads, op, &grid_sup, st) != GLMK_OK ||
-      grid_size(s_tiles * nb_h * kMmaThreads, kMmaThreads, op, &grid_sdown, st) != GLMK_OK ||
+  if (nb_max > 0 && max_tiles > INT64_MAX / threads / nb_max) return fail(st, GLMK_E_SHAPE, "moe.experts: tokens x top_k is too large");
+  if (grid_size(max_tiles * nb_i * threads, static_cast<int>(threads), op, &grid_up, st) != GLMK_OK ||
+      grid_size(max_tiles * nb_h * threads, static_cast<int>(threads), op, &grid_down, st) != GLMK_OK ||
+      grid_size(s_tiles * nb_s * threads, static_cast<int>(threads), op, &grid_sup, st) != GLMK_OK ||
+      grid_size(s_tiles * nb_h * threads, static_cast<int>(threads), op, &grid_sdown, st) != GLMK_OK ||
       grid_size(a.t * a.h, kMoeThreads, op, &grid_comb, st) != GLMK_OK)
     return st->code;
   // Section: scratch: hidden quantized; the grouping; h per slot (bf16, then quantized); y per slot (bf16);
@@ -91,7 +115,9 @@ int moe_experts_enqueue(cudaStream_t stream, const glmk_moe_experts_args& a, boo
   int64_t* count = s.at<int64_t>(cnt);
   GLMK_LAUNCH(moe_group_kernel, 1, 1, 0, stream, a.ids, slots, a.e, count, tiles);
   if (launch_status(op, st) != GLMK_OK) return st->code;
-  if (fp8_act_quant_enqueue(stream, a.hidden, a.t, a.h, s.at<float>(xa), s.at<float>(sxa), op, st) != GLMK_OK) return st->code;
+  // (pipe: the activations as e4m3 codes, in the same scratch)
+  auto codes = [&](size_t at) { return pipe ? s.at<uint8_t>(at) : nullptr; };
+  if (fp8_act_quant_enqueue(stream, a.hidden, a.t, a.h, s.at<float>(xa), s.at<float>(sxa), op, st, codes(xa)) != GLMK_OK) return st->code;
   // rows of h no expert computes (id -1, bad ids) are quantized too but never read: zero them
   cudaError_t e = cudaMemsetAsync(s.at<uint16_t>(hb), 0, static_cast<size_t>(slots * a.i) * 2, stream);
   if (e != cudaSuccess) return fail(st, GLMK_E_DEVICE, "moe.experts: cudaMemsetAsync: %s", cudaGetErrorString(e));
@@ -99,27 +125,23 @@ int moe_experts_enqueue(cudaStream_t stream, const glmk_moe_experts_args& a, boo
   const MoeGroup routed{tiles, slots};
   const MoeUpArgs up{s.at<float>(xa), s.at<float>(sxa), a.h, a.i, a.top_k, max_tiles, routed, a.gate, a.up, s.at<uint16_t>(hb)};
   if (grid_up > 0) {
-    if (e4m3_mma) GLMK_LAUNCH(moe_up_mma_kernel<true>, grid_up, kMmaThreads, 0, stream, up);
-    else GLMK_LAUNCH(moe_up_mma_kernel<false>, grid_up, kMmaThreads, 0, stream, up);
+    moe_launch_up(stream, e4m3_mma, pipe, grid_up, up);
     if (launch_status(op, st) != GLMK_OK) return st->code;
   }
-  if (fp8_act_quant_enqueue(stream, s.at<uint16_t>(hb), slots, a.i, s.at<float>(ha), s.at<float>(sha), op, st) != GLMK_OK) return st->code;
+  if (fp8_act_quant_enqueue(stream, s.at<uint16_t>(hb), slots, a.i, s.at<float>(ha), s.at<float>(sha), op, st, codes(ha)) != GLMK_OK) return st->code;
   const MoeDownArgs down{s.at<float>(ha), s.at<float>(sha), a.h, a.i, max_tiles, routed, a.down, s.at<uint16_t>(yb)};
-  if (e4m3_mma) GLMK_LAUNCH(moe_down_mma_kernel<true>, grid_down, kMmaThreads, 0, stream, down);
-  else GLMK_LAUNCH(moe_down_mma_kernel<false>, grid_down, kMmaThreads, 0, stream, down);
+  moe_launch_down(stream, e4m3_mma, pipe, grid_down, down);
   if (launch_status(op, st) != GLMK_OK) return st->code;
   // Section: the shared expert (every token, expert 0 of its stacks)
   if (a.shared_i > 0) {
     const MoeGroup shared{MoeTiles{nullptr, nullptr, nullptr, nullptr, nullptr}, a.t};
     const MoeUpArgs sup{s.at<float>(xa), s.at<float>(sxa), a.h, a.shared_i, 1, s_tiles, shared, a.shared_gate, a.shared_up, s.at<uint16_t>(hsb)};
-    if (e4m3_mma) GLMK_LAUNCH(moe_up_mma_kernel<true>, grid_sup, kMmaThreads, 0, stream, sup);
-    else GLMK_LAUNCH(moe_up_mma_kernel<false>, grid_sup, kMmaThreads, 0, stream, sup);
+    moe_launch_up(stream, e4m3_mma, pipe, grid_sup, sup);
     if (launch_status(op, st) != GLMK_OK) return st->code;
-    if (fp8_act_quant_enqueue(stream, s.at<uint16_t>(hsb), a.t, a.shared_i, s.at<float>(hsa), s.at<float>(shsa), op, st) != GLMK_OK)
+    if (fp8_act_quant_enqueue(stream, s.at<uint16_t>(hsb), a.t, a.shared_i, s.at<float>(hsa), s.at<float>(shsa), op, st, codes(hsa)) != GLMK_OK)
       return st->code;
     const MoeDownArgs sdown{s.at<float>(hsa), s.at<float>(shsa), a.h, a.shared_i, s_tiles, shared, a.shared_down, s.at<uint16_t>(ysb)};
-    if (e4m3_mma) GLMK_LAUNCH(moe_down_mma_kernel<true>, grid_sdown, kMmaThreads, 0, stream, sdown);
-    else GLMK_LAUNCH(moe_down_mma_kernel<false>, grid_sdown, kMmaThreads, 0, stream, sdown);
+    moe_launch_down(stream, e4m3_mma, pipe, grid_sdown, sdown);
     if (launch_status(op, st) != GLMK_OK) return st->code;
   }
   // Section: the combine in slot order

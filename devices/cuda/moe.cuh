@@ -3,7 +3,9 @@
 //     across the whole H, then the fixed tree (the GEMM core's order), one thread per (t, e); then
 //     glmk_moe_select (glmk/moe-arith.h: the package's own expf), one thread per token.
 //   experts (issue 21): the three products as grouped GEMMs on tensor cores, each exactly the device's own
-//     fp8.matmul (fp8_mma_tile, fp8-matmul-mma.cuh's body and K order), so moe.experts == the composition of
+//     fp8.matmul (fp8_mma_tile, fp8-matmul-mma.cuh's body and K order; with H, I and the shared I multiples of
+//     128 the pipelined body fp8_pipe_tile, one warp per tile and 16 columns, gate and up sharing each staged
+//     block of x, x and h quantized to e4m3 bytes), so moe.experts == the composition of
 //     the device's fp8.matmul calls, bit for bit; within tolerance of the CPU (README, "moe.experts on CUDA").
 //     The (token, slot) pairs are grouped per expert by one thread (a stable counting sort, the CPU's order)
 //     into m-tiles of 16 rows; gate and up share a block (SwiGLU h = bf16(silu(f32(g)) * f32(u)) in its
@@ -43,10 +45,16 @@
 //   expected ~0.15-0.3 ms at T = 1 and ~0.7-1 ms at T = 8.
 // What issue 21's target implies (at decode, T = 1 and 8, at least the grouped fp8 peer with SwiGLU and the
 //   combine): ~1-2 TB/s on the chosen experts at T = 1 and ~2.5 TB/s (~50% of H200 HBM) at T = 8, against
-//   the ~0.6-0.75 TB/s (T = 1) and ~0.5-1.4 TB/s (T = 8) expected here: expect both to MISS by ~2-3x until
-//   fp8.matmul's next steps land (e4m3 activations loaded once per block, 16-byte pipelined weight loads),
-//   the work at decode spreads over all 132 SMs (split K or narrower column blocks, a fixed order to keep
-//   the bits), the grouping becomes a parallel scan and the quantizations fuse into their producers.
+//   the ~0.6-0.75 TB/s (T = 1) and ~0.5-1.4 TB/s (T = 8) expected of the simple kernels: both MISS by ~2-3x.
+// With the pipelined products (GLMK's shapes: H 6144 and I 2048 are multiples of 128), per 128-K block and
+//   warp ~210 PTX instructions for 2 KB of weights (up: ~400 for gate and up's 4 KB) instead of ~1,050 each,
+//   16-byte cp.async 3 blocks ahead, and one warp per 16 columns: T = 1 gives 8 experts x (2048 / 16) = 1024
+//   up warps and 8 x 384 = 3072 down warps (~2 and ~6 per scheduler). Expected at T = 1: up ~45-60 us (201 MB
+//   of gate and up: 42 us at the H200's roof; each warp 48 blocks x ~400 = ~19 K instructions, ~2 warps per
+//   scheduler: ~30 us of issue, hidden), down ~25-35 us (101 MB: 21 us), grouping and the small kernels
+//   ~40-70 us (the one-thread grouping is now the largest part): ~0.11-0.17 ms, ~1.8-2.7 TB/s of the chosen
+//   experts, about the peer's ~0.15-0.3 ms; T = 8 (42-57 experts) ~0.6-0.9 ms against the peer's ~0.7-1 ms.
+//   What is left: the grouping as a parallel scan, the quantizations fused into their producers.
 #pragma once
 
 #include <cstdint>
@@ -54,6 +62,7 @@
 #include "cuda-compat.h"
 #include "fp8-dot.cuh"
 #include "fp8-matmul-mma.cuh"
+#include "fp8-matmul-pipe.cuh"
 #include "glmk/device.h"
 #include "glmk/moe-arith.h"
 
@@ -224,6 +233,79 @@ __global__ void __launch_bounds__(kMmaThreads) moe_down_mma_kernel(MoeDownArgs a
       const int64_t r = row[i >> 1], c = n0 + 8 * jn + 2 * t + (i & 1);
       if (r < 0 || c >= a.h) continue;
       a.y[r * a.h + c] = moe_f32_bf16(y[jn][i]);
+    }
+}
+
+// Section: the pipelined grouped products (fp8-matmul-pipe.cuh's tile body, the same order and bits as
+// fp8_mma_tile): one warp per (tile, 16 columns); grid max_tiles * ceil(n / 16) blocks of 32 threads (block
+// b: tile b % max_tiles, columns 16 (b / max_tiles) ..). Taken when H and I (and the shared expert's I) are
+// multiples of 128 (moe.cu); x and h are then quantized to e4m3 codes (xq, hq) rather than f32 values.
+
+// The x rows of a group's tile as this lane sees them (Fp8PipeRows), from codes [., k] row
+// source(row) for tile row r, and the group rows of its output rows g, g + 8 (out_row; -1 past the tile).
+// source: row / top_k (up: a slot's token) or the row itself (down). False: no such tile.
+__device__ __forceinline__ bool moe_pipe_rows(const MoeGroup& grp, int64_t tile, const uint8_t* codes, const float* scales, int64_t k,
+                                              int64_t top_k, Fp8PipeRows* xr, int64_t out_row[2], int64_t* expert) {
+  int64_t first, count;
+  if (grp.tiles.order) {
+    if (tile >= *grp.tiles.n_tiles) return false;
+    first = grp.tiles.tile_first[tile], count = grp.tiles.tile_rows[tile], *expert = grp.tiles.tile_expert[tile];
+  } else {
+    first = tile * 16, count = grp.rows - first < 16 ? grp.rows - first : 16, *expert = 0;
+    if (count <= 0) return false;
+  }
+  const int lane = static_cast<int>(threadIdx.x % 32), g = lane >> 2;
+  auto row = [&](int r) { return r < count ? (grp.tiles.order ? grp.tiles.order[first + r] : first + r) : int64_t{-1}; };
+  xr->rows = static_cast<int>(count);
+  for (int q = 0; q < 4; q++) {
+    const int64_t p = row(lane / 8 + 4 * q);
+    xr->x[q] = p >= 0 ? codes + (p / top_k) * k : nullptr;
+  }
+  for (int h = 0; h < 2; h++) {
+    out_row[h] = row(g + 8 * h);
+    xr->s[h] = out_row[h] >= 0 ? scales + (out_row[h] / top_k) * (k / kFp8KBlock) : nullptr;
+  }
+  return true;
+}
+
+// gate + up + SwiGLU of moe_up_mma_kernel, pipelined; a.xa holds e4m3 codes here (reinterpreted)
+template <bool kE4m3>
+__global__ void __launch_bounds__(32) moe_up_pipe_kernel(MoeUpArgs a) {
+  const int64_t blk = blockIdx.x;
+  const int t = static_cast<int>(threadIdx.x % 32) & 3;
+  Fp8PipeRows xr;
+  int64_t row[2], x = 0;
+  if (!moe_pipe_rows(a.grp, blk % a.max_tiles, reinterpret_cast<const uint8_t*>(a.xa), a.sa, a.h, a.top_k, &xr, row, &x)) return;
+  const int64_t n0 = (blk / a.max_tiles) * 16;
+  const Fp8PipeCols wc[2] = {fp8_pipe_cols(moe_stack_data(a.gate, x, a.i, a.h), moe_stack_scale(a.gate, x, a.i, a.h), a.i, a.h, a.gate.block_n, n0, t),
+                             fp8_pipe_cols(moe_stack_data(a.up, x, a.i, a.h), moe_stack_scale(a.up, x, a.i, a.h), a.i, a.h, a.up.block_n, n0, t)};
+  float y[2][2][4];
+  fp8_pipe_tile<kE4m3, 2>(a.h, xr, wc, y);
+  for (int jn = 0; jn < 2; jn++)
+    for (int i = 0; i < 4; i++) {
+      const int64_t r = row[i >> 1], c = n0 + 8 * jn + 2 * t + (i & 1);
+      if (r < 0 || c >= a.i) continue;
+      a.hb[r * a.i + c] = moe_f32_bf16(glmk_siluf(moe_bf16_f32(moe_f32_bf16(y[0][jn][i]))) * moe_bf16_f32(moe_f32_bf16(y[1][jn][i])));
+    }
+}
+
+// down of moe_down_mma_kernel, pipelined; a.ha holds e4m3 codes here (reinterpreted)
+template <bool kE4m3>
+__global__ void __launch_bounds__(32) moe_down_pipe_kernel(MoeDownArgs a) {
+  const int64_t blk = blockIdx.x;
+  const int t = static_cast<int>(threadIdx.x % 32) & 3;
+  Fp8PipeRows xr;
+  int64_t row[2], x = 0;
+  if (!moe_pipe_rows(a.grp, blk % a.max_tiles, reinterpret_cast<const uint8_t*>(a.ha), a.sha, a.i, 1, &xr, row, &x)) return;
+  const int64_t n0 = (blk / a.max_tiles) * 16;
+  const Fp8PipeCols wc[1] = {fp8_pipe_cols(moe_stack_data(a.down, x, a.h, a.i), moe_stack_scale(a.down, x, a.h, a.i), a.h, a.i, a.down.block_n, n0, t)};
+  float y[1][2][4];
+  fp8_pipe_tile<kE4m3, 1>(a.i, xr, wc, y);
+  for (int jn = 0; jn < 2; jn++)
+    for (int i = 0; i < 4; i++) {
+      const int64_t r = row[i >> 1], c = n0 + 8 * jn + 2 * t + (i & 1);
+      if (r < 0 || c >= a.h) continue;
+      a.y[r * a.h + c] = moe_f32_bf16(y[0][jn][i]);
     }
 }
 

@@ -9,7 +9,7 @@ namespace glmk::cuda {
 // Enqueue on `stream` (arguments already checked). moe.route: the same bits as the CPU device.
 int moe_route_enqueue(cudaStream_t stream, const glmk_moe_route_args& a, glmk_status* st);
 // error: the device's error record [8] (a bad id lands there; sync() reports it). The products on tensor
-// cores, each exactly fp8.matmul's (fp8-matmul-mma.cuh; e4m3_mma as for fp8_matmul_enqueue).
-int moe_experts_enqueue(cudaStream_t stream, const glmk_moe_experts_args& a, bool e4m3_mma, uint32_t* error, glmk_status* st);
+// cores, each exactly fp8.matmul's (fp8-matmul-mma.cuh; e4m3_mma and allow_pipe as for fp8_matmul_enqueue).
+int moe_experts_enqueue(cudaStream_t stream, const glmk_moe_experts_args& a, bool e4m3_mma, bool allow_pipe, uint32_t* error, glmk_status* st);
 
 }  // namespace glmk::cuda

@@ -355,5 +355,8 @@ bool fp8_moe_check(const glmk_device_api* api, glmk_device* d, uint64_t seed) {
   check_route(c, seed, 2, 48, 32, 4, 1, 1);
   check_experts(c, seed, 3, 136, 72, 4, 2, 40, 128);
   check_experts(c, seed, 37, 136, 72, 3, 2, 40, 1);  // > 16 rows per expert (two m-tiles), an idle expert, blocks [1, 128]
+  // H, I and the shared I in whole 128-blocks: the pipelined grouped products (moe.cuh moe_*_pipe_kernel)
+  check_experts(c, seed, 3, 256, 128, 4, 2, 128, 128);
+  check_experts(c, seed, 37, 128, 256, 3, 2, 0, 1);
   return c.ok;
 }
