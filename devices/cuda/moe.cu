@@ -113,7 +113,8 @@ int moe_experts_enqueue(cudaStream_t stream, const glmk_moe_experts_args& a, boo
   if (launch_status(op, st) != GLMK_OK) return st->code;
   if (a.h == 0) return ok(st);  // nothing to write (a grid of 0 blocks is not a launch); I == 0 below: y = +0
   int64_t* count = s.at<int64_t>(cnt);
-  GLMK_LAUNCH(moe_group_kernel, 1, 1, 0, stream, a.ids, slots, a.e, count, tiles);
+  if (a.e <= kMoeGroupThreads) GLMK_LAUNCH(moe_group_block_kernel, 1, kMoeGroupThreads, 0, stream, a.ids, slots, a.e, tiles);
+  else GLMK_LAUNCH(moe_group_kernel, 1, 1, 0, stream, a.ids, slots, a.e, count, tiles);
   if (launch_status(op, st) != GLMK_OK) return st->code;
   // (pipe: the activations as e4m3 codes, in the same scratch)
   auto codes = [&](size_t at) { return pipe ? s.at<uint8_t>(at) : nullptr; };

@@ -7,7 +7,8 @@
 //     128 the pipelined body fp8_pipe_tile, one warp per tile and 16 columns, gate and up sharing each staged
 //     block of x, x and h quantized to e4m3 bytes), so moe.experts == the composition of
 //     the device's fp8.matmul calls, bit for bit; within tolerance of the CPU (README, "moe.experts on CUDA").
-//     The (token, slot) pairs are grouped per expert by one thread (a stable counting sort, the CPU's order)
+//     The (token, slot) pairs are grouped per expert (a stable counting sort, the CPU's order: one block,
+//     a thread per expert, moe_group_block_kernel; one thread beyond 1024 experts)
 //     into m-tiles of 16 rows; gate and up share a block (SwiGLU h = bf16(silu(f32(g)) * f32(u)) in its
 //     epilogue), h is quantized per row and 128 channels (the CPU's bits), down writes y per (token, slot);
 //     then one thread per (t, c) combines in slot order: acc = acc + w * f32(y) (from +0; id -1 skipped),
@@ -51,10 +52,12 @@
 //   16-byte cp.async 3 blocks ahead, and one warp per 16 columns: T = 1 gives 8 experts x (2048 / 16) = 1024
 //   up warps and 8 x 384 = 3072 down warps (~2 and ~6 per scheduler). Expected at T = 1: up ~45-60 us (201 MB
 //   of gate and up: 42 us at the H200's roof; each warp 48 blocks x ~400 = ~19 K instructions, ~2 warps per
-//   scheduler: ~30 us of issue, hidden), down ~25-35 us (101 MB: 21 us), grouping and the small kernels
-//   ~40-70 us (the one-thread grouping is now the largest part): ~0.11-0.17 ms, ~1.8-2.7 TB/s of the chosen
-//   experts, about the peer's ~0.15-0.3 ms; T = 8 (42-57 experts) ~0.6-0.9 ms against the peer's ~0.7-1 ms.
-//   What is left: the grouping as a parallel scan, the quantizations fused into their producers.
+//   scheduler: ~30 us of issue, hidden), down ~25-35 us (101 MB: 21 us), the grouping (one block of 1024
+//   threads, a thread per expert: two passes over the slots from shared memory and a 10-step scan, ~5-10 us
+//   at T = 1, ~20-40 us at T = 128, in place of the one thread's ~20-45 us and ~0.2-0.5 ms) and the small
+//   kernels ~20-40 us: ~0.09-0.14 ms, ~2.2-3.3 TB/s of the chosen experts, about the peer's ~0.15-0.3 ms or
+//   better; T = 8 (42-57 experts) ~0.6-0.9 ms against the peer's ~0.7-1 ms. What is left: the quantizations
+//   fused into their producers (three launches), fewer launches in all (eight).
 #pragma once
 
 #include <cstdint>
@@ -138,6 +141,59 @@ __global__ void moe_group_kernel(const int32_t* ids, int64_t slots, int64_t e, i
   *g.n_tiles = tiles;
   for (int64_t p = 0; p < slots; p++)
     if (ids[p] >= 0 && ids[p] < e) g.order[count[ids[p]]++] = p;
+}
+
+// The same grouping by one block of kMoeGroupThreads threads, for E <= kMoeGroupThreads (moe.cu): thread x
+// owns expert x. Slot ids pass through shared memory in chunks of kMoeGroupThreads; pass 1 counts expert x's
+// slots, a block scan turns counts and tile counts into first positions, pass 2 writes expert x's slots in
+// increasing p (each thread its own expert's run of `order`: no atomics, no order that depends on the
+// schedule). The same arrays as moe_group_kernel, in O(slots) steps a thread instead of O(slots + E) one
+// thread's global-memory round trips.
+constexpr int kMoeGroupThreads = 1024;
+
+__global__ void __launch_bounds__(kMoeGroupThreads) moe_group_block_kernel(const int32_t* ids, int64_t slots, int64_t e, MoeTiles g) {
+  GLMK_SHARED(int32_t[kMoeGroupThreads], chunk);
+  GLMK_SHARED(int64_t[2 * kMoeGroupThreads], scan);
+  const int x = static_cast<int>(threadIdx.x);
+  const bool mine = x < e;
+  // Section: pass 1, expert x's count
+  int64_t count = 0;
+  for (int64_t c0 = 0; c0 < slots; c0 += kMoeGroupThreads) {
+    const int64_t n = slots - c0 < kMoeGroupThreads ? slots - c0 : kMoeGroupThreads;
+    __syncthreads();
+    if (x < n) chunk[x] = ids[c0 + x];
+    __syncthreads();
+    if (mine)
+      for (int64_t i = 0; i < n; i++) count += chunk[i] == x;
+  }
+  // Section: inclusive block scan (Hillis-Steele) of (count, tiles); then exclusive firsts
+  const int64_t tiles = (count + kMmaRows - 1) / kMmaRows;
+  int64_t sum_c = count, sum_t = tiles;
+  for (int d = 1; d < kMoeGroupThreads; d *= 2) {
+    __syncthreads();
+    scan[x] = sum_c, scan[kMoeGroupThreads + x] = sum_t;
+    __syncthreads();
+    if (x >= d) sum_c += scan[x - d], sum_t += scan[kMoeGroupThreads + x - d];
+  }
+  const int64_t first = sum_c - count, tile0 = sum_t - tiles;
+  if (x == kMoeGroupThreads - 1) *g.n_tiles = sum_t;
+  if (mine)
+    for (int64_t r = 0; r < tiles; r++) {
+      g.tile_first[tile0 + r] = first + r * kMmaRows;
+      g.tile_rows[tile0 + r] = static_cast<int32_t>(count - r * kMmaRows < kMmaRows ? count - r * kMmaRows : kMmaRows);
+      g.tile_expert[tile0 + r] = x;
+    }
+  // Section: pass 2, expert x's slots in increasing p
+  int64_t at = first;
+  for (int64_t c0 = 0; c0 < slots; c0 += kMoeGroupThreads) {
+    const int64_t n = slots - c0 < kMoeGroupThreads ? slots - c0 : kMoeGroupThreads;
+    __syncthreads();
+    if (x < n) chunk[x] = ids[c0 + x];
+    __syncthreads();
+    if (mine)
+      for (int64_t i = 0; i < n; i++)
+        if (chunk[i] == x) g.order[at++] = c0 + i;
+  }
 }
 
 // Which rows a block of the grouped products computes: tile `tile` of a MoeTiles (routed experts), or with

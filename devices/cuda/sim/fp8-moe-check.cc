@@ -358,5 +358,6 @@ bool fp8_moe_check(const glmk_device_api* api, glmk_device* d, uint64_t seed) {
   // H, I and the shared I in whole 128-blocks: the pipelined grouped products (moe.cuh moe_*_pipe_kernel)
   check_experts(c, seed, 3, 256, 128, 4, 2, 128, 128);
   check_experts(c, seed, 37, 128, 256, 3, 2, 0, 1);
+  check_experts(c, seed, 130, 128, 128, 16, 8, 0, 128);  // 1040 slots: the block grouping's two chunks
   return c.ok;
 }
