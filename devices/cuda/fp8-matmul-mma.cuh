@@ -60,8 +60,9 @@
 //   ~0.2-0.35 ms (~9-15%); M = 16 ~1.5x M = 1 (every lane encodes); M = 64, 256 instruction-bound at ~530 x
 //   m_tiles x (N / 64) x 4 x (K / 32) warp instructions: ~1-1.5 ms at 6144 x 6144 M = 256, ~1% of the e4m3
 //   peak. cuBLAS's block-scaled fp8 GEMM (PEERS.md: 25 us at 64 x 4096 x 6144 on an H100) should be ~10-50x
-//   faster at every M. Issue 21 sets no target for fp8.matmul itself; moe.experts (moe.cuh) runs this body.
-// What would close the gap: the activations quantized once to e4m3 bytes (not f32 values re-encoded per warp,
+//   faster at every M. Issue 21 sets no target for fp8.matmul itself; moe.experts (moe.cuh) runs this body
+//   where its shapes do not fit the pipelined one.
+// What would close the gap (done in fp8-matmul-pipe.cuh, taken wherever K is whole 128-blocks): the activations quantized once to e4m3 bytes (not f32 values re-encoded per warp,
 //   step and column block), weights moved by 16-byte cp.async / TMA in a multi-stage pipeline (a lane's B
 //   registers are 8 codes of one column per step; the mma sums over k, so with A permuted alike along k one
 //   16-byte load serves two steps), the per-block scales and divisions hoisted, all SMs busy at decode

@@ -5,25 +5,28 @@
 // go to shared memory by 16-byte cp.async, kPipeStages deep.
 //   kE4m3 (sm_89+, cuda-sim): per k32 step one ldmatrix.x4 of x's codes (A: bytes are pairs of b16, so a0 =
 //     (g, bytes 4t..4t+3) is what ldmatrix gives) and one of w's (b0, b1 of both n8 tiles), two mma m16n8k32.
-//   bf16 (sm_80, GLM_KERNELS_CUDA_FP8_MMA=bf16): per k16 step the codes widened to bf16 in registers (exact),
-//     two mma m16n8k16.
+//   bf16 (sm_80, GLM_KERNELS_CUDA_FP8_MMA=bf16): per k16 step the codes widened to bf16 (exact) through a
+//     shared-memory table of all 256, two mma m16n8k16.
 // Per block: P from +0 over the block's steps, then y = y + (P * sa[r, j]) * scaleInv[c / block_n, j] in f32
 // (SPEC 5's order), y from +0; one rounding at the end. The same A and B values, steps and scaling as
-// fp8_mma_tile, hence the same bits (sim/fp8-moe-check.cc compares the two kernels bit for bit).
+// fp8_mma_tile, hence the same bits (sim/pipe-check.cc runs both kernels on the same inputs, bit for bit).
 // Taken when K is a multiple of 128 and w's codes are 16-byte aligned (fp8-matmul.cu); else fp8-matmul-mma.cuh.
-// Shared memory: 2 x 4 stages x 16 rows x 144 bytes = 18,432 bytes (ptxas agrees). Rows of x past M are zeroed once, weight
-// rows past N zero-filled by cp.async (their outputs are not stored).
+// Shared memory: (1 + matrices) x 4 stages x 16 rows x 144 bytes: 18,432 bytes for fp8.matmul, 27,648 for
+// moe's gate + up (ptxas agrees), plus the bf16 path's 512-byte table. Rows of x past M are zeroed once,
+// weight rows past N zero-filled by cp.async (their outputs are not stored).
 //
 // Roofline and performance model (a MODEL: nothing here has run on a GPU; bench/gpu/matmul_peer.py measures
 // it). Bytes and roofs: fp8-matmul-mma.cuh (6144 x 6144: 37.8 MB, 7.9 us on an H200 at M = 1). In flight: 3
 // blocks ahead x 2 KB of weights per warp; N = 6144 gives 384 one-warp blocks (~3 per SM): ~2.4 MB, ~80% of
 // what Little's law asks at 4.8 TB/s. Issue per 128-K block and warp, counted in the PTX (nvcc 13, sm_90; 98
 // registers): ~210 instructions with the e4m3 mma (4 x (2 ldmatrix + 2 mma), the scaling, the copies), against
-// ~1,050 in fp8-matmul-mma.cuh's loop; ~6,200 on the bf16 path (sm_80: every code widened in registers, 156
-// registers). Expected at M <= 16, 6144 x 6144, e4m3: 48 blocks x ~210 = ~10 K instructions a warp, ~6-12 us
-// at ~0.5-1 per cycle: about the bytes' 7.9 us, so ~8-15 us (~50-95% of HBM) if ~3 warps per SM keep ~2.4 MB
-// in flight; the activation quantization (one thread per row and block, serial over 128) adds a few us at
-// M = 1. The bf16 path (sm_80) is issue-bound, ~20x that.
+// ~1,050 in fp8-matmul-mma.cuh's loop; ~720 on the bf16 path (sm_80: every code widened through a 256-entry
+// shared-memory table, 8 k16 steps; ~6,200 when each code was widened in registers).
+//   Expected at M <= 16, 6144 x 6144, e4m3: 48 blocks x ~210 = ~10 K instructions a warp, ~6-12 us at ~0.5-1
+//   per cycle: about the bytes' 7.9 us, so ~8-15 us (~50-95% of HBM) if ~3 warps per SM keep ~2.4 MB in
+//   flight; the activation quantization (one thread per row and block, serial over 128) adds a few us at
+//   M = 1. The bf16 path (sm_80, no e4m3 mma, 2.0 TB/s) ~3.5x the instructions: ~48 blocks x ~720 = ~35 K a
+//   warp, ~20-40 us, issue-bound.
 #pragma once
 
 #include <cstdint>
@@ -77,9 +80,10 @@ __device__ __forceinline__ void fp8_pipe_issue(int64_t k, const Fp8PipeRows& xr,
   cp_async_commit();
 }
 
-// The bf16 pair of e4m3 codes (k, k + 1) at p (exact widening).
-__device__ __forceinline__ uint32_t fp8_pair_bf16(const uint8_t* p) {
-  return (glmk_e4m3_to_f32_bits(p[0]) >> 16) | (glmk_e4m3_to_f32_bits(p[1]) >> 16) << 16;
+// The bf16 pair of e4m3 codes (k, k + 1) at p, by the block's table of every code's bf16 bits (the exact
+// widening glmk_e4m3_to_f32_bits(c) >> 16; two shared-memory loads instead of ~15 instructions a code).
+__device__ __forceinline__ uint32_t fp8_pair_bf16(const uint16_t* widen, const uint8_t* p) {
+  return static_cast<uint32_t>(widen[p[0]]) | static_cast<uint32_t>(widen[p[1]]) << 16;
 }
 
 // Section: the tile body (fp8.matmul and moe.experts' grouped products): one warp's 16 rows x 16 columns of
@@ -92,6 +96,9 @@ __device__ __forceinline__ void fp8_pipe_tile(int64_t k, const Fp8PipeRows& xr, 
   GLMK_SHARED(uint4[kPipeStages * 16 * kPipeWRow], xs);
   const int64_t blocks = k / kFp8KBlock;
   const int lane = static_cast<int>(threadIdx.x % 32), g = lane >> 2, t = lane & 3;
+  GLMK_SHARED(uint16_t[kE4m3 ? 1 : 256], widen);  // the bf16 path's table (fp8_pair_bf16)
+  if constexpr (!kE4m3)
+    for (int c = lane; c < 256; c += 32) widen[c] = static_cast<uint16_t>(glmk_e4m3_to_f32_bits(static_cast<uint8_t>(c)) >> 16);
   for (int i = lane; i < kPipeStages * 16 * kPipeWRow; i += 32)
     if ((i / kPipeWRow) % 16 >= xr.rows) xs[i] = uint4{0u, 0u, 0u, 0u};
   for (int64_t j = 0; j < kPipeStages - 1; j++) fp8_pipe_issue<kMats>(k, xr, wc, ws, xs, j, blocks, lane);
@@ -129,8 +136,10 @@ __device__ __forceinline__ void fp8_pipe_tile(int64_t k, const Fp8PipeRows& xr, 
         GLMK_UNROLL
         for (int k0 = 0; k0 < kFp8KBlock; k0 += 16) {
           const int c = k0 + 2 * t;
-          const uint32_t A[4] = {fp8_pair_bf16(x0 + c), fp8_pair_bf16(x1 + c), fp8_pair_bf16(x0 + c + 8), fp8_pair_bf16(x1 + c + 8)};
-          const uint32_t b0[2] = {fp8_pair_bf16(w0 + c), fp8_pair_bf16(w0 + c + 8)}, b1[2] = {fp8_pair_bf16(w1 + c), fp8_pair_bf16(w1 + c + 8)};
+          const uint32_t A[4] = {fp8_pair_bf16(widen, x0 + c), fp8_pair_bf16(widen, x1 + c), fp8_pair_bf16(widen, x0 + c + 8),
+                                 fp8_pair_bf16(widen, x1 + c + 8)};
+          const uint32_t b0[2] = {fp8_pair_bf16(widen, w0 + c), fp8_pair_bf16(widen, w0 + c + 8)};
+          const uint32_t b1[2] = {fp8_pair_bf16(widen, w1 + c), fp8_pair_bf16(widen, w1 + c + 8)};
           mma_m16n8k16_bf16(p[0], A, b0, p[0]);
           mma_m16n8k16_bf16(p[1], A, b1, p[1]);
         }

@@ -35,7 +35,7 @@
 //   Issue (counted in the PTX): an int4 k16 step (256 codes of the warp's 16 columns) is ~44 instructions
 //   with the fma decode (1 ldmatrix, 4 code and 2 scale loads from shared memory, 8 fma.bf16x2, 2 mma, ~25
 //   shifts, masks and multiplies that spread the codes) and ~70 with the f32 one (matmul-mma.cuh's step:
-//   ~166); a 256-K chunk ~1,000 (fma) with its copies; bf16 w ~160 a 64-K chunk (4 steps).
+//   ~270 and 4 integer divisions); a 256-K chunk ~1,000 (fma) with its copies; bf16 w ~160 a 64-K chunk (4 steps).
 //   Expected, M <= 16, 6144 x 6144 int4 group 32 (21.2 MB, ~4.4 us of bytes on an H200): each warp runs
 //   24 chunks x ~1,000 = ~24 K instructions in one dependent stream, and 384 warps on 528 schedulers leave
 //   each alone: at its own ~0.5-1 instructions per cycle and ~1.7 GHz, ~14-28 us (~15-30% of HBM): latency-

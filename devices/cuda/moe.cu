@@ -65,7 +65,7 @@ void moe_launch_down(cudaStream_t stream, bool e4m3_mma, bool pipe, unsigned gri
 }  // namespace
 
 // Launches (README, "moe.experts on CUDA"): the id check; the activations' quantization (per token); the
-// grouping (one thread); per group (routed, then shared) gate+up+SwiGLU on tensor cores, h's quantization,
+// grouping (one block, a thread per expert); per group (routed, then shared) gate+up+SwiGLU on tensor cores, h's quantization,
 // down on tensor cores, each one grouped launch over all experts' m-tiles; the combine. One grouped launch
 // rather than one per expert: the rows per expert live on the device (ids come from moe.route), so a launch
 // per expert would need a copy to the host and a sync; the grid is sized by an upper bound on the tiles,

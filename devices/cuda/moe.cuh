@@ -151,6 +151,19 @@ __global__ void moe_group_kernel(const int32_t* ids, int64_t slots, int64_t e, i
 // thread's global-memory round trips.
 constexpr int kMoeGroupThreads = 1024;
 
+// Calls body(c0, n) for each chunk [c0, c0 + n) of the slots, with chunk[0..n) holding their ids (loaded by
+// the whole block between barriers).
+template <class Body>
+__device__ __forceinline__ void moe_group_chunks(const int32_t* ids, int64_t slots, int32_t* chunk, int x, Body body) {
+  for (int64_t c0 = 0; c0 < slots; c0 += kMoeGroupThreads) {
+    const int64_t n = slots - c0 < kMoeGroupThreads ? slots - c0 : kMoeGroupThreads;
+    __syncthreads();
+    if (x < n) chunk[x] = ids[c0 + x];
+    __syncthreads();
+    body(c0, n);
+  }
+}
+
 __global__ void __launch_bounds__(kMoeGroupThreads) moe_group_block_kernel(const int32_t* ids, int64_t slots, int64_t e, MoeTiles g) {
   GLMK_SHARED(int32_t[kMoeGroupThreads], chunk);
   GLMK_SHARED(int64_t[2 * kMoeGroupThreads], scan);
@@ -158,14 +171,10 @@ __global__ void __launch_bounds__(kMoeGroupThreads) moe_group_block_kernel(const
   const bool mine = x < e;
   // Section: pass 1, expert x's count
   int64_t count = 0;
-  for (int64_t c0 = 0; c0 < slots; c0 += kMoeGroupThreads) {
-    const int64_t n = slots - c0 < kMoeGroupThreads ? slots - c0 : kMoeGroupThreads;
-    __syncthreads();
-    if (x < n) chunk[x] = ids[c0 + x];
-    __syncthreads();
+  moe_group_chunks(ids, slots, chunk, x, [&](int64_t, int64_t n) {
     if (mine)
       for (int64_t i = 0; i < n; i++) count += chunk[i] == x;
-  }
+  });
   // Section: inclusive block scan (Hillis-Steele) of (count, tiles); then exclusive firsts
   const int64_t tiles = (count + kMmaRows - 1) / kMmaRows;
   int64_t sum_c = count, sum_t = tiles;
@@ -185,15 +194,11 @@ __global__ void __launch_bounds__(kMoeGroupThreads) moe_group_block_kernel(const
     }
   // Section: pass 2, expert x's slots in increasing p
   int64_t at = first;
-  for (int64_t c0 = 0; c0 < slots; c0 += kMoeGroupThreads) {
-    const int64_t n = slots - c0 < kMoeGroupThreads ? slots - c0 : kMoeGroupThreads;
-    __syncthreads();
-    if (x < n) chunk[x] = ids[c0 + x];
-    __syncthreads();
+  moe_group_chunks(ids, slots, chunk, x, [&](int64_t c0, int64_t n) {
     if (mine)
       for (int64_t i = 0; i < n; i++)
         if (chunk[i] == x) g.order[at++] = c0 + i;
-  }
+  });
 }
 
 // Which rows a block of the grouped products computes: tile `tile` of a MoeTiles (routed experts), or with
@@ -324,19 +329,31 @@ __device__ __forceinline__ bool moe_pipe_rows(const MoeGroup& grp, int64_t tile,
   return true;
 }
 
+// What a block of a pipelined grouped launch works on: its tile's rows (moe_pipe_rows), expert and output
+// rows, its 16 columns from n0, and this lane's t. False: a block past the tiles.
+struct MoePipeBlock {
+  Fp8PipeRows xr;
+  int64_t row[2], expert, n0;
+  int t;
+};
+__device__ __forceinline__ bool moe_pipe_block(const MoeGroup& grp, int64_t max_tiles, const uint8_t* codes, const float* scales, int64_t k,
+                                               int64_t top_k, MoePipeBlock* b) {
+  const int64_t blk = blockIdx.x;
+  b->expert = 0, b->n0 = (blk / max_tiles) * 16, b->t = static_cast<int>(threadIdx.x % 32) & 3;
+  return moe_pipe_rows(grp, blk % max_tiles, codes, scales, k, top_k, &b->xr, b->row, &b->expert);
+}
+
 // gate + up + SwiGLU of moe_up_mma_kernel, pipelined; a.xa holds e4m3 codes here (reinterpreted)
 template <bool kE4m3>
 __global__ void __launch_bounds__(32) moe_up_pipe_kernel(MoeUpArgs a) {
-  const int64_t blk = blockIdx.x;
-  const int t = static_cast<int>(threadIdx.x % 32) & 3;
-  Fp8PipeRows xr;
-  int64_t row[2], x = 0;
-  if (!moe_pipe_rows(a.grp, blk % a.max_tiles, reinterpret_cast<const uint8_t*>(a.xa), a.sa, a.h, a.top_k, &xr, row, &x)) return;
-  const int64_t n0 = (blk / a.max_tiles) * 16;
+  MoePipeBlock b;
+  if (!moe_pipe_block(a.grp, a.max_tiles, reinterpret_cast<const uint8_t*>(a.xa), a.sa, a.h, a.top_k, &b)) return;
+  const int64_t x = b.expert, n0 = b.n0, *row = b.row;
+  const int t = b.t;
   const Fp8PipeCols wc[2] = {fp8_pipe_cols(moe_stack_data(a.gate, x, a.i, a.h), moe_stack_scale(a.gate, x, a.i, a.h), a.i, a.h, a.gate.block_n, n0, t),
                              fp8_pipe_cols(moe_stack_data(a.up, x, a.i, a.h), moe_stack_scale(a.up, x, a.i, a.h), a.i, a.h, a.up.block_n, n0, t)};
   float y[2][2][4];
-  fp8_pipe_tile<kE4m3, 2>(a.h, xr, wc, y);
+  fp8_pipe_tile<kE4m3, 2>(a.h, b.xr, wc, y);
   for (int jn = 0; jn < 2; jn++)
     for (int i = 0; i < 4; i++) {
       const int64_t r = row[i >> 1], c = n0 + 8 * jn + 2 * t + (i & 1);
@@ -348,15 +365,13 @@ __global__ void __launch_bounds__(32) moe_up_pipe_kernel(MoeUpArgs a) {
 // down of moe_down_mma_kernel, pipelined; a.ha holds e4m3 codes here (reinterpreted)
 template <bool kE4m3>
 __global__ void __launch_bounds__(32) moe_down_pipe_kernel(MoeDownArgs a) {
-  const int64_t blk = blockIdx.x;
-  const int t = static_cast<int>(threadIdx.x % 32) & 3;
-  Fp8PipeRows xr;
-  int64_t row[2], x = 0;
-  if (!moe_pipe_rows(a.grp, blk % a.max_tiles, reinterpret_cast<const uint8_t*>(a.ha), a.sha, a.i, 1, &xr, row, &x)) return;
-  const int64_t n0 = (blk / a.max_tiles) * 16;
+  MoePipeBlock b;
+  if (!moe_pipe_block(a.grp, a.max_tiles, reinterpret_cast<const uint8_t*>(a.ha), a.sha, a.i, 1, &b)) return;
+  const int64_t x = b.expert, n0 = b.n0, *row = b.row;
+  const int t = b.t;
   const Fp8PipeCols wc[1] = {fp8_pipe_cols(moe_stack_data(a.down, x, a.h, a.i), moe_stack_scale(a.down, x, a.h, a.i), a.h, a.i, a.down.block_n, n0, t)};
   float y[1][2][4];
-  fp8_pipe_tile<kE4m3, 1>(a.i, xr, wc, y);
+  fp8_pipe_tile<kE4m3, 1>(a.i, b.xr, wc, y);
   for (int jn = 0; jn < 2; jn++)
     for (int i = 0; i < 4; i++) {
       const int64_t r = row[i >> 1], c = n0 + 8 * jn + 2 * t + (i & 1);

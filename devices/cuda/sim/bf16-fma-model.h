@@ -16,11 +16,19 @@ inline double bf16_value(uint16_t h) {
   return f;
 }
 
-// fma.rn.bf16x2, one half: a * b + c exactly (double: the product of two bf16 has at most 16 significant
-// bits, so the sum is exact while c's exponent is within ~29 of the product's: every use here), then one
-// rounding to bf16, nearest even, subnormals kept, beyond the largest finite to infinity; a NaN is 0x7FFF.
+// fma.rn.bf16x2, one half: a * b + c rounded once to bf16, nearest even, subnormals kept, beyond the largest
+// finite to infinity; a NaN is 0x7FFF. The product of two bf16 is exact in double (16 significant bits, no
+// double subnormals); the sum p + c is rounded to odd (TwoSum's error decides the last bit), which keeps
+// every bit the bf16 rounding needs (53 >= 8 + 2): exact for any c, however far below the product.
 inline uint16_t bf16_fma_model(uint16_t a, uint16_t b, uint16_t c) {
-  const double v = bf16_value(a) * bf16_value(b) + bf16_value(c);
+  const double p = bf16_value(a) * bf16_value(b), cv = bf16_value(c);
+  double v = p + cv;
+  if (std::isfinite(v)) {
+    const double bv = v - p, err = (p - (v - bv)) + (cv - bv);  // TwoSum: p + cv == v + err exactly
+    uint64_t u;
+    std::memcpy(&u, &v, 8);
+    if (err != 0.0 && (u & 1u) == 0) v = std::nextafter(v, err > 0 ? INFINITY : -INFINITY);  // round to odd
+  }
   if (v != v) return 0x7FFFu;
   const uint16_t sign = std::signbit(v) ? 0x8000u : 0u;
   const double m = std::fabs(v);
