@@ -20,18 +20,21 @@
 // Taken where the shapes fit the stages (matmul.cu, pipe_fits): K a multiple of kPipeK<W> (int4: 256, bf16:
 // 64), group 32, 64 or 128, x, w, packed and scales 16-byte aligned; anything else runs matmul-mma.cuh.
 //
-// Shared memory per stage: 16 weight rows of 128 bytes (int4: 256 codes; bf16: 64 values) at a stride of 144
-// (8 rows land on 4-bank offsets: ldmatrix and the 8-byte code loads are conflict-free), int4's 16 rows of
-// scales (16 bytes each), 16 rows of x (2 kPipeK bytes + 16). ptxas (nvcc 13, sm_90): int4 44,032 bytes for 4
-// stages and 150 registers, bf16 18,432 and 90, no spills. Rows of x past M are zeroed once; weight and scale
-// rows past N are zero-filled by cp.async (src-size 0: nothing is read); their outputs are not stored.
+// Shared memory (dynamic, pipe_smem_bytes) per stage: 16 weight rows of 128 bytes (int4: 256 codes; bf16: 64
+// values) at a stride of 144 (8 rows land on 4-bank offsets: ldmatrix and the 8-byte code loads are
+// conflict-free), 16 rows of scales (16 bytes each), and min(M, 16) + 1 rows of x (2 kPipeK bytes + 16 each):
+// the last stays zero and the m-tile's rows past M read it (an mma output row depends on its own A row only,
+// so they could read anything; the zero row keeps every address inside the block's memory). int4: 14,464
+// bytes for 4 stages at M = 1, 46,144 from M = 16; bf16: 11,392 and 20,032. ptxas (nvcc 13, sm_90): int4 128
+// registers (fma decode; 123 f32), bf16 72, no spills. Weight and scale rows past N are zero-filled by
+// cp.async (src-size 0: nothing is read); their outputs are not stored.
 //
 // Roofline and performance model (a MODEL: nothing here has run on a GPU; bench/gpu/matmul_peer.py measures it).
 // H200 4.8 TB/s, H100 SXM 3.35 TB/s, 132 SMs, ~600 ns from HBM: Little's law wants ~2.9 MB in flight (H200).
 //   In flight: 3 stages ahead x 16 rows x 128 bytes = 6 KB of weights per warp (plus scales). N = 6144 gives
 //   384 one-warp blocks (~3 per SM, every SM busy; matmul-mma.cuh has 96 blocks of 64 columns and one step in
-//   flight): ~2.4 MB, ~80% of what full bandwidth needs. N = 24576: 1536 blocks; residency caps it at 5
-//   blocks per SM for int4 (shared memory) and 11 for bf16: ~4 MB int4, ~9 MB bf16 in flight.
+//   flight): ~2.4 MB, ~80% of what full bandwidth needs. N = 24576: 1536 blocks, ~11.6 per SM, all resident
+//   at M = 1 (int4: 15 blocks per SM by shared memory, 16 by registers; 4 from M = 16): ~9 MB in flight.
 //   Issue (counted in the PTX): an int4 k16 step (256 codes of the warp's 16 columns) is ~44 instructions
 //   with the fma decode (1 ldmatrix, 4 code and 2 scale loads from shared memory, 8 fma.bf16x2, 2 mma, ~25
 //   shifts, masks and multiplies that spread the codes) and ~70 with the f32 one (matmul-mma.cuh's step:
@@ -61,10 +64,21 @@ constexpr int kPipeK = W == kMmaInt4 ? 2 * kPipeRowBytes : kPipeRowBytes / 2;  /
 template <int W>
 constexpr int kPipeXRow = (2 * kPipeK<W> + 16) / 16;  // uint4 per x row in shared memory (2 K bytes + 16)
 
-// The shared buffers of one block, as pointers into its GLMK_SHARED arrays.
+// The shared buffers of one block (its dynamic shared memory: pipe_smem_bytes): kPipeStages stages of 16
+// weight rows, 16 scale rows and x_rows rows of x, the last of which stays zero (the rows of a 16-row m-tile
+// past M read it: decode needs 2 rows of x a stage, not 16).
 struct PipeSmem {
   uint4 *w, *s, *x;
+  int x_rows;
 };
+
+// x's rows per stage for M rows: min(M, 16) and the zero row.
+__host__ __device__ inline int pipe_x_rows(int64_t m) { return (m < 16 ? static_cast<int>(m) : 16) + 1; }
+
+template <int W>
+size_t pipe_smem_bytes(int64_t m) {
+  return 16 * static_cast<size_t>(kPipeStages) * (16 * kPipeWRow + 16 + pipe_x_rows(m) * kPipeXRow<W>);
+}
 
 // One warp's 16-byte cp.async copies of 16 rows of Parts x 16 bytes: row r from src + r src_row into dst +
 // r dst_row (uint4), for r < valid; with fill, the rows from valid on are zero-filled (src-size 0: base is
@@ -103,7 +117,7 @@ __device__ __forceinline__ void pipe_issue(const glmk_matmul_args& a, const Pipe
       else if (a.group_size == 64) cp_async_ca<8>(dst, in ? src : s_tile, in ? 8 : 0);
       else cp_async_ca<4>(dst, in ? src : s_tile, in ? 4 : 0);
     }
-    pipe_rows<2 * kK / 16>(sm.x + st * 16 * kPipeXRow<W>, kPipeXRow<W>, x_tile + c * 2 * kK, 2 * a.k, rows, false, x_tile, lane);
+    pipe_rows<2 * kK / 16>(sm.x + st * sm.x_rows * kPipeXRow<W>, kPipeXRow<W>, x_tile + c * 2 * kK, 2 * a.k, rows, false, x_tile, lane);
   }
   cp_async_commit();
 }
@@ -113,18 +127,18 @@ template <int W, bool kFmaDecode>
 __global__ void __launch_bounds__(32) matmul_pipe_kernel(glmk_matmul_args a) {
   static_assert(W == kMmaBf16 || W == kMmaInt4, "the pipelined kernel takes bf16 or int4 weights");
   constexpr int kK = kPipeK<W>, kXRow = kPipeXRow<W>;
-  GLMK_SHARED(uint4[kPipeStages * 16 * kPipeWRow], ws);
-  GLMK_SHARED(uint4[kPipeStages * 16], ss);
-  GLMK_SHARED(uint4[kPipeStages * 16 * kXRow], xs);
-  const PipeSmem sm{ws, ss, xs};
+  uint4* const ws = glmk_dyn_smem<uint4>();
+  uint4* const ss = ws + kPipeStages * 16 * kPipeWRow;
+  uint4* const xs = ss + kPipeStages * 16;
+  const int x_rows = pipe_x_rows(a.m);
+  const PipeSmem sm{ws, ss, xs, x_rows};
   const int gshift = a.group_size == 32 ? 5 : a.group_size == 64 ? 6 : 7;  // log2 of the group (pipe_fits: 32, 64, 128)
   const int64_t m_tiles = (a.m + 15) / 16, blk = blockIdx.x, chunks = a.k / kK;
   const int lane = static_cast<int>(threadIdx.x), g = lane >> 2, t = lane & 3;
   const int64_t m0 = (blk % m_tiles) * 16, n0 = (blk / m_tiles) * 16;
   const int rows = a.m - m0 < 16 ? static_cast<int>(a.m - m0) : 16, cols = a.n - n0 < 16 ? static_cast<int>(a.n - n0) : 16;
-  // Section: x's rows past M are zeros in every stage (cp.async never writes them)
-  for (int i = lane; i < kPipeStages * 16 * kXRow; i += 32)
-    if ((i / kXRow) % 16 >= rows) xs[i] = uint4{0u, 0u, 0u, 0u};
+  // Section: the zero row of every stage (cp.async never writes it; rows of the m-tile past M read it)
+  for (int i = lane; i < kPipeStages * kXRow; i += 32) xs[((i / kXRow) * x_rows + x_rows - 1) * kXRow + i % kXRow] = uint4{0u, 0u, 0u, 0u};
   const uint8_t* w_tile = (W == kMmaInt4 ? reinterpret_cast<const uint8_t*>(a.packed) : static_cast<const uint8_t*>(a.w)) +
                          n0 * (W == kMmaInt4 ? a.k / 2 : 2 * a.k);
   const uint8_t* s_tile = W == kMmaInt4 ? reinterpret_cast<const uint8_t*>(a.scales + n0 * (a.k / a.group_size)) : nullptr;
@@ -138,7 +152,8 @@ __global__ void __launch_bounds__(32) matmul_pipe_kernel(glmk_matmul_args a) {
     const int st = static_cast<int>(c % kPipeStages);
     // ldmatrix rows: x row lane % 16 at K + 8 (lane / 16) (A: a0..a3); w row lane % 8 + 8 (lane / 16) at
     // K + 8 ((lane / 8) % 2) (B: tile 0 b0, b1, tile 1 b0, b1)
-    const uint16_t* xrow = reinterpret_cast<const uint16_t*>(&xs[(st * 16 + lane % 16) * kXRow]) + 8 * (lane / 16);
+    const int xr = lane % 16 < rows ? lane % 16 : x_rows - 1;
+    const uint16_t* xrow = reinterpret_cast<const uint16_t*>(&xs[(st * x_rows + xr) * kXRow]) + 8 * (lane / 16);
     const uint16_t* wrow = reinterpret_cast<const uint16_t*>(&ws[(st * 16 + lane % 8 + 8 * (lane / 16)) * kPipeWRow]) + 8 * ((lane / 8) % 2);
     GLMK_UNROLL
     for (int s = 0; s < kK / 16; s++) {

@@ -59,9 +59,10 @@ int matmul_enqueue(cudaStream_t stream, const glmk_matmul_args& a, bool pipe, bo
       cudaGetLastError();
       constexpr auto int4_fma = matmul_pipe_kernel<kMmaInt4, true>, int4_cvt = matmul_pipe_kernel<kMmaInt4, false>;
       constexpr auto bf16 = matmul_pipe_kernel<kMmaBf16, false>;
-      if (a.w_dtype == GLMK_W_INT4 && int4_fma_decode) GLMK_LAUNCH(int4_fma, grid, 32, 0, stream, a);
-      else if (a.w_dtype == GLMK_W_INT4) GLMK_LAUNCH(int4_cvt, grid, 32, 0, stream, a);
-      else GLMK_LAUNCH(bf16, grid, 32, 0, stream, a);
+      const size_t smem = a.w_dtype == GLMK_W_INT4 ? pipe_smem_bytes<kMmaInt4>(a.m) : pipe_smem_bytes<kMmaBf16>(a.m);
+      if (a.w_dtype == GLMK_W_INT4 && int4_fma_decode) GLMK_LAUNCH(int4_fma, grid, 32, smem, stream, a);
+      else if (a.w_dtype == GLMK_W_INT4) GLMK_LAUNCH(int4_cvt, grid, 32, smem, stream, a);
+      else GLMK_LAUNCH(bf16, grid, 32, smem, stream, a);
       return launch_status(op, st);
     }
     // one block per (m-tile, 64 columns); the tiling and K order do not depend on M (matmul-mma.cuh)
