@@ -167,6 +167,12 @@ __device__ __forceinline__ void fp8_mma_tile(const float* const xr[2], const flo
   }
 }
 
+// Output (r, c) of fp8.matmul from its f32 sum: f32 (every NaN written 0x7FC00000, as on the CPU) or bf16.
+__device__ __forceinline__ void fp8_store_y(const glmk_fp8_matmul_args& a, int64_t r, int64_t c, float v) {
+  if (a.y_dtype == GLMK_F32) static_cast<uint32_t*>(a.y)[r * a.n + c] = v != v ? 0x7FC00000u : glmk_bits_from_f32(v);
+  else static_cast<uint16_t*>(a.y)[r * a.n + c] = glmk_bf16_rne(glmk_bits_from_f32(v));
+}
+
 // Section: the kernel; grid: m_tiles * ceil(N / 64) blocks of kMmaThreads; xa [M, K], sa [M, ceil(K / 128)]
 template <bool kE4m3>
 __global__ void __launch_bounds__(kMmaThreads) fp8_matmul_mma_kernel(glmk_fp8_matmul_args a, const float* xa, const float* sa) {
@@ -182,10 +188,7 @@ __global__ void __launch_bounds__(kMmaThreads) fp8_matmul_mma_kernel(glmk_fp8_ma
   for (int jn = 0; jn < kMmaTilesN; jn++)
     for (int i = 0; i < 4; i++) {
       const int64_t r = m0 + g + 8 * (i >> 1), c = n0 + 8 * jn + 2 * t + (i & 1);
-      if (r >= a.m || c >= a.n) continue;
-      const float v = y[jn][i];
-      if (a.y_dtype == GLMK_F32) static_cast<uint32_t*>(a.y)[r * a.n + c] = v != v ? 0x7FC00000u : glmk_bits_from_f32(v);
-      else static_cast<uint16_t*>(a.y)[r * a.n + c] = glmk_bf16_rne(glmk_bits_from_f32(v));
+      if (r < a.m && c < a.n) fp8_store_y(a, r, c, y[jn][i]);
     }
 }
 

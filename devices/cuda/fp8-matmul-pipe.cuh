@@ -18,7 +18,7 @@
 // Roofline and performance model (a MODEL: nothing here has run on a GPU; bench/gpu/matmul_peer.py measures
 // it). Bytes and roofs: fp8-matmul-mma.cuh (6144 x 6144: 37.8 MB, 7.9 us on an H200 at M = 1). In flight: 3
 // blocks ahead x 2 KB of weights per warp; N = 6144 gives 384 one-warp blocks (~3 per SM): ~2.4 MB, ~80% of
-// what Little's law asks at 4.8 TB/s. Issue per 128-K block and warp, counted in the PTX (nvcc 13, sm_90; 98
+// what Little's law asks at 4.8 TB/s. Issue per 128-K block and warp, counted in the PTX (nvcc 13, sm_90; 150
 // registers): ~210 instructions with the e4m3 mma (4 x (2 ldmatrix + 2 mma), the scaling, the copies), against
 // ~1,050 in fp8-matmul-mma.cuh's loop; ~720 on the bf16 path (sm_80: every code widened through a 256-entry
 // shared-memory table, 8 k16 steps; ~6,200 when each code was widened in registers).
@@ -66,18 +66,15 @@ __device__ __forceinline__ Fp8PipeCols fp8_pipe_cols(const uint8_t* w, const flo
 }
 
 // Issues 128-K block j into stage j % kPipeStages: x's rows and the kMats weight tiles' 16 rows (past n
-// zero-filled); then commits a group (an empty one past the last block).
+// zero-filled).
 template <int kMats>
 __device__ __forceinline__ void fp8_pipe_issue(int64_t k, const Fp8PipeRows& xr, const Fp8PipeCols (&wc)[kMats], uint4* ws, uint4* xs, int64_t j,
-                                               int64_t blocks, int lane) {
-  if (j < blocks) {
-    const int st = static_cast<int>(j % kPipeStages), p = lane % 8;
-    for (int m = 0; m < kMats; m++)
-      pipe_rows<kFp8KBlock / 16>(ws + (m * kPipeStages + st) * 16 * kPipeWRow, kPipeWRow, wc[m].w + j * kFp8KBlock, k, wc[m].cols, true, wc[m].w, lane);
-    for (int q = 0; q < 4; q++)
-      if (xr.x[q]) cp_async_cg16(&xs[(st * 16 + lane / 8 + 4 * q) * kPipeWRow + p], xr.x[q] + j * kFp8KBlock + 16 * p);
-  }
-  cp_async_commit();
+                                               int lane) {
+  const int st = static_cast<int>(j % kPipeStages), p = lane % 8;
+  for (int m = 0; m < kMats; m++)
+    pipe_rows<kFp8KBlock / 16>(ws + (m * kPipeStages + st) * 16 * kPipeWRow, kPipeWRow, wc[m].w + j * kFp8KBlock, k, wc[m].cols, true, wc[m].w, lane);
+  for (int q = 0; q < 4; q++)
+    if (xr.x[q]) cp_async_cg16(&xs[(st * 16 + lane / 8 + 4 * q) * kPipeWRow + p], xr.x[q] + j * kFp8KBlock + 16 * p);
 }
 
 // The bf16 pair of e4m3 codes (k, k + 1) at p, by the block's table of every code's bf16 bits (the exact
@@ -101,14 +98,11 @@ __device__ __forceinline__ void fp8_pipe_tile(int64_t k, const Fp8PipeRows& xr, 
     for (int c = lane; c < 256; c += 32) widen[c] = static_cast<uint16_t>(glmk_e4m3_to_f32_bits(static_cast<uint8_t>(c)) >> 16);
   for (int i = lane; i < kPipeStages * 16 * kPipeWRow; i += 32)
     if ((i / kPipeWRow) % 16 >= xr.rows) xs[i] = uint4{0u, 0u, 0u, 0u};
-  for (int64_t j = 0; j < kPipeStages - 1; j++) fp8_pipe_issue<kMats>(k, xr, wc, ws, xs, j, blocks, lane);
   for (int m = 0; m < kMats; m++)
     for (int jn = 0; jn < 2; jn++)
       for (int i = 0; i < 4; i++) y[m][jn][i] = 0.0f;
-  for (int64_t j = 0; j < blocks; j++) {
-    cp_async_wait<kPipeStages - 2>();
-    __syncwarp();
-    fp8_pipe_issue<kMats>(k, xr, wc, ws, xs, j + kPipeStages - 1, blocks, lane);
+  auto issue = [&](int64_t j) { fp8_pipe_issue<kMats>(k, xr, wc, ws, xs, j, lane); };
+  pipe_run(blocks, issue, [&](int64_t j) {
     const float s[2] = {xr.s[0] ? xr.s[0][j] : 0.0f, xr.s[1] ? xr.s[1][j] : 0.0f};
     const int st = static_cast<int>(j % kPipeStages);
     GLMK_UNROLL
@@ -151,8 +145,7 @@ __device__ __forceinline__ void fp8_pipe_tile(int64_t k, const Fp8PipeRows& xr, 
           y[m][jn][i] = y[m][jn][i] + (p[jn][i] * s[i >> 1]) * (wsr ? wsr[j] : 0.0f);
         }
     }
-  }
-  cp_async_wait<0>();
+  });
 }
 
 // Section: fp8.matmul's kernel; grid: m_tiles * ceil(N / 16) blocks of 32 threads; xq [M, K] e4m3 codes, sa
@@ -172,10 +165,7 @@ __global__ void __launch_bounds__(32) fp8_matmul_pipe_kernel(glmk_fp8_matmul_arg
   for (int jn = 0; jn < 2; jn++)
     for (int i = 0; i < 4; i++) {
       const int64_t r = m0 + g + 8 * (i >> 1), c = n0 + 8 * jn + 2 * t + (i & 1);
-      if (r >= a.m || c >= a.n) continue;
-      const float v = y[0][jn][i];
-      if (a.y_dtype == GLMK_F32) static_cast<uint32_t*>(a.y)[r * a.n + c] = v != v ? 0x7FC00000u : glmk_bits_from_f32(v);
-      else static_cast<uint16_t*>(a.y)[r * a.n + c] = glmk_bf16_rne(glmk_bits_from_f32(v));
+      if (r < a.m && c < a.n) fp8_store_y(a, r, c, y[0][jn][i]);
     }
 }
 

@@ -52,8 +52,8 @@ int fp8_matmul_enqueue(cudaStream_t stream, const glmk_fp8_matmul_args& a, bool 
   // pipelined (fp8-matmul-pipe.cuh: one warp per (m-tile, 16 columns)) when K is whole 128-blocks and w's rows
   // 16-byte aligned; else one block per (m-tile, 64 columns) (fp8-matmul-mma.cuh). Same K order, same bits.
   const bool pipe = allow_pipe && a.k % kFp8KBlock == 0 && reinterpret_cast<uintptr_t>(a.data) % 16 == 0;
-  const int64_t rows_per = pipe ? 16 : kMmaRows, cols_per = pipe ? 16 : kMmaColsBlock, threads = pipe ? 32 : kMmaThreads;
-  const int64_t m_tiles = (a.m + rows_per - 1) / rows_per, n_blocks = (a.n + cols_per - 1) / cols_per;
+  const int64_t cols_per = pipe ? 16 : kMmaColsBlock, threads = pipe ? 32 : kMmaThreads;
+  const int64_t m_tiles = (a.m + kMmaRows - 1) / kMmaRows, n_blocks = (a.n + cols_per - 1) / cols_per;
   unsigned grid = 0;
   if (m_tiles > INT64_MAX / threads / n_blocks) return fail(st, GLMK_E_SHAPE, "fp8.matmul: M x N is too large");
   if (grid_size(m_tiles * n_blocks * threads, static_cast<int>(threads), "fp8.matmul", &grid, st) != GLMK_OK) return st->code;

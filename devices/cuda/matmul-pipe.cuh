@@ -26,7 +26,7 @@
 // the last stays zero and the m-tile's rows past M read it (an mma output row depends on its own A row only,
 // so they could read anything; the zero row keeps every address inside the block's memory). int4: 14,464
 // bytes for 4 stages at M = 1, 46,144 from M = 16; bf16: 11,392 and 20,032. ptxas (nvcc 13, sm_90): int4 128
-// registers (fma decode; 123 f32), bf16 72, no spills. Weight and scale rows past N are zero-filled by
+// registers (fma decode; 123 f32), bf16 64, no spills. Weight and scale rows past N are zero-filled by
 // cp.async (src-size 0: nothing is read); their outputs are not stored.
 //
 // Roofline and performance model (a MODEL: nothing here has run on a GPU; bench/gpu/matmul_peer.py measures it).
@@ -96,30 +96,47 @@ __device__ __forceinline__ void pipe_rows(uint4* dst, int dst_row, const uint8_t
   }
 }
 
+// The pipeline, as every pipelined kernel runs it (matmul_pipe_kernel, fp8_pipe_tile): chunks 0 ..
+// kPipeStages - 2 are issued ahead; before chunk c is read, this lane's group c has landed (one group is
+// committed per chunk, an empty one past the last, so kPipeStages - 2 may stay pending) and __syncwarp makes
+// every lane's copies visible and every lane done with chunk c - 1, whose stage chunk c + kPipeStages - 1
+// then takes. issue(c) issues chunk c's copies into stage c % kPipeStages; compute(c) reads that stage.
+template <class Issue, class Compute>
+__device__ __forceinline__ void pipe_run(int64_t chunks, Issue issue, Compute compute) {
+  auto step = [&](int64_t c) {
+    if (c < chunks) issue(c);
+    cp_async_commit();
+  };
+  for (int64_t c = 0; c < kPipeStages - 1; c++) step(c);
+  for (int64_t c = 0; c < chunks; c++) {
+    cp_async_wait<kPipeStages - 2>();
+    __syncwarp();
+    step(c + kPipeStages - 1);
+    compute(c);
+  }
+  cp_async_wait<0>();  // the empty groups past the last chunk
+}
+
 // Issues chunk c (K from c kPipeK) into stage c % kPipeStages: the block's 16 weight rows (w_tile: row n0's
 // first byte; past N zero-filled), their scales (s_tile: row n0's first scale) and x's rows (x_tile: row m0;
-// `rows` of them); then commits a group (an empty one past the last chunk, so that every lane's group count
-// stays the chunk count).
+// `rows` of them).
 template <int W>
-__device__ __forceinline__ void pipe_issue(const glmk_matmul_args& a, const PipeSmem& sm, int64_t c, int64_t chunks, const uint8_t* w_tile,
-                                           const uint8_t* s_tile, const uint8_t* x_tile, int rows, int cols, int lane) {
+__device__ __forceinline__ void pipe_issue(const glmk_matmul_args& a, const PipeSmem& sm, int64_t c, const uint8_t* w_tile, const uint8_t* s_tile,
+                                           const uint8_t* x_tile, int rows, int cols, int lane) {
   constexpr int kK = kPipeK<W>;
-  if (c < chunks) {
-    const int st = static_cast<int>(c % kPipeStages);
-    const int64_t w_row = W == kMmaInt4 ? a.k / 2 : 2 * a.k;
-    pipe_rows<kPipeRowBytes / 16>(sm.w + st * 16 * kPipeWRow, kPipeWRow, w_tile + c * kPipeRowBytes, w_row, cols, true, w_tile, lane);
-    if (W == kMmaInt4 && lane < 16) {
-      const int64_t per_row = 2 * (a.k / a.group_size), chunk = 2 * (kK / a.group_size);  // bytes
-      const uint8_t* src = s_tile + lane * per_row + c * chunk;
-      const bool in = lane < cols;
-      void* dst = &sm.s[st * 16 + lane];
-      if (a.group_size == 32) cp_async_ca<16>(dst, in ? src : s_tile, in ? 16 : 0);
-      else if (a.group_size == 64) cp_async_ca<8>(dst, in ? src : s_tile, in ? 8 : 0);
-      else cp_async_ca<4>(dst, in ? src : s_tile, in ? 4 : 0);
-    }
-    pipe_rows<2 * kK / 16>(sm.x + st * sm.x_rows * kPipeXRow<W>, kPipeXRow<W>, x_tile + c * 2 * kK, 2 * a.k, rows, false, x_tile, lane);
+  const int st = static_cast<int>(c % kPipeStages);
+  const int64_t w_row = W == kMmaInt4 ? a.k / 2 : 2 * a.k;
+  pipe_rows<kPipeRowBytes / 16>(sm.w + st * 16 * kPipeWRow, kPipeWRow, w_tile + c * kPipeRowBytes, w_row, cols, true, w_tile, lane);
+  if (W == kMmaInt4 && lane < 16) {
+    const int64_t per_row = 2 * (a.k / a.group_size), chunk = 2 * (kK / a.group_size);  // bytes
+    const uint8_t* src = s_tile + lane * per_row + c * chunk;
+    const bool in = lane < cols;
+    void* dst = &sm.s[st * 16 + lane];
+    if (a.group_size == 32) cp_async_ca<16>(dst, in ? src : s_tile, in ? 16 : 0);
+    else if (a.group_size == 64) cp_async_ca<8>(dst, in ? src : s_tile, in ? 8 : 0);
+    else cp_async_ca<4>(dst, in ? src : s_tile, in ? 4 : 0);
   }
-  cp_async_commit();
+  pipe_rows<2 * kK / 16>(sm.x + st * sm.x_rows * kPipeXRow<W>, kPipeXRow<W>, x_tile + c * 2 * kK, 2 * a.k, rows, false, x_tile, lane);
 }
 
 // Section: the kernel (x bf16; y bf16 [M, N]); grid: m_tiles * ceil(N / 16) blocks of 32 threads
@@ -143,12 +160,9 @@ __global__ void __launch_bounds__(32) matmul_pipe_kernel(glmk_matmul_args a) {
                          n0 * (W == kMmaInt4 ? a.k / 2 : 2 * a.k);
   const uint8_t* s_tile = W == kMmaInt4 ? reinterpret_cast<const uint8_t*>(a.scales + n0 * (a.k / a.group_size)) : nullptr;
   const uint8_t* x_tile = static_cast<const uint8_t*>(a.x) + m0 * 2 * a.k;
-  for (int64_t c = 0; c < kPipeStages - 1; c++) pipe_issue<W>(a, sm, c, chunks, w_tile, s_tile, x_tile, rows, cols, lane);
   float acc[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
-  for (int64_t c = 0; c < chunks; c++) {
-    cp_async_wait<kPipeStages - 2>();  // chunk c has landed (this lane's copies)
-    __syncwarp();                      // ... and every lane's; every lane is done with chunk c - 1's stage
-    pipe_issue<W>(a, sm, c + kPipeStages - 1, chunks, w_tile, s_tile, x_tile, rows, cols, lane);  // into chunk c - 1's stage
+  auto issue = [&](int64_t c) { pipe_issue<W>(a, sm, c, w_tile, s_tile, x_tile, rows, cols, lane); };
+  pipe_run(chunks, issue, [&](int64_t c) {
     const int st = static_cast<int>(c % kPipeStages);
     // ldmatrix rows: x row lane % 16 at K + 8 (lane / 16) (A: a0..a3); w row lane % 8 + 8 (lane / 16) at
     // K + 8 ((lane / 8) % 2) (B: tile 0 b0, b1, tile 1 b0, b1)
@@ -187,8 +201,7 @@ __global__ void __launch_bounds__(32) matmul_pipe_kernel(glmk_matmul_args a) {
       mma_m16n8k16_bf16(acc[0], A, b[0], acc[0]);
       mma_m16n8k16_bf16(acc[1], A, b[1], acc[1]);
     }
-  }
-  cp_async_wait<0>();  // the empty groups past the last chunk
+  });
   // Section: one rounding to bf16 per output (D fragment: (g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1))
   uint16_t* y = static_cast<uint16_t*>(a.y);
   for (int j = 0; j < 2; j++)

@@ -52,25 +52,22 @@ int matmul_enqueue(cudaStream_t stream, const glmk_matmul_args& a, bool pipe, bo
   // NOTE: K = 0 needs no case of its own: every lane's chain is empty and the tree adds zeros (+0, as the CPU)
   unsigned grid = 0;
   if (a.x_dtype == GLMK_BF16) {
-    const int64_t m_tiles_pipe = (a.m + 15) / 16, n_pipe = (a.n + 15) / 16;
-    if (pipe && pipe_fits(a)) {  // one warp per (m-tile, 16 columns)
-      if (m_tiles_pipe > INT64_MAX / 32 / n_pipe) return fail(st, GLMK_E_SHAPE, "%s: M x N is too large", op);
-      if (grid_size(m_tiles_pipe * n_pipe * 32, 32, op, &grid, st) != GLMK_OK) return st->code;
-      cudaGetLastError();
-      constexpr auto int4_fma = matmul_pipe_kernel<kMmaInt4, true>, int4_cvt = matmul_pipe_kernel<kMmaInt4, false>;
-      constexpr auto bf16 = matmul_pipe_kernel<kMmaBf16, false>;
-      const size_t smem = a.w_dtype == GLMK_W_INT4 ? pipe_smem_bytes<kMmaInt4>(a.m) : pipe_smem_bytes<kMmaBf16>(a.m);
-      if (a.w_dtype == GLMK_W_INT4 && int4_fma_decode) GLMK_LAUNCH(int4_fma, grid, 32, smem, stream, a);
-      else if (a.w_dtype == GLMK_W_INT4) GLMK_LAUNCH(int4_cvt, grid, 32, smem, stream, a);
-      else GLMK_LAUNCH(bf16, grid, 32, smem, stream, a);
-      return launch_status(op, st);
-    }
-    // one block per (m-tile, 64 columns); the tiling and K order do not depend on M (matmul-mma.cuh)
-    const int64_t m_tiles = (a.m + kMmaRows - 1) / kMmaRows, n_blocks = (a.n + kMmaColsBlock - 1) / kMmaColsBlock;
-    if (m_tiles > INT64_MAX / kMmaThreads / n_blocks) return fail(st, GLMK_E_SHAPE, "%s: M x N is too large", op);
-    if (grid_size(m_tiles * n_blocks * kMmaThreads, kMmaThreads, op, &grid, st) != GLMK_OK) return st->code;
+    // one warp per (m-tile, 16 columns) where the pipelined kernel fits (matmul-pipe.cuh), else one block of 4
+    // warps per (m-tile, 64 columns) (matmul-mma.cuh); the tiling and K order do not depend on M, the bits
+    // not on the kernel
+    const bool piped = pipe && pipe_fits(a);
+    const int threads = piped ? 32 : kMmaThreads;
+    const int64_t m_tiles = (a.m + kMmaRows - 1) / kMmaRows, cols = piped ? 16 : kMmaColsBlock, n_blocks = (a.n + cols - 1) / cols;
+    if (m_tiles > INT64_MAX / threads / n_blocks) return fail(st, GLMK_E_SHAPE, "%s: M x N is too large", op);
+    if (grid_size(m_tiles * n_blocks * threads, threads, op, &grid, st) != GLMK_OK) return st->code;
     cudaGetLastError();
-    if (a.w_dtype == GLMK_W_INT4) GLMK_LAUNCH(matmul_mma_kernel<kMmaInt4>, grid, kMmaThreads, 0, stream, a);
+    constexpr auto int4_fma = matmul_pipe_kernel<kMmaInt4, true>, int4_cvt = matmul_pipe_kernel<kMmaInt4, false>;
+    constexpr auto bf16 = matmul_pipe_kernel<kMmaBf16, false>;
+    const size_t smem = a.w_dtype == GLMK_W_INT4 ? pipe_smem_bytes<kMmaInt4>(a.m) : pipe_smem_bytes<kMmaBf16>(a.m);
+    if (piped && a.w_dtype == GLMK_W_INT4 && int4_fma_decode) GLMK_LAUNCH(int4_fma, grid, 32, smem, stream, a);
+    else if (piped && a.w_dtype == GLMK_W_INT4) GLMK_LAUNCH(int4_cvt, grid, 32, smem, stream, a);
+    else if (piped) GLMK_LAUNCH(bf16, grid, 32, smem, stream, a);
+    else if (a.w_dtype == GLMK_W_INT4) GLMK_LAUNCH(matmul_mma_kernel<kMmaInt4>, grid, kMmaThreads, 0, stream, a);
     else if (a.w_dtype == GLMK_BF16) GLMK_LAUNCH(matmul_mma_kernel<kMmaBf16>, grid, kMmaThreads, 0, stream, a);
     else if (a.w_dtype == GLMK_F16) GLMK_LAUNCH(matmul_mma_kernel<kMmaF16>, grid, kMmaThreads, 0, stream, a);
     else GLMK_LAUNCH(matmul_mma_kernel<kMmaF32>, grid, kMmaThreads, 0, stream, a);

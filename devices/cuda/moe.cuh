@@ -208,19 +208,30 @@ struct MoeGroup {
   int64_t rows;
 };
 
-__device__ __forceinline__ bool moe_tile_rows(const MoeGroup& grp, int64_t tile, int lr0, int64_t row[2], int64_t* expert) {
-  int64_t first, count;
+// Tile `tile` of a group: its first position in the group's order, its rows (1..16) and its expert, and row
+// r of it (a slot, or the shared expert's token; -1 past its rows). False: no such tile.
+struct MoeTileSpan {
+  int64_t first, count, expert;
+};
+__device__ __forceinline__ bool moe_tile_span(const MoeGroup& grp, int64_t tile, MoeTileSpan* sp) {
   if (grp.tiles.order) {
     if (tile >= *grp.tiles.n_tiles) return false;
-    first = grp.tiles.tile_first[tile], count = grp.tiles.tile_rows[tile], *expert = grp.tiles.tile_expert[tile];
-  } else {
-    first = tile * kMmaRows, count = grp.rows - first < kMmaRows ? grp.rows - first : kMmaRows, *expert = 0;
-    if (count <= 0) return false;
+    *sp = {grp.tiles.tile_first[tile], grp.tiles.tile_rows[tile], grp.tiles.tile_expert[tile]};
+    return true;
   }
-  for (int h = 0; h < 2; h++) {
-    const int lr = lr0 + 8 * h;
-    row[h] = lr < count ? (grp.tiles.order ? grp.tiles.order[first + lr] : first + lr) : -1;
-  }
+  const int64_t first = tile * kMmaRows;
+  *sp = {first, grp.rows - first < kMmaRows ? grp.rows - first : kMmaRows, 0};
+  return sp->count > 0;
+}
+__device__ __forceinline__ int64_t moe_tile_row(const MoeGroup& grp, const MoeTileSpan& sp, int r) {
+  return r < sp.count ? (grp.tiles.order ? grp.tiles.order[sp.first + r] : sp.first + r) : -1;
+}
+
+__device__ __forceinline__ bool moe_tile_rows(const MoeGroup& grp, int64_t tile, int lr0, int64_t row[2], int64_t* expert) {
+  MoeTileSpan sp;
+  if (!moe_tile_span(grp, tile, &sp)) return false;
+  *expert = sp.expert;
+  for (int h = 0; h < 2; h++) row[h] = moe_tile_row(grp, sp, lr0 + 8 * h);
   return true;
 }
 
@@ -302,35 +313,10 @@ __global__ void __launch_bounds__(kMmaThreads) moe_down_mma_kernel(MoeDownArgs a
 // b: tile b % max_tiles, columns 16 (b / max_tiles) ..). Taken when H and I (and the shared expert's I) are
 // multiples of 128 (moe.cu); x and h are then quantized to e4m3 codes (xq, hq) rather than f32 values.
 
-// The x rows of a group's tile as this lane sees them (Fp8PipeRows), from codes [., k] row
-// source(row) for tile row r, and the group rows of its output rows g, g + 8 (out_row; -1 past the tile).
-// source: row / top_k (up: a slot's token) or the row itself (down). False: no such tile.
-__device__ __forceinline__ bool moe_pipe_rows(const MoeGroup& grp, int64_t tile, const uint8_t* codes, const float* scales, int64_t k,
-                                              int64_t top_k, Fp8PipeRows* xr, int64_t out_row[2], int64_t* expert) {
-  int64_t first, count;
-  if (grp.tiles.order) {
-    if (tile >= *grp.tiles.n_tiles) return false;
-    first = grp.tiles.tile_first[tile], count = grp.tiles.tile_rows[tile], *expert = grp.tiles.tile_expert[tile];
-  } else {
-    first = tile * 16, count = grp.rows - first < 16 ? grp.rows - first : 16, *expert = 0;
-    if (count <= 0) return false;
-  }
-  const int lane = static_cast<int>(threadIdx.x % 32), g = lane >> 2;
-  auto row = [&](int r) { return r < count ? (grp.tiles.order ? grp.tiles.order[first + r] : first + r) : int64_t{-1}; };
-  xr->rows = static_cast<int>(count);
-  for (int q = 0; q < 4; q++) {
-    const int64_t p = row(lane / 8 + 4 * q);
-    xr->x[q] = p >= 0 ? codes + (p / top_k) * k : nullptr;
-  }
-  for (int h = 0; h < 2; h++) {
-    out_row[h] = row(g + 8 * h);
-    xr->s[h] = out_row[h] >= 0 ? scales + (out_row[h] / top_k) * (k / kFp8KBlock) : nullptr;
-  }
-  return true;
-}
-
-// What a block of a pipelined grouped launch works on: its tile's rows (moe_pipe_rows), expert and output
-// rows, its 16 columns from n0, and this lane's t. False: a block past the tiles.
+// What a block of a pipelined grouped launch works on: its tile's expert, the x rows of the tile as this lane
+// sees them (Fp8PipeRows: codes [., k] and their per-block scales, of row / top_k for tile row `row`: a
+// slot's token for up, top_k 1 for down), the group rows of its output rows g, g + 8 (-1 past the tile), its
+// 16 columns from n0, and this lane's t. False: a block past the tiles.
 struct MoePipeBlock {
   Fp8PipeRows xr;
   int64_t row[2], expert, n0;
@@ -339,8 +325,20 @@ struct MoePipeBlock {
 __device__ __forceinline__ bool moe_pipe_block(const MoeGroup& grp, int64_t max_tiles, const uint8_t* codes, const float* scales, int64_t k,
                                                int64_t top_k, MoePipeBlock* b) {
   const int64_t blk = blockIdx.x;
-  b->expert = 0, b->n0 = (blk / max_tiles) * 16, b->t = static_cast<int>(threadIdx.x % 32) & 3;
-  return moe_pipe_rows(grp, blk % max_tiles, codes, scales, k, top_k, &b->xr, b->row, &b->expert);
+  const int lane = static_cast<int>(threadIdx.x % 32), g = lane >> 2;
+  MoeTileSpan sp;
+  if (!moe_tile_span(grp, blk % max_tiles, &sp)) return false;
+  b->expert = sp.expert, b->n0 = (blk / max_tiles) * 16, b->t = lane & 3;
+  b->xr.rows = static_cast<int>(sp.count);
+  for (int q = 0; q < 4; q++) {
+    const int64_t p = moe_tile_row(grp, sp, lane / 8 + 4 * q);
+    b->xr.x[q] = p >= 0 ? codes + (p / top_k) * k : nullptr;
+  }
+  for (int h = 0; h < 2; h++) {
+    b->row[h] = moe_tile_row(grp, sp, g + 8 * h);
+    b->xr.s[h] = b->row[h] >= 0 ? scales + (b->row[h] / top_k) * (k / kFp8KBlock) : nullptr;
+  }
+  return true;
 }
 
 // gate + up + SwiGLU of moe_up_mma_kernel, pipelined; a.xa holds e4m3 codes here (reinterpreted)
