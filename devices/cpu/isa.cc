@@ -9,7 +9,7 @@ Isa isa_detect() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq"))
-    return !__builtin_cpu_supports("avx512vbmi") ? Isa::avx512
+    return !__builtin_cpu_supports("avx512vbmi") || !__builtin_cpu_supports("avx512vbmi2") ? Isa::avx512
            : __builtin_cpu_supports("avx512bf16") ? Isa::avx512bf16 : Isa::avx512vbmi;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c") &&
       __builtin_cpu_supports("bmi2"))

@@ -4,7 +4,7 @@
 namespace glmk::cpu {
 
 // Ordered: each path may use everything below it. avx512 is F/BW/VL/DQ; avx512vbmi adds VBMI (the int4
-// GEMM's nibble split); avx512bf16 adds AVX512_BF16 to that (the int4 GEMM's VDPBF16PS, for bf16 x).
+// GEMM's nibble split) and VBMI2 (the top-k filter's 16-bit compress; every CPU with VBMI but Cannon Lake); avx512bf16 adds AVX512_BF16 to that (the int4 GEMM's VDPBF16PS, for bf16 x).
 enum class Isa : int { scalar = 0, avx2 = 1, avx512 = 2, avx512vbmi = 3, avx512bf16 = 4 };
 
 // Highest path this CPU can run.

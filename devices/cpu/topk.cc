@@ -4,7 +4,7 @@
 //   1. threshold: key a fixed sample of the window (blocks of 16 scores spread evenly) and take the key at
 //      a rank a little above k/n of it, so that 1.4 k to 2 k scores are at or above it (t = 0 for short
 //      rows: keep all);
-//   2. filter: one vectorized pass keeps (key, index) of every score >= t, in index order;
+//   2. filter (topk-simd.cc): one vectorized pass keeps (key, index) of every score >= t, in index order;
 //      if fewer than k survive (the sample was unlucky), filter again with t = 0;
 //   3. order (topk-order.cc): cut the survivors to a few more than k (AVX-512), bucket them on
 //      kmax - key, keep the buckets up to the one holding the k-th key, and sort those into

@@ -136,7 +136,7 @@ void check_tuner() {
 int main() {
   check_tuner();
   const Isa best = isa_detect();
-  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512})
+  for (Isa isa : {Isa::scalar, Isa::avx2, Isa::avx512, Isa::avx512vbmi})
     if (isa <= best) check_rows(isa);
   if (failures) {
     std::printf("%d failures\n", failures);
