@@ -26,6 +26,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <functional>
 
 #include "glmk/score-key.h"
@@ -39,6 +40,22 @@ constexpr int64_t kPartMin = 16384;     // split rows: scores per filter part, a
 constexpr int64_t kSplitMin = 65536;    // rows at least this long are split when rows are few
 constexpr int64_t kSampleMin = 2048;    // rows shorter than this keep everything
 constexpr int64_t kSampleBlocks = 64;  // sampled 16-score blocks per row, at most
+constexpr int kWaitPauseUs = 20;       // a split row's ranges wait for the filter parts: polling, at most
+
+// Waits until ready(): polling for kWaitPauseUs, then yielding. NOTE: poll without yielding first: the
+// awaited parts end within microseconds of each other, and a yield on oversubscribed cores hands this
+// core to another process for a time slice.
+template <class Ready>
+void wait_for(Ready ready) {
+  if (ready()) return;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kWaitPauseUs);
+  while (!ready() && std::chrono::steady_clock::now() < until) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+  while (!ready()) sched_yield();
+}
 
 // Step 1: sample blocks of 16 consecutive scores (one cache line of f32), evenly spread, so that sampling
 // touches few cache lines; t is the sample's r-th largest key.
@@ -172,110 +189,134 @@ void row_whole(Isa isa, const RowJob& job, int dtype, int64_t k, TopkScratch& s,
   s.next_row.reset();
 }
 
-// Steps 3-4 of a split row, in two key ranges at once. The survivors are the lists' (keys, idx), in
-// index order list after list, at least kk of them, keys in [kmin, kmax] with kmin < kmax. t2 splits the
-// keys so that about kk / 2 are >= t2 (c0 of them); the first min(c0, kk) outputs are those, in their
-// order, and the top kk - c0 of the rest (the keys from the cut key for all kk up to t2) follow them.
-// Each range is cut, gathered, ordered and written on its own, by whichever worker takes it; both
-// compute t2 (the same vector counts, so the same t2). The output order is a total order on (key,
-// index), so this is the same output as one select_and_write.
-void select_and_write_split(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k,
-                            std::vector<TopkScratch>& scratch, const std::vector<KeyList>& lists, uint32_t kmin,
-                            uint32_t kmax) {
-  const size_t kk = static_cast<size_t>(std::min<int64_t>(k, job.n));
-  size_t m = 0;
-  for (const KeyList& l : lists) m += l.m;
-  for (int w = 0; w < pool.size(); w++) {  // (any worker may take a part; here: a pool item must not throw)
-    TopkScratch& ps = scratch[static_cast<size_t>(w)];
-    if (ps.part_keys.size() < m + kFilterSlack) {
-      ps.part_keys.resize(m + kFilterSlack);
-      ps.part_idx.resize(m + kFilterSlack);
-    }
+// Steps 3-4 of a split row for one of two key ranges (range 0 or 1), given the survivor lists (keys, idx)
+// in index order list after list, at least kk of them, keys in [kmin, kmax] with kmin < kmax. t2 splits
+// the keys so that about kk / 2 are >= t2 (c0 of them); the first min(c0, kk) outputs are those, in their
+// order (range 0), and the top kk - c0 of the rest (the keys from the cut key for all kk up to t2) follow
+// them (range 1). Each range is cut, gathered, ordered and written on its own, by whichever worker takes
+// it; both compute t2 (the same vector counts, so the same t2). The output order is a total order on
+// (key, index), so the two ranges give the same output as one select_and_write.
+void select_and_write_range(Isa isa, const RowJob& job, int dtype, size_t kk, TopkScratch& ps,
+                            const std::vector<KeyList>& lists, size_t m, uint32_t kmin, uint32_t kmax, int range) {
+  size_t c0;
+  const uint32_t t2 = topk_cut_key(isa, lists.data(), lists.size(), kk / 2, kmin, kmax, &c0);
+  c0 = std::min(c0, kk);
+  uint32_t lo = t2, hi = kmax;
+  size_t want = c0, at = 0;
+  if (range == 1) {
+    if (c0 == kk) return;  // (t2 cut nothing off: many equal keys)
+    hi = t2 - 1;  // t2 > kmin here: count(>= kmin) = m >= kk
+    lo = m > kk + kk / 16 ? topk_cut_key(isa, lists.data(), lists.size(), kk, kmin, kmax, nullptr) : kmin;
+    want = kk - c0;
+    at = c0;
   }
-  pool.parallel_for(2, [&](int64_t part, int w) {
-    TopkScratch& ps = scratch[static_cast<size_t>(w)];
-    size_t c0;
-    const uint32_t t2 = topk_cut_key(isa, lists.data(), lists.size(), kk / 2, kmin, kmax, &c0);
-    c0 = std::min(c0, kk);
-    uint32_t lo = t2, hi = kmax;
-    size_t want = c0, at = 0;
-    if (part == 1) {
-      if (c0 == kk) return;  // (t2 cut nothing off: many equal keys)
-      hi = t2 - 1;  // t2 > kmin here: count(>= kmin) = m >= kk
-      lo = m > kk + kk / 16 ? topk_cut_key(isa, lists.data(), lists.size(), kk, kmin, kmax, nullptr) : kmin;
-      want = kk - c0;
-      at = c0;
-    }
-    size_t mp = 0;
-    for (const KeyList& l : lists)
-      mp += topk_gather_range(isa, l.keys, l.idx, l.m, lo, hi, ps.part_keys.data() + mp, ps.part_idx.data() + mp);
-    ps.next_row.reset();
-    const uint64_t* items = top_items(isa, ps.part_keys.data(), ps.part_idx.data(), mp, want, lo, hi, ps);
-    topk_write(isa, items, want, job.window, dtype, job.out_idx + at, job.out_val + at, ps.next_row);
-  });
-  write_padding(job.out_idx, job.out_val, static_cast<int64_t>(kk), k);
+  if (ps.part_keys.size() < m + kFilterSlack) {
+    ps.part_keys.resize(m + kFilterSlack);
+    ps.part_idx.resize(m + kFilterSlack);
+  }
+  size_t mp = 0;
+  for (const KeyList& l : lists)
+    mp += topk_gather_range(isa, l.keys, l.idx, l.m, lo, hi, ps.part_keys.data() + mp, ps.part_idx.data() + mp);
+  ps.next_row.reset();
+  const uint64_t* items = top_items(isa, ps.part_keys.data(), ps.part_idx.data(), mp, want, lo, hi, ps);
+  topk_write(isa, items, want, job.window, dtype, job.out_idx + at, job.out_val + at, ps.next_row);
 }
 
-// One long row over the pool: step 2 in contiguous parts, one per worker (at most one per 16K scores), then
-// steps 3-4 in two key ranges (select_and_write_split) on the parts' survivor lists in order, or, on one
-// thread, on those lists concatenated (the same list as one pass, whatever the parts).
+// One long row over the pool, in one parallel_for whose workers claim tasks in order: step 2 in contiguous
+// parts (tasks 0 .. parts - 1, one per worker, at most one per 16K scores), then steps 3-4 in two key ranges
+// (select_and_write_range: tasks parts and parts + 1) on the parts' survivor lists in order, or, when the
+// keys are all equal or k is small, as one range on those lists concatenated (the same list as one pass,
+// whatever the parts). A worker that finishes its part goes on to a range without a second hand-off
+// through the pool (a worker's wake-up, about a microsecond); it waits for the other parts first.
 // Step 1 runs inside part 0, so that waking the other workers overlaps it; they wait for the threshold.
-// Part 0 never waits, and it is claimed before any other (items are claimed in order), so whichever
-// threads take them, the wait ends. (Pulling their first lines toward the cache while they wait, with
-// part 0 shorter by as much, measured no faster: the threads filter at the same rate either way.)
-void row_split(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k, std::vector<TopkScratch>& scratch) {
+// Nothing waits on a task nobody has claimed: tasks are claimed in order, so every part is claimed, by a
+// running thread, before any range is (with one thread running, it does every task in turn).
+// (Pulling their first lines toward the cache while they wait, with part 0 shorter by as much, measured no
+// faster: the threads filter at the same rate either way.)
+// Returns false, having written nothing, if the sample was unlucky (fewer than k survivors): the caller
+// then calls it again with sample = false (t = 0: keep everything).
+bool row_split_pass(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k, std::vector<TopkScratch>& scratch,
+                    bool sample) {
   TopkScratch& s = scratch[0];
-  const int64_t kk = std::min<int64_t>(k, job.n);
+  const size_t kk = static_cast<size_t>(std::min<int64_t>(k, job.n));
   const int64_t parts = std::clamp<int64_t>(job.n / kPartMin, 1, pool.size());
-  const int64_t part_len = (job.n + parts - 1) / parts;
-  // NOTE: each part has its own part_len + slack region, so that one part's slack never overlaps the
+  // Each part is kFilterStreams pieces (topk_filter_pieces), each with a survivor list of its own.
+  const int64_t pieces = parts * kFilterStreams;
+  const int64_t piece_len = (job.n + pieces - 1) / pieces;
+  // NOTE: each piece has its own piece_len + slack region, so that one piece's slack never overlaps the
   // survivors another thread is writing.
-  const int64_t stride = part_len + static_cast<int64_t>(kFilterSlack);
-  ensure(s, parts * stride);
+  const int64_t stride = piece_len + static_cast<int64_t>(kFilterSlack);
+  ensure(s, pieces * stride);
   s.sample.reserve(2 * kSampleBlocks * 16);  // (sample_threshold's most: so that part 0 cannot throw, which
                                               // would leave the other parts waiting for t)
-  std::vector<FilterOut> outs(static_cast<size_t>(parts));
-  std::vector<KeyList> lists(static_cast<size_t>(parts));
+  std::vector<FilterOut> outs(static_cast<size_t>(pieces));
+  std::vector<KeyList> lists(static_cast<size_t>(pieces));
   std::atomic<bool> have_t{false};
   uint32_t t = 0;  // (written before have_t, read after it)
-  FilterOut all;
-  auto filter_all = [&](bool sample) {
-    pool.parallel_for(parts, [&](int64_t c, int) {
-      const int64_t b = c * part_len, e = std::min(job.n, b + part_len);
-      if (sample && c == 0) {
-        t = sample_threshold(isa, job.window, dtype, job.n, kk, s.sample);
-        have_t.store(true, std::memory_order_release);
-      } else if (sample) {
-        while (!have_t.load(std::memory_order_acquire)) sched_yield();
+  std::atomic<int64_t> next_task{0}, filtered{0};
+  std::exception_ptr failed[2];
+  bool lucky = true;  // (written by range 0 only, read after the join)
+  const int64_t tasks = parts + 2;
+  pool.parallel_for(std::min<int64_t>(pool.size(), tasks), [&](int64_t, int w) {
+    for (int64_t task; (task = next_task.fetch_add(1, std::memory_order_relaxed)) < tasks;) {
+      if (task < parts) {
+        int64_t bounds[kFilterStreams + 1];
+        for (int j = 0; j <= kFilterStreams; j++) bounds[j] = std::min(job.n, (task * kFilterStreams + j) * piece_len);
+        if (sample && task == 0) {
+          t = sample_threshold(isa, job.window, dtype, job.n, static_cast<int64_t>(kk), s.sample);
+          have_t.store(true, std::memory_order_release);
+        } else if (sample) {
+          while (!have_t.load(std::memory_order_acquire)) sched_yield();
+        }
+        const int64_t first = task * kFilterStreams * stride;
+        topk_filter_pieces(isa, job.window, dtype, bounds, sample ? t : 0, s.keys.data() + first,
+                           s.idx.data() + first, static_cast<size_t>(stride), outs.data() + task * kFilterStreams);
+        filtered.fetch_add(1, std::memory_order_release);
+        continue;
       }
-      LinePrefetcher none;
-      outs[c] = topk_filter(isa, job.window, dtype, b, e, sample ? t : 0, s.keys.data() + c * stride,
-                            s.idx.data() + c * stride, none);
-    });
-    all = FilterOut{0};
-    for (int64_t c = 0; c < parts; c++) {
-      const FilterOut& p = outs[c];
-      lists[c] = KeyList{s.keys.data() + c * stride, s.idx.data() + c * stride, p.m};
-      all.m += p.m;
-      all.kmin = std::min(all.kmin, p.kmin);
-      all.kmax = std::max(all.kmax, p.kmax);
+      wait_for([&] { return filtered.load(std::memory_order_acquire) == parts; });
+      FilterOut all{0};
+      for (int64_t c = 0; c < pieces; c++) {
+        const FilterOut& p = outs[c];
+        lists[c] = KeyList{s.keys.data() + c * stride, s.idx.data() + c * stride, p.m};  // (the same values
+        all.m += p.m;                                                                     // from either range)
+        all.kmin = std::min(all.kmin, p.kmin);
+        all.kmax = std::max(all.kmax, p.kmax);
+      }
+      const int range = static_cast<int>(task - parts);
+      if (all.m < kk) {  // the sample was unlucky: keep everything (again, with t = 0)
+        if (range == 0) lucky = false;
+        continue;
+      }
+      try {
+        if (all.kmin < all.kmax && kk >= 256) {  // (a small k: ordering is not the work)
+          select_and_write_range(isa, job, dtype, kk, scratch[static_cast<size_t>(w)], lists, all.m, all.kmin,
+                                 all.kmax, range);
+        } else if (range == 0) {
+          size_t m = 0;
+          for (const KeyList& l : lists) {  // concatenated in order
+            if (l.keys != s.keys.data() + m) {
+              std::memmove(s.keys.data() + m, l.keys, l.m * sizeof(uint32_t));
+              std::memmove(s.idx.data() + m, l.idx, l.m * sizeof(int32_t));
+            }
+            m += l.m;
+          }
+          select_and_write(isa, job, dtype, k, s, m, all.kmin, all.kmax);
+        }
+      } catch (...) {  // (an item must not throw: out of memory is reported after the join)
+        failed[range] = std::current_exception();
+      }
     }
-  };
-  filter_all(true);
-  if (static_cast<int64_t>(all.m) < kk) filter_all(false);  // the sample was unlucky: keep everything
-  if (pool.size() > 1 && all.kmin < all.kmax && kk >= 256) {  // (a small k: ordering is not the work)
-    select_and_write_split(pool, isa, job, dtype, k, scratch, lists, all.kmin, all.kmax);
-    return;
-  }
-  size_t m = 0;
-  for (const KeyList& l : lists) {  // concatenated in order
-    if (l.keys != s.keys.data() + m) {
-      std::memmove(s.keys.data() + m, l.keys, l.m * sizeof(uint32_t));
-      std::memmove(s.idx.data() + m, l.idx, l.m * sizeof(int32_t));
-    }
-    m += l.m;
-  }
-  select_and_write(isa, job, dtype, k, s, m, all.kmin, all.kmax);
+  });
+  for (const std::exception_ptr& e : failed)
+    if (e) std::rethrow_exception(e);
+  if (!lucky) return false;
+  write_padding(job.out_idx, job.out_val, static_cast<int64_t>(kk), k);
+  return true;
+}
+
+void row_split(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k, std::vector<TopkScratch>& scratch) {
+  if (!row_split_pass(pool, isa, job, dtype, k, scratch, true)) row_split_pass(pool, isa, job, dtype, k, scratch, false);
 }
 
 double ns_since(std::chrono::steady_clock::time_point t0) {

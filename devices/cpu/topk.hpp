@@ -107,6 +107,14 @@ struct FilterOut {
 FilterOut topk_filter(Isa isa, const void* window, int dtype, int64_t begin, int64_t end, uint32_t t,
                       uint32_t* keys, int32_t* idx, LinePrefetcher& pf);
 
+// topk_filter on kFilterStreams pieces [bounds[j], bounds[j + 1]) of a window, piece j appended to keys
+// and idx + j * stride (each with kFilterSlack of room past its survivors), its result in outs[j]: the
+// same survivors as one topk_filter over [bounds[0], bounds[kFilterStreams]), in pieces. On VBMI2 the
+// pieces are read side by side (more memory streams in flight); elsewhere one after another.
+constexpr int kFilterStreams = 2;
+void topk_filter_pieces(Isa isa, const void* window, int dtype, const int64_t* bounds, uint32_t t, uint32_t* keys,
+                        int32_t* idx, size_t stride, FilterOut* outs);
+
 // Per-worker buffers, kept between calls so that big rows do not fault fresh pages every time.
 struct TopkScratch {
   std::vector<uint32_t> keys;

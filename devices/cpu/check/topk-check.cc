@@ -25,12 +25,16 @@ void expect(bool ok, const char* what) {
 }
 
 // Scores of one kind, as f32 bits: uniform (with a rare huge value, -0, +-inf or a NaN of either sign and
-// any payload), ties, or constant.
+// any payload), ties, constant, or against the sample: uniform, but the blocks the threshold sample reads
+// (topk.cc's sample_plan: min(64, n / 512) blocks of 16, n / blocks apart) hold the row's largest
+// scores, so that fewer than k survive the sample's threshold for most k (the pass that keeps everything).
 std::vector<uint32_t> make_row(std::mt19937& rng, int64_t n, int gen) {
   std::vector<uint32_t> bits(static_cast<size_t>(n));
   std::uniform_real_distribution<float> u(-1, 1);
+  const int64_t stride = n / std::min<int64_t>(64, n / 512);
   for (int64_t i = 0; i < n; i++) {
-    float f = gen == 0 ? u(rng) : gen == 1 ? static_cast<float>(rng() % 97) : 0.5f;  // uniform, ties, constant
+    float f = gen == 0 ? u(rng) : gen == 1 ? static_cast<float>(rng() % 97) : gen == 2 ? 0.5f
+              : i % stride < 16 ? 2 + u(rng) : u(rng);  // uniform, ties, constant, against the sample
     std::memcpy(&bits[static_cast<size_t>(i)], &f, 4);
     if (gen == 0 && rng() % 20000 == 0) {
       const uint32_t special[] = {0x7149F2CAu, 0x80000000u, 0x7F800000u, 0xFF800000u, 0x7FC00001u, 0xFFA00000u};
@@ -66,7 +70,7 @@ void check_rows(Isa isa) {
   int cases = 0;
   for (int dtype : {GLMK_F32, GLMK_BF16})
     for (int64_t n : lens)
-      for (int gen = 0; gen < 3; gen++)
+      for (int gen = 0; gen < 4; gen++)
         for (int64_t k : ks) {
           std::vector<uint32_t> row = make_row(rng, n, gen);
           std::vector<uint16_t> row16(static_cast<size_t>(n));
@@ -100,7 +104,7 @@ void check_rows(Isa isa) {
             }
         }
   std::printf("ok   top-k of one long row, alone / split (2, 3 threads) / tuned against a plain sort (isa %s, f32 and bf16, "
-              "with inf, NaN, -0): %d calls\n", isa_name(isa), cases);
+              "with inf, NaN, -0, and rows against the sample): %d calls\n", isa_name(isa), cases);
 }
 
 // Feeds the tuner made-up timings (ns per score) of each way; returns how many of the last `count` calls
