@@ -265,6 +265,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi2,f16c,popcn
     size_t stride, size_t* m) {
   constexpr int S = kFilterStreams;
   constexpr int64_t kPieceChunk = kChunk / S;  // (the chunks of all pieces stay in L1 together)
+  static_assert(kPieceChunk % 32 == 0, "a piece's chunk is whole steps of 32 scores");
   const __m512 vt = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int32_t>(tb)));
   const __m512i step = _mm512_set1_epi16(32);
   alignas(64) uint16_t off[S][kPieceChunk + 32], raw[S][kPieceChunk + 32];
