@@ -214,6 +214,13 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) inline void w
   }
 }
 
+// CLFLUSHOPT on every line of [p, p + bytes) (every CPU with AVX-512 F/BW/VL/DQ has it).
+__attribute__((target("clflushopt"))) void evict_lines(const void* p, size_t bytes) {
+  const uintptr_t first = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63};
+  for (uintptr_t a = first; a < reinterpret_cast<uintptr_t>(p) + bytes; a += 64)
+    _mm_clflushopt(reinterpret_cast<void*>(a));
+}
+
 // 16-bit lane numbers 0..31, and the step between two 32-score blocks' offsets.
 __attribute__((target("avx512f,avx512bw"))) inline __m512i lanes32() {
   return _mm512_set_epi16(31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9,
@@ -675,6 +682,14 @@ bool topk_finish_order(Isa isa, uint64_t* a, size_t n, LinePrefetcher& pf) {
   }
 #endif
   return false;
+}
+
+void topk_evict(Isa isa, const void* p, size_t bytes) {
+#if defined(__x86_64__)
+  if (isa >= Isa::avx512) evict_lines(p, bytes);
+#else
+  (void)isa, (void)p, (void)bytes;
+#endif
 }
 
 size_t topk_count_at_least(Isa isa, const uint32_t* keys, size_t n, uint32_t t) {

@@ -182,6 +182,10 @@ uint32_t topk_bucket_starts(Isa isa, uint32_t* pos, uint32_t buckets, size_t kk,
 // path for it (AVX-512); returns false, having done nothing, otherwise.
 bool topk_finish_order(Isa isa, uint64_t* a, size_t n, LinePrefetcher& pf);
 
+// Drops the lines of [p, p + bytes) from every cache (AVX-512 paths: CLFLUSHOPT; elsewhere nothing). A hint
+// for memory another thread will write next: see row_split_pass. Never changes a result.
+void topk_evict(Isa isa, const void* p, size_t bytes);
+
 // How many of keys[0..n) are >= t.
 size_t topk_count_at_least(Isa isa, const uint32_t* keys, size_t n, uint32_t t);
 
@@ -197,7 +201,10 @@ bool topk_splits_rows(int threads, int64_t rows, int64_t cols);
 // with both threads on one core complex, a split 128K-score row took 24-26 us against 31 us alone (AMD
 // EPYC, 2 vCPUs), but when the virtual machine's two vCPUs sat on different core complexes (a cache line
 // round trip of 330 ns instead of 60-90 ns; the same host switched between the two for minutes at a time)
-// the split took 42-46 us against 34 us alone.
+// the split took 42-46 us against 34 us alone. (Since the split's survivor lists are evicted after they
+// are read, and each thread reads two streams, the C++ harness measured it faster at both placements:
+// 21-25 us against 28-29 alone at 55 ns, 25-26.5 against 29-30 at 340 ns. The tuner stays: other
+// machines may place threads worse still.)
 class TopkSplitTuner {
  public:
   bool pick();  // split this call?
