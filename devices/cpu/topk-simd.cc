@@ -1,7 +1,9 @@
 // The vectorized pieces of the CPU top-k, each with a scalar path and AVX-512 (the filter and the count
-// also AVX2) that give exactly the same result: the filter (the one pass over every score: key each score
-// and keep those at or above a threshold), keying and counting the sample, compaction, the survivors'
-// bucket digits and bucket starts, the pass that finishes their order, and the output write.
+// also AVX2; the filter also VBMI2, one stream or pieces side by side) that give exactly the same result:
+// the filter (the one pass over every score: key each score and keep those at or above a threshold),
+// keying and counting the sample, compaction, the survivors' bucket digits and bucket starts, the pass
+// that finishes their order, and the output write; and the eviction of a split row's survivor lists.
+#include <cpuid.h>
 #include <immintrin.h>
 
 #include <algorithm>
@@ -214,7 +216,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) inline void w
   }
 }
 
-// CLFLUSHOPT on every line of [p, p + bytes) (every CPU with AVX-512 F/BW/VL/DQ has it).
+// CLFLUSHOPT on every line of [p, p + bytes).
 __attribute__((target("clflushopt"))) void evict_lines(const void* p, size_t bytes) {
   const uintptr_t first = reinterpret_cast<uintptr_t>(p) & ~uintptr_t{63};
   for (uintptr_t a = first; a < reinterpret_cast<uintptr_t>(p) + bytes; a += 64)
@@ -686,7 +688,11 @@ bool topk_finish_order(Isa isa, uint64_t* a, size_t n, LinePrefetcher& pf) {
 
 void topk_evict(Isa isa, const void* p, size_t bytes) {
 #if defined(__x86_64__)
-  if (isa >= Isa::avx512) evict_lines(p, bytes);
+  static const bool clflushopt = [] {  // CPUID.(7, 0):EBX[23]
+    unsigned a, b, c, d;
+    return __get_cpuid_count(7, 0, &a, &b, &c, &d) && (b >> 23 & 1u);
+  }();
+  if (isa >= Isa::avx512 && clflushopt) evict_lines(p, bytes);
 #else
   (void)isa, (void)p, (void)bytes;
 #endif

@@ -14,9 +14,10 @@
 // toward L2.
 // NOTE: the threshold only decides how much work step 3 does, never the result: every score of the
 // true top k is >= t whenever at least k survive. So the output depends only on the row's scores.
-// Long rows with few rows split step 2 into contiguous parts whose survivor lists are concatenated in
-// order (the same list as one pass, whatever the thread count), and steps 3-4 into two key ranges, each
-// ordered and written on its own (the output order is a total order, so the same output as one range).
+// Long rows with few rows split step 2 into contiguous parts, each read as pieces with survivor lists of
+// their own (in order, list after list: the same survivors as one pass, whatever the thread count), and
+// steps 3-4 into two key ranges, each ordered and written on its own (the output order is a total order,
+// so the same output as one range). A long row alone on a thread is read as pieces too.
 #include "topk.hpp"
 
 #include <sched.h>
@@ -174,7 +175,8 @@ void row_whole(Isa isa, const RowJob& job, int dtype, int64_t k, TopkScratch& s,
     return;
   }
   int64_t kk = std::min<int64_t>(k, job.n);
-  ensure(s, job.n);
+  const bool pieces = !next && job.n >= kSplitMin && isa >= Isa::avx512vbmi;  // (see `filter` below)
+  ensure(s, pieces ? (job.n / kFilterStreams + 1 + kFilterSlack) * kFilterStreams : job.n);
   const uint32_t t = sample_threshold(isa, job.window, dtype, job.n, kk, s.sample);
   if (next) {  // the next row's sample blocks first, then the row from its start
     const size_t es = dtype_size(dtype);
@@ -183,16 +185,16 @@ void row_whole(Isa isa, const RowJob& job, int dtype, int64_t k, TopkScratch& s,
                      static_cast<size_t>(sp.stride) * es);
   }
   const auto filter = [&](uint32_t th) {
-    if (next || job.n < kSplitMin)
+    if (!pieces)
       return topk_filter(isa, job.window, dtype, 0, job.n, th, s.keys.data(), s.idx.data(), s.next_row);
     // A long row with no next row to fetch meanwhile (a decode row, alone): read as pieces side by side (more
     // memory streams in flight), their survivor lists then joined (a few thousand survivors moved). In an
     // in-process A/B, a cold 128K-score row took 28.0 us against 32.1 (one stream); four pieces: no gain.
+    // (Only where the pieces are read side by side: VBMI2.)
     int64_t bounds[kFilterStreams + 1];
     const int64_t piece = (job.n + kFilterStreams - 1) / kFilterStreams;
     for (int j = 0; j <= kFilterStreams; j++) bounds[j] = std::min(job.n, j * piece);
-    const size_t stride = static_cast<size_t>(piece) + kFilterSlack;
-    ensure(s, static_cast<int64_t>(stride) * kFilterStreams);
+    const size_t stride = static_cast<size_t>(piece) + kFilterSlack;  // (ensured above)
     FilterOut outs[kFilterStreams], all{0};
     topk_filter_pieces(isa, job.window, dtype, bounds, th, s.keys.data(), s.idx.data(), stride, outs);
     for (int j = 0; j < kFilterStreams; j++) {
@@ -247,7 +249,7 @@ void select_and_write_range(Isa isa, const RowJob& job, int dtype, size_t kk, To
 
 // One long row over the pool, in one parallel_for whose workers claim tasks in order: step 2 in contiguous
 // parts (tasks 0 .. parts - 1, one per worker, at most one per 16K scores), then steps 3-4 in two key ranges
-// (select_and_write_range: tasks parts and parts + 1) on the parts' survivor lists in order, or, when the
+// (select_and_write_range: tasks parts and parts + 1) on the pieces' survivor lists in order, or, when the
 // keys are all equal or k is small, as one range on those lists concatenated (the same list as one pass,
 // whatever the parts). A worker that finishes its part goes on to a range without a second hand-off
 // through the pool (a worker's wake-up, about a microsecond); it waits for the other parts first.
@@ -314,11 +316,13 @@ bool row_split_pass(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k
         if (range == 0) lucky = false;
         continue;
       }
+      const bool two_ranges = all.kmin < all.kmax && kk >= 256;  // (a small k: ordering is not the work)
+      if (!two_ranges && range == 1) continue;  // (range 0 does it all)
       try {
-        if (all.kmin < all.kmax && kk >= 256) {  // (a small k: ordering is not the work)
+        if (two_ranges) {
           select_and_write_range(isa, job, dtype, kk, scratch[static_cast<size_t>(w)], lists, all.m, all.kmin,
                                  all.kmax, range);
-        } else if (range == 0) {
+        } else {
           size_t m = 0;
           for (const KeyList& l : lists) {  // concatenated in order
             if (l.keys != s.keys.data() + m) {
@@ -440,16 +444,23 @@ int topk_execute(Pool& pool, Isa isa, std::vector<TopkScratch>& scratch, const g
         }
       }
     };
+    std::vector<std::exception_ptr> failed(static_cast<size_t>(threads));
     pool.parallel_for(threads, [&](int64_t, int w) {
-      int64_t end = 0, r = claim(&end);
-      while (r < rows) {
-        int64_t next = r + 1, next_end = end;
-        if (next == end) next = claim(&next_end);
-        row_whole(isa, jobs[r], a.dtype, k, scratch[w], next < rows ? &jobs[next] : nullptr);
-        r = next;
-        end = next_end;
+      try {  // (an item must not throw: out of memory is reported after the join)
+        int64_t end = 0, r = claim(&end);
+        while (r < rows) {
+          int64_t next = r + 1, next_end = end;
+          if (next == end) next = claim(&next_end);
+          row_whole(isa, jobs[r], a.dtype, k, scratch[w], next < rows ? &jobs[next] : nullptr);
+          r = next;
+          end = next_end;
+        }
+      } catch (...) {
+        failed[static_cast<size_t>(w)] = std::current_exception();
       }
     });
+    for (const std::exception_ptr& e : failed)
+      if (e) std::rethrow_exception(e);
   }
   if (may_split && tuner) {
     int64_t scores = 1;

@@ -1,9 +1,10 @@
-// cpu-topk-check: the CPU device's top-k on one long row (f32 and bf16 scores, with inf, NaN and -0), split
+// cpu-topk-check: the CPU device's top-k on one long row (f32, bf16 and f16 scores, with inf, NaN and -0), split
 // over a 2- and a 3-thread pool, alone on one thread and as the tuner picks, against a plain sort of (key descending,
 // index ascending), bit for bit after every call; and the split tuner's choices on made-up timings.
 // Built by CMakeLists.txt (with AddressSanitizer too), run by CI.
 #include <algorithm>
 #include <cstdio>
+#include <cmath>
 #include <cstring>
 #include <random>
 #include <vector>
@@ -31,7 +32,7 @@ void expect(bool ok, const char* what) {
 std::vector<uint32_t> make_row(std::mt19937& rng, int64_t n, int gen) {
   std::vector<uint32_t> bits(static_cast<size_t>(n));
   std::uniform_real_distribution<float> u(-1, 1);
-  const int64_t stride = n / std::min<int64_t>(64, n / 512);
+  const int64_t stride = gen == 3 ? n / std::min<int64_t>(64, n / 512) : 1;
   for (int64_t i = 0; i < n; i++) {
     float f = gen == 0 ? u(rng) : gen == 1 ? static_cast<float>(rng() % 97) : gen == 2 ? 0.5f
               : i % stride < 16 ? 2 + u(rng) : u(rng);  // uniform, ties, constant, against the sample
@@ -42,6 +43,21 @@ std::vector<uint32_t> make_row(std::mt19937& rng, int64_t n, int gen) {
     }
   }
   return bits;
+}
+
+// f32 bits to f16 bits, rounded to nearest even (NaN stays a NaN; too large: inf).
+uint16_t f16_from_f32_bits(uint32_t b) {
+  const uint16_t sign = static_cast<uint16_t>((b >> 16) & 0x8000u);
+  const uint32_t abs = b & 0x7FFFFFFFu;
+  if (abs > 0x7F800000u) return static_cast<uint16_t>(sign | 0x7E00u | ((abs >> 13) & 0x1FFu));
+  if (abs >= 0x477FF000u) return static_cast<uint16_t>(sign | 0x7C00u);  // (65520 and up round to inf)
+  if (abs < 0x38800000u) {  // f16 subnormal or zero: a multiple of 2^-24, exactly scaled, rounded to even
+    float f;
+    std::memcpy(&f, &abs, 4);
+    return static_cast<uint16_t>(sign | static_cast<uint16_t>(std::nearbyint(f * 16777216.0f)));
+  }
+  const uint32_t r = abs - 0x38000000u;  // (exponent bias 127 -> 15)
+  return static_cast<uint16_t>(sign | ((r + 0xFFFu + ((r >> 13) & 1u)) >> 13));
 }
 
 // The reference: every (key, index) sorted, the first min(k, n); -1 / -inf after.
@@ -68,7 +84,7 @@ void check_rows(Isa isa) {
   const int64_t lens[] = {65536, 100003, 131072};
   const int64_t ks[] = {1, 16, 300, 2048, 5000};
   int cases = 0;
-  for (int dtype : {GLMK_F32, GLMK_BF16})
+  for (int dtype : {GLMK_F32, GLMK_BF16, GLMK_F16})
     for (int64_t n : lens)
       for (int gen = 0; gen < 4; gen++)
         for (int64_t k : ks) {
@@ -79,6 +95,11 @@ void check_rows(Isa isa) {
               row16[i] = static_cast<uint16_t>(row[i] >> 16);
               row[i] = uint32_t{row16[i]} << 16;
             }
+          if (dtype == GLMK_F16)
+            for (int64_t i = 0; i < n; i++) {
+              row16[i] = f16_from_f32_bits(row[i]);
+              row[i] = glmk_f16_to_f32_bits(row16[i]);
+            }
           std::vector<int32_t> want_idx;
           std::vector<uint32_t> want_val;
           reference(row, k, want_idx, want_val);
@@ -87,7 +108,7 @@ void check_rows(Isa isa) {
               std::vector<int32_t> idx(static_cast<size_t>(k), 12345);
               std::vector<uint32_t> val(static_cast<size_t>(k), 12345);
               glmk_topk_args a{};
-              a.scores = dtype == GLMK_BF16 ? static_cast<const void*>(row16.data()) : row.data();
+              a.scores = dtype != GLMK_F32 ? static_cast<const void*>(row16.data()) : row.data();
               a.dtype = dtype;
               a.rows = 1;
               a.cols = n;
@@ -103,7 +124,7 @@ void check_rows(Isa isa) {
               cases++;
             }
         }
-  std::printf("ok   top-k of one long row, alone / split (2, 3 threads) / tuned against a plain sort (isa %s, f32 and bf16, "
+  std::printf("ok   top-k of one long row, alone / split (2, 3 threads) / tuned against a plain sort (isa %s, f32, bf16 and f16, "
               "with inf, NaN, -0, and rows against the sample): %d calls\n", isa_name(isa), cases);
 }
 
