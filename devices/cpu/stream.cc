@@ -11,8 +11,6 @@ namespace glmk::cpu {
 
 namespace {
 
-constexpr int kJoinPauseUs = 20;  // parallel_for's join: polling without yielding, at most
-
 inline void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_ia32_pause();
@@ -28,6 +26,15 @@ bool spin_until(int spin_us, const std::function<bool()>& ready) {
     if (ready()) return true;
     if (std::chrono::steady_clock::now() >= until) return false;
     sched_yield();
+  }
+}
+
+bool pause_until(int pause_us, const std::function<bool()>& ready) {
+  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(pause_us);
+  for (;;) {
+    if (ready()) return true;
+    if (std::chrono::steady_clock::now() >= until) return false;
+    cpu_relax();
   }
 }
 
@@ -99,10 +106,8 @@ void Pool::parallel_for(int64_t n, const std::function<void(int64_t, int)>& f) {
   // yielding for the first microseconds: on oversubscribed cores sched_yield hands this thread's core to
   // another process for a time slice (a 1x131072 top-k split over 2 threads beside 6 busy processes: p99
   // up to 4 ms, against 0.2 ms alone).
-  const auto busy = [&] { return busy_.load(std::memory_order_acquire) != 0; };
-  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(std::min(spin_us_, kJoinPauseUs));
-  while (busy() && std::chrono::steady_clock::now() < until) cpu_relax();
-  spin_until(spin_us_, [&] { return !busy(); });
+  const auto idle = [&] { return busy_.load(std::memory_order_acquire) == 0; };
+  if (!pause_until(std::min(spin_us_, kPausePollUs), idle)) spin_until(spin_us_, idle);
   std::unique_lock<std::mutex> lock(mu_);
   done_.wait(lock, [&] { return busy_.load(std::memory_order_relaxed) == 0; });
   job_ = nullptr;

@@ -28,6 +28,14 @@ constexpr int kMaxSpinUs = 1000000;
 // yield lets any other thread that wants the core have it.
 bool spin_until(int spin_us, const std::function<bool()>& ready);
 
+// How long a thread that waits for another that is about to finish polls without yielding (pause_until).
+constexpr int kPausePollUs = 20;
+
+// Polls ready() without yielding (a pause instruction between polls) for up to pause_us microseconds;
+// returns ready(). For waits that end within microseconds: on oversubscribed cores a yield hands the core
+// to another process for a time slice.
+bool pause_until(int pause_us, const std::function<bool()>& ready);
+
 class Pool {
  public:
   Pool(int threads, int spin_us);

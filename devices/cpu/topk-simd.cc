@@ -229,61 +229,36 @@ __attribute__((target("avx512f,avx512bw"))) inline __m512i lanes32() {
                           8, 7, 6, 5, 4, 3, 2, 1, 0);
 }
 
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi2,f16c,popcnt"))) FilterOut filter_vbmi2(
-    const void* w, int dtype, int64_t begin, int64_t end, uint32_t t, uint32_t tb, uint32_t* keys, int32_t* idx,
-    LinePrefetcher& pf) {
-  const __m512 vt = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int32_t>(tb)));
-  const __m512i step = _mm512_set1_epi16(32);
-  // (whole-vector stores: room for 32 past the last survivor)
-  alignas(64) uint16_t off[kChunk + 32], raw[kChunk + 32];
-  const char* base = static_cast<const char*>(w);
-  const int64_t es = dtype == GLMK_F32 ? 4 : 2;
-  size_t m = 0;
-  int64_t i = begin;
-  PrefetchTicker pt(pf, kFilterPeriod / 2);  // (the same lines per score as filter_avx512)
-  while (i + 32 <= end) {
-    const int64_t first = i, last = std::min(end, i + kChunk);
-    __m512i voff = lanes32(), h = _mm512_setzero_si512();
-    size_t c = 0;
-    for (; i + 32 <= last; i += 32) {
-      _mm_prefetch(base + (i + kPrefetchAhead) * es, _MM_HINT_T0);  // hints: never fault past the end
-      if (es == 4) _mm_prefetch(base + (i + kPrefetchAhead + 16) * es, _MM_HINT_T0);
-      pt.tick();
-      const __mmask32 keep = keep32(w, dtype, i, vt, &h);
-      _mm512_storeu_si512(off + c, _mm512_maskz_compress_epi16(keep, voff));
-      if (es == 2) _mm512_storeu_si512(raw + c, _mm512_maskz_compress_epi16(keep, h));
-      voff = _mm512_add_epi16(voff, step);
-      c += static_cast<size_t>(__builtin_popcount(keep));
-    }
-    widen_chunk(w, dtype, first, off, raw, c, keys + m, idx + m);
-    m += c;
-  }
-  FilterOut r{m};
-  topk_key_all(Isa::avx512, keys, GLMK_F32, m, keys, &r.kmin, &r.kmax);  // the survivors, in place
-  return filter_scalar(w, dtype, i, end, t, keys, idx, r);
-}
-
-// kFilterStreams pieces of a row side by side: the first `len` scores (a multiple of 32) of piece j, from
-// bounds[j], appended to list j (keys and idx + j * stride, m[j] already there). Each step reads 32 scores
-// of every piece, so that as many memory streams are in flight. Measured (in-process A/B, a cold 128K-score
-// row split over two threads, each part in two pieces): 1-2 us faster than one stream of 64K scores a
-// thread, at either placement of the two vCPUs. Four pieces were no faster, and software prefetches here
-// (the hardware follows the streams) took the gain away.
-__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi2,f16c,popcnt"))) void filter_vbmi2_side_by_side(
+// S pieces of a row side by side: the first `len` scores (a multiple of 32) of piece j, from bounds[j],
+// appended to list j (keys and idx + j * stride, m[j] already there), as raw f32 bits. Each step reads 32
+// scores of every piece, so that as many memory streams are in flight. Measured (in-process A/B, a cold
+// 128K-score row split over two threads, each part in two pieces): 1-2 us faster than one stream of 64K
+// scores a thread, at either placement of the two vCPUs. Four pieces were no faster, and software
+// prefetches with two (the hardware follows the streams) took the gain away; one stream prefetches (see
+// kPrefetchAhead) and ticks pf.
+template <int S>
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi2,f16c,popcnt"))) void filter_vbmi2_streams(
     const void* w, int dtype, const int64_t* bounds, int64_t len, uint32_t tb, uint32_t* keys, int32_t* idx,
-    size_t stride, size_t* m) {
-  constexpr int S = kFilterStreams;
+    size_t stride, size_t* m, LinePrefetcher& pf) {
   constexpr int64_t kPieceChunk = kChunk / S;  // (the chunks of all pieces stay in L1 together)
   static_assert(kPieceChunk % 32 == 0, "a piece's chunk is whole steps of 32 scores");
   const __m512 vt = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int32_t>(tb)));
   const __m512i step = _mm512_set1_epi16(32);
+  // (whole-vector stores: room for 32 past the last survivor)
   alignas(64) uint16_t off[S][kPieceChunk + 32], raw[S][kPieceChunk + 32];
+  const char* base = static_cast<const char*>(w);
   const int64_t es = dtype == GLMK_F32 ? 4 : 2;
+  PrefetchTicker pt(pf, kFilterPeriod / 2);  // (the same lines per score as filter_avx512)
   for (int64_t i = 0; i < len; i += kPieceChunk) {
     const int64_t last = std::min(len, i + kPieceChunk);
     __m512i voff = lanes32(), h = _mm512_setzero_si512();
     size_t c[S] = {};
     for (int64_t p = i; p < last; p += 32) {
+      if constexpr (S == 1) {
+        _mm_prefetch(base + (bounds[0] + p + kPrefetchAhead) * es, _MM_HINT_T0);  // hints: never fault
+        if (es == 4) _mm_prefetch(base + (bounds[0] + p + kPrefetchAhead + 16) * es, _MM_HINT_T0);
+        pt.tick();
+      }
 #pragma GCC unroll 4
       for (int j = 0; j < S; j++) {
         const __mmask32 keep = keep32(w, dtype, bounds[j] + p, vt, &h);
@@ -300,6 +275,27 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi2,f16c,popcn
   }
 }
 
+// One stream: the scores from begin in whole steps, then the rest (fewer than 32) as filter_scalar does.
+FilterOut filter_vbmi2(const void* w, int dtype, int64_t begin, int64_t end, uint32_t t, uint32_t tb, uint32_t* keys,
+                       int32_t* idx, LinePrefetcher& pf) {
+  const int64_t bounds[1] = {begin}, len = (end - begin) & ~int64_t{31};
+  size_t m = 0;
+  filter_vbmi2_streams<1>(w, dtype, bounds, len, tb, keys, idx, 0, &m, pf);
+  FilterOut r{m};
+  topk_key_all(Isa::avx512, keys, GLMK_F32, m, keys, &r.kmin, &r.kmax);  // the survivors, in place
+  return filter_scalar(w, dtype, begin + len, end, t, keys, idx, r);
+}
+
+// The bits of the float threshold T for key t (-inf for every t at or below -inf's key; zero for t = zero's
+// key), if the float compare gives key(x) >= t (see filter_avx512): false for a t above +inf's key (only
+// NaN survives) and when MXCSR.DAZ is set.
+inline bool float_threshold(uint32_t t, uint32_t* tb) {
+  constexpr uint32_t kKeyNegInf = 0x00800000u, kKeyPosInf = 0xFF800000u;
+  if (t > kKeyPosInf || (_mm_getcsr() & 0x40u)) return false;
+  *tb = t <= kKeyNegInf ? GLMK_F32_NEG_INF_BITS : t == GLMK_KEY_ZERO ? 0u : glmk_f32_bits_from_key(t);
+  return true;
+}
+
 // The filter on the scores as floats: !(x < T) is key(x) >= t, NaN included, where T is the float of
 // key t (-inf for every t at or below -inf's key; the compare takes -0 == +0, as the keys do). Survivors
 // are compressed as raw bits and keyed afterwards, in place: the pass over every score then costs 6
@@ -310,9 +306,8 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vbmi2,f16c,popcn
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,f16c"))) FilterOut filter_avx512(
     Isa isa, const void* w, int dtype, int64_t begin, int64_t end, uint32_t t, uint32_t* keys, int32_t* idx,
     LinePrefetcher& pf) {
-  constexpr uint32_t kKeyNegInf = 0x00800000u, kKeyPosInf = 0xFF800000u;
-  if (t > kKeyPosInf || (_mm_getcsr() & 0x40u)) return filter_avx512_keys(w, dtype, begin, end, t, keys, idx, pf);
-  const uint32_t tb = t <= kKeyNegInf ? GLMK_F32_NEG_INF_BITS : t == GLMK_KEY_ZERO ? 0u : glmk_f32_bits_from_key(t);
+  uint32_t tb;
+  if (!float_threshold(t, &tb)) return filter_avx512_keys(w, dtype, begin, end, t, keys, idx, pf);
   if (isa >= Isa::avx512vbmi) return filter_vbmi2(w, dtype, begin, end, t, tb, keys, idx, pf);
   const __m512 vt = _mm512_castsi512_ps(_mm512_set1_epi32(static_cast<int32_t>(tb)));
   const __m512i step = _mm512_set1_epi32(16);
@@ -725,19 +720,16 @@ void topk_filter_pieces(Isa isa, const void* w, int dtype, const int64_t* bounds
   for (int j = 0; j < S; j++) len = std::min(len, bounds[j + 1] - bounds[j]);
   len &= ~int64_t{31};
   size_t m[S] = {};
+  LinePrefetcher none;
 #if defined(__x86_64__)
-  constexpr uint32_t kKeyNegInf = 0x00800000u, kKeyPosInf = 0xFF800000u;
-  // (the float compare's conditions: see filter_avx512)
-  if (isa >= Isa::avx512vbmi && len > 0 && t <= kKeyPosInf && !(_mm_getcsr() & 0x40u)) {
-    const uint32_t tb = t <= kKeyNegInf ? GLMK_F32_NEG_INF_BITS : t == GLMK_KEY_ZERO ? 0u : glmk_f32_bits_from_key(t);
-    filter_vbmi2_side_by_side(w, dtype, bounds, len, tb, keys, idx, stride, m);
-  } else {
+  uint32_t tb;
+  if (isa >= Isa::avx512vbmi && len > 0 && float_threshold(t, &tb))
+    filter_vbmi2_streams<S>(w, dtype, bounds, len, tb, keys, idx, stride, m, none);
+  else
     len = 0;
-  }
 #else
   len = 0;
 #endif
-  LinePrefetcher none;
   for (int j = 0; j < S; j++) {  // each piece's rest, appended, and the survivors keyed
     uint32_t* k = keys + j * stride;
     int32_t* x = idx + j * stride;

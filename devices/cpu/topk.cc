@@ -41,21 +41,12 @@ constexpr int64_t kPartMin = 16384;     // split rows: scores per filter part, a
 constexpr int64_t kSplitMin = 65536;    // rows at least this long are split when rows are few
 constexpr int64_t kSampleMin = 2048;    // rows shorter than this keep everything
 constexpr int64_t kSampleBlocks = 64;  // sampled 16-score blocks per row, at most
-constexpr int kWaitPauseUs = 20;       // a split row's ranges wait for the filter parts: polling, at most
 
-// Waits until ready(): polling for kWaitPauseUs, then yielding. NOTE: poll without yielding first: the
-// awaited parts end within microseconds of each other, and a yield on oversubscribed cores hands this
-// core to another process for a time slice.
-template <class Ready>
-void wait_for(Ready ready) {
-  if (ready()) return;
-  const auto until = std::chrono::steady_clock::now() + std::chrono::microseconds(kWaitPauseUs);
-  while (!ready() && std::chrono::steady_clock::now() < until) {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  }
-  while (!ready()) sched_yield();
+// Waits until ready(): polling without yielding first (the awaited parts end within microseconds of each
+// other; see pause_until), then yielding.
+void wait_for(const std::function<bool()>& ready) {
+  if (!pause_until(kPausePollUs, ready))
+    while (!ready()) sched_yield();
 }
 
 // Step 1: sample blocks of 16 consecutive scores (one cache line of f32), evenly spread, so that sampling
@@ -168,6 +159,32 @@ void ensure(TopkScratch& s, int64_t n) {
   }
 }
 
+// The survivors of several lists together: their count and key range.
+FilterOut merged(const FilterOut* outs, size_t n) {
+  FilterOut all{0};
+  for (size_t j = 0; j < n; j++) {
+    all.m += outs[j].m;
+    all.kmin = std::min(all.kmin, outs[j].kmin);
+    all.kmax = std::max(all.kmax, outs[j].kmax);
+  }
+  return all;
+}
+
+// Moves the lists (in s.keys / s.idx, the first at their start or later) to one list from s.keys' start,
+// in order; returns its length.
+size_t concatenate(TopkScratch& s, const KeyList* lists, size_t n) {
+  size_t m = 0;
+  for (size_t j = 0; j < n; j++) {
+    const KeyList& l = lists[j];
+    if (l.keys != s.keys.data() + m) {
+      std::memmove(s.keys.data() + m, l.keys, l.m * sizeof(uint32_t));
+      std::memmove(s.idx.data() + m, l.idx, l.m * sizeof(int32_t));
+    }
+    m += l.m;
+  }
+  return m;
+}
+
 // next: the row this worker does after this one (prefetched while this one is ordered), or null.
 void row_whole(Isa isa, const RowJob& job, int dtype, int64_t k, TopkScratch& s, const RowJob* next) {
   if (job.n == 0) {
@@ -176,7 +193,9 @@ void row_whole(Isa isa, const RowJob& job, int dtype, int64_t k, TopkScratch& s,
   }
   int64_t kk = std::min<int64_t>(k, job.n);
   const bool pieces = !next && job.n >= kSplitMin && isa >= Isa::avx512vbmi;  // (see `filter` below)
-  ensure(s, pieces ? (job.n / kFilterStreams + 1 + kFilterSlack) * kFilterStreams : job.n);
+  const int64_t piece = (job.n + kFilterStreams - 1) / kFilterStreams;
+  const size_t stride = static_cast<size_t>(piece) + kFilterSlack;
+  ensure(s, pieces ? static_cast<int64_t>(stride) * kFilterStreams : job.n);
   const uint32_t t = sample_threshold(isa, job.window, dtype, job.n, kk, s.sample);
   if (next) {  // the next row's sample blocks first, then the row from its start
     const size_t es = dtype_size(dtype);
@@ -192,21 +211,14 @@ void row_whole(Isa isa, const RowJob& job, int dtype, int64_t k, TopkScratch& s,
     // in-process A/B, a cold 128K-score row took 28.0 us against 32.1 (one stream); four pieces: no gain.
     // (Only where the pieces are read side by side: VBMI2.)
     int64_t bounds[kFilterStreams + 1];
-    const int64_t piece = (job.n + kFilterStreams - 1) / kFilterStreams;
     for (int j = 0; j <= kFilterStreams; j++) bounds[j] = std::min(job.n, j * piece);
-    const size_t stride = static_cast<size_t>(piece) + kFilterSlack;  // (ensured above)
-    FilterOut outs[kFilterStreams], all{0};
+    FilterOut outs[kFilterStreams];
+    KeyList lists[kFilterStreams];
     topk_filter_pieces(isa, job.window, dtype, bounds, th, s.keys.data(), s.idx.data(), stride, outs);
-    for (int j = 0; j < kFilterStreams; j++) {
-      if (j > 0) {
-        std::memmove(s.keys.data() + all.m, s.keys.data() + j * stride, outs[j].m * sizeof(uint32_t));
-        std::memmove(s.idx.data() + all.m, s.idx.data() + j * stride, outs[j].m * sizeof(int32_t));
-      }
-      all.m += outs[j].m;
-      all.kmin = std::min(all.kmin, outs[j].kmin);
-      all.kmax = std::max(all.kmax, outs[j].kmax);
-    }
-    return all;
+    for (int j = 0; j < kFilterStreams; j++)
+      lists[j] = KeyList{s.keys.data() + j * stride, s.idx.data() + j * stride, outs[j].m};
+    concatenate(s, lists, kFilterStreams);
+    return merged(outs, kFilterStreams);
   };
   FilterOut f = filter(t);
   if (static_cast<int64_t>(f.m) < kk) f = filter(0);  // the sample was unlucky: keep everything
@@ -304,13 +316,7 @@ bool row_split_pass(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k
         continue;
       }
       wait_for([&] { return filtered.load(std::memory_order_acquire) == parts; });
-      FilterOut all{0};
-      for (int64_t c = 0; c < pieces; c++) {
-        const FilterOut& p = outs[c];
-        all.m += p.m;
-        all.kmin = std::min(all.kmin, p.kmin);
-        all.kmax = std::max(all.kmax, p.kmax);
-      }
+      const FilterOut all = merged(outs.data(), outs.size());
       const int range = static_cast<int>(task - parts);
       if (all.m < kk) {  // the sample was unlucky: keep everything (again, with t = 0)
         if (range == 0) lucky = false;
@@ -323,15 +329,7 @@ bool row_split_pass(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k
           select_and_write_range(isa, job, dtype, kk, scratch[static_cast<size_t>(w)], lists, all.m, all.kmin,
                                  all.kmax, range);
         } else {
-          size_t m = 0;
-          for (const KeyList& l : lists) {  // concatenated in order
-            if (l.keys != s.keys.data() + m) {
-              std::memmove(s.keys.data() + m, l.keys, l.m * sizeof(uint32_t));
-              std::memmove(s.idx.data() + m, l.idx, l.m * sizeof(int32_t));
-            }
-            m += l.m;
-          }
-          select_and_write(isa, job, dtype, k, s, m, all.kmin, all.kmax);
+          select_and_write(isa, job, dtype, k, s, concatenate(s, lists.data(), lists.size()), all.kmin, all.kmax);
         }
       } catch (...) {  // (an item must not throw: out of memory is reported after the join)
         failed[range] = std::current_exception();

@@ -183,8 +183,8 @@ uint32_t topk_bucket_starts(Isa isa, uint32_t* pos, uint32_t buckets, size_t kk,
 bool topk_finish_order(Isa isa, uint64_t* a, size_t n, LinePrefetcher& pf);
 
 // Drops the lines of [p, p + bytes) from every cache (AVX-512 paths, where CPUID shows CLFLUSHOPT;
-// elsewhere nothing). A hint
-// for memory another thread will write next: see row_split_pass. Never changes a result.
+// elsewhere nothing). A hint for memory another thread will write next: see row_split_pass. Never
+// changes a result.
 void topk_evict(Isa isa, const void* p, size_t bytes);
 
 // How many of keys[0..n) are >= t.
