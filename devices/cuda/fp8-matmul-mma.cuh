@@ -185,11 +185,10 @@ __global__ void __launch_bounds__(kMmaThreads) fp8_matmul_mma_kernel(glmk_fp8_ma
   float y[kMmaTilesN][4];
   fp8_mma_tile<kE4m3>(xr, sr, a.k, a.data, a.scale_inv, a.n, a.block_n, n0, g, t, y);
   // Section: the outputs (rows past M and columns past N are not stored)
-  for (int jn = 0; jn < kMmaTilesN; jn++)
-    for (int i = 0; i < 4; i++) {
-      const int64_t r = m0 + g + 8 * (i >> 1), c = n0 + 8 * jn + 2 * t + (i & 1);
-      if (r < a.m && c < a.n) fp8_store_y(a, r, c, y[jn][i]);
-    }
+  for_each_d<kMmaTilesN>(n0, t, [&](int h, int64_t c, int jn, int i) {
+    const int64_t r = m0 + g + 8 * h;
+    if (r < a.m && c < a.n) fp8_store_y(a, r, c, y[jn][i]);
+  });
 }
 
 }  // namespace glmk::cuda

@@ -162,11 +162,10 @@ __global__ void __launch_bounds__(32) fp8_matmul_pipe_kernel(glmk_fp8_matmul_arg
   float y[1][2][4];
   fp8_pipe_tile<kE4m3, 1>(a.k, xr, wc, y);
   // Section: the outputs (rows past M and columns past N are not stored)
-  for (int jn = 0; jn < 2; jn++)
-    for (int i = 0; i < 4; i++) {
-      const int64_t r = m0 + g + 8 * (i >> 1), c = n0 + 8 * jn + 2 * t + (i & 1);
-      if (r < a.m && c < a.n) fp8_store_y(a, r, c, y[0][jn][i]);
-    }
+  for_each_d<2>(n0, t, [&](int h, int64_t c, int jn, int i) {
+    const int64_t r = m0 + g + 8 * h;
+    if (r < a.m && c < a.n) fp8_store_y(a, r, c, y[0][jn][i]);
+  });
 }
 
 }  // namespace glmk::cuda

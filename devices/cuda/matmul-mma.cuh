@@ -180,14 +180,13 @@ __global__ void __launch_bounds__(kMmaThreads) matmul_mma_kernel(glmk_matmul_arg
   }
   // Section: one rounding to bf16 per output (D fragment: (g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1))
   uint16_t* y = static_cast<uint16_t*>(a.y);
-  for (int j = 0; j < kMmaTilesN; j++)
-    for (int i = 0; i < 4; i++) {
-      const int64_t r = m0 + g + 8 * (i >> 1), c = n0 + 8 * j + 2 * t + (i & 1);
-      if (r >= a.m || c >= a.n) continue;
-      float v = acc[j][i];
-      if (kSplit && cor[j][i] != 0.0f) v = v + cor[j][i];
-      y[r * a.n + c] = glmk_bf16_rne(glmk_bits_from_f32(v));
-    }
+  for_each_d<kMmaTilesN>(n0, t, [&](int h, int64_t c, int j, int i) {
+    const int64_t r = m0 + g + 8 * h;
+    if (r >= a.m || c >= a.n) return;
+    float v = acc[j][i];
+    if (kSplit && cor[j][i] != 0.0f) v = v + cor[j][i];
+    y[r * a.n + c] = glmk_bf16_rne(glmk_bits_from_f32(v));
+  });
 }
 
 }  // namespace glmk::cuda

@@ -204,11 +204,10 @@ __global__ void __launch_bounds__(32) matmul_pipe_kernel(glmk_matmul_args a) {
   });
   // Section: one rounding to bf16 per output (D fragment: (g, 2t), (g, 2t + 1), (g + 8, 2t), (g + 8, 2t + 1))
   uint16_t* y = static_cast<uint16_t*>(a.y);
-  for (int j = 0; j < 2; j++)
-    for (int i = 0; i < 4; i++) {
-      const int64_t r = m0 + g + 8 * (i >> 1), col = n0 + 8 * j + 2 * t + (i & 1);
-      if (r < a.m && col < a.n) y[r * a.n + col] = glmk_bf16_rne(glmk_bits_from_f32(acc[j][i]));
-    }
+  for_each_d<2>(n0, t, [&](int h, int64_t c, int j, int i) {
+    const int64_t r = m0 + g + 8 * h;
+    if (r < a.m && c < a.n) y[r * a.n + c] = glmk_bf16_rne(glmk_bits_from_f32(acc[j][i]));
+  });
 }
 
 }  // namespace glmk::cuda

@@ -50,6 +50,15 @@
 
 namespace glmk::cuda {
 
+// The D (accumulator) fragments of kTiles m16n8 tiles side by side from column n0: element i of tile j of
+// lane 4 g + t is row g + 8 (i >> 1) of the 16 and column n0 + 8 j + 2 t + (i & 1). Calls f(h, c, j, i)
+// for each, h = i >> 1 (row g or g + 8): every kernel stores its outputs through this one layout.
+template <int kTiles, class F>
+__device__ __forceinline__ void for_each_d(int64_t n0, int t, F&& f) {
+  for (int j = 0; j < kTiles; j++)
+    for (int i = 0; i < 4; i++) f(i >> 1, n0 + 8 * j + 2 * t + (i & 1), j, i);
+}
+
 #if !defined(GLMK_SIM)
 __device__ __forceinline__ uint32_t smem_addr(const void* p) { return static_cast<uint32_t>(__cvta_generic_to_shared(p)); }
 #endif

@@ -243,6 +243,11 @@ __device__ __forceinline__ const float* moe_stack_scale(const glmk_fp8_stack& s,
 
 __device__ __forceinline__ float moe_bf16_f32(uint16_t b) { return glmk_f32_from_bits(glmk_bf16_to_f32_bits(b)); }
 __device__ __forceinline__ uint16_t moe_f32_bf16(float f) { return glmk_bf16_rne(glmk_bits_from_f32(f)); }
+// SwiGLU of one output (SPEC 5) from the gate and up accumulators: each rounded to bf16, then
+// bf16(silu(g) * u) (glmk::moe_swiglu_bf16's arithmetic)
+__device__ __forceinline__ uint16_t moe_swiglu(float g, float u) {
+  return moe_f32_bf16(glmk_siluf(moe_bf16_f32(moe_f32_bf16(g))) * moe_bf16_f32(moe_f32_bf16(u)));
+}
 
 // gate and up of one group, on tensor cores (fp8_mma_tile: exactly fp8.matmul's body), then SwiGLU: for
 // row p of the group (slot p, or token p for the shared expert) hb [p, i] = bf16(silu(f32(g)) * f32(u)) with
@@ -270,12 +275,9 @@ __global__ void __launch_bounds__(kMmaThreads) moe_up_mma_kernel(MoeUpArgs a) {
   float yg[kMmaTilesN][4], yu[kMmaTilesN][4];
   fp8_mma_tile<kE4m3>(xr, sr, a.h, moe_stack_data(a.gate, x, a.i, a.h), moe_stack_scale(a.gate, x, a.i, a.h), a.i, a.gate.block_n, n0, g, t, yg);
   fp8_mma_tile<kE4m3>(xr, sr, a.h, moe_stack_data(a.up, x, a.i, a.h), moe_stack_scale(a.up, x, a.i, a.h), a.i, a.up.block_n, n0, g, t, yu);
-  for (int jn = 0; jn < kMmaTilesN; jn++)
-    for (int i = 0; i < 4; i++) {
-      const int64_t r = row[i >> 1], c = n0 + 8 * jn + 2 * t + (i & 1);
-      if (r < 0 || c >= a.i) continue;
-      a.hb[r * a.i + c] = moe_f32_bf16(glmk_siluf(moe_bf16_f32(moe_f32_bf16(yg[jn][i]))) * moe_bf16_f32(moe_f32_bf16(yu[jn][i])));
-    }
+  for_each_d<kMmaTilesN>(n0, t, [&](int h, int64_t c, int jn, int i) {
+    if (row[h] >= 0 && c < a.i) a.hb[row[h] * a.i + c] = moe_swiglu(yg[jn][i], yu[jn][i]);
+  });
 }
 
 // down of one group on tensor cores: y [p, h] = bf16(fp8.matmul of quantized h row p (ha [., i], sha) with
@@ -300,12 +302,9 @@ __global__ void __launch_bounds__(kMmaThreads) moe_down_mma_kernel(MoeDownArgs a
   const float* const sr[2] = {row[0] >= 0 ? a.sha + row[0] * kb : nullptr, row[1] >= 0 ? a.sha + row[1] * kb : nullptr};
   float y[kMmaTilesN][4];
   fp8_mma_tile<kE4m3>(xr, sr, a.i, moe_stack_data(a.down, x, a.h, a.i), moe_stack_scale(a.down, x, a.h, a.i), a.h, a.down.block_n, n0, g, t, y);
-  for (int jn = 0; jn < kMmaTilesN; jn++)
-    for (int i = 0; i < 4; i++) {
-      const int64_t r = row[i >> 1], c = n0 + 8 * jn + 2 * t + (i & 1);
-      if (r < 0 || c >= a.h) continue;
-      a.y[r * a.h + c] = moe_f32_bf16(y[jn][i]);
-    }
+  for_each_d<kMmaTilesN>(n0, t, [&](int h, int64_t c, int jn, int i) {
+    if (row[h] >= 0 && c < a.h) a.y[row[h] * a.h + c] = moe_f32_bf16(y[jn][i]);
+  });
 }
 
 // Section: the pipelined grouped products (fp8-matmul-pipe.cuh's tile body, the same order and bits as
@@ -352,12 +351,9 @@ __global__ void __launch_bounds__(32) moe_up_pipe_kernel(MoeUpArgs a) {
                              fp8_pipe_cols(moe_stack_data(a.up, x, a.i, a.h), moe_stack_scale(a.up, x, a.i, a.h), a.i, a.h, a.up.block_n, n0, t)};
   float y[2][2][4];
   fp8_pipe_tile<kE4m3, 2>(a.h, b.xr, wc, y);
-  for (int jn = 0; jn < 2; jn++)
-    for (int i = 0; i < 4; i++) {
-      const int64_t r = row[i >> 1], c = n0 + 8 * jn + 2 * t + (i & 1);
-      if (r < 0 || c >= a.i) continue;
-      a.hb[r * a.i + c] = moe_f32_bf16(glmk_siluf(moe_bf16_f32(moe_f32_bf16(y[0][jn][i]))) * moe_bf16_f32(moe_f32_bf16(y[1][jn][i])));
-    }
+  for_each_d<2>(n0, t, [&](int h, int64_t c, int jn, int i) {
+    if (row[h] >= 0 && c < a.i) a.hb[row[h] * a.i + c] = moe_swiglu(y[0][jn][i], y[1][jn][i]);
+  });
 }
 
 // down of moe_down_mma_kernel, pipelined; a.ha holds e4m3 codes here (reinterpreted)
@@ -370,12 +366,9 @@ __global__ void __launch_bounds__(32) moe_down_pipe_kernel(MoeDownArgs a) {
   const Fp8PipeCols wc[1] = {fp8_pipe_cols(moe_stack_data(a.down, x, a.h, a.i), moe_stack_scale(a.down, x, a.h, a.i), a.h, a.i, a.down.block_n, n0, t)};
   float y[1][2][4];
   fp8_pipe_tile<kE4m3, 1>(a.i, b.xr, wc, y);
-  for (int jn = 0; jn < 2; jn++)
-    for (int i = 0; i < 4; i++) {
-      const int64_t r = row[i >> 1], c = n0 + 8 * jn + 2 * t + (i & 1);
-      if (r < 0 || c >= a.h) continue;
-      a.y[r * a.h + c] = moe_f32_bf16(y[0][jn][i]);
-    }
+  for_each_d<2>(n0, t, [&](int h, int64_t c, int jn, int i) {
+    if (row[h] >= 0 && c < a.h) a.y[row[h] * a.h + c] = moe_f32_bf16(y[0][jn][i]);
+  });
 }
 
 // The combine (SPEC 5; glmk::moe_combine_token's order): one thread per (t, c), slot by slot in order,
