@@ -30,6 +30,9 @@
 struct glmk_device {
   int threads;
   glmk::cpu::Isa isa;
+  // std::thread::hardware_concurrency(), read once: it reads /sys on every call (5.7 us here), which a
+  // decode matmul paid per call
+  int hardware_threads = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   // NOTE: members die in reverse order, and the stream's destructor drains its queue, so whatever a queued
   // task touches is declared before the stream (a device closed with a top-k still queued, as when a worker
   // thread is terminated, ran that top-k on freed scratch).
@@ -70,8 +73,7 @@ size_t inline_matmul_bytes(const glmk_device* d, bool fp8) {
   if (d->isa >= Isa::avx512bf16) per_thread = size_t{12} << 20;
   else if (d->isa >= Isa::avx512) per_thread = size_t{6} << 20;
   else if (d->isa == Isa::avx2 && !fp8) per_thread = size_t{3} << 20;
-  const int hw = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  return per_thread * static_cast<size_t>(std::min({d->threads, 4, hw}));
+  return per_thread * static_cast<size_t>(std::min({d->threads, 4, d->hardware_threads}));
 }
 
 // Runs kernel(pool, status) in stream order: on the calling thread when `small` and the stream is idle,

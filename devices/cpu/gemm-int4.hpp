@@ -105,10 +105,12 @@ struct Int4Ahead {
 template <int MB, int NB>
 inline void store_sums(const GemmBlock& b, const __m512 (&acc)[MB][NB], int64_t n, int64_t m0) {
   for (int i = 0; i < MB; i++)
-    for (int j = 0; j < NB; j++) {
-      alignas(64) float p[16];
-      _mm512_store_ps(p, acc[i][j]);
-      b.y[(m0 + i) * b.n + n + j] = glmk_reduce16(p);
+    for (int j = 0; j < NB; j++) {  // glmk_reduce16's adds, in registers
+      const __m512 p = acc[i][j];
+      const __m256 q = _mm256_add_ps(_mm512_extractf32x8_ps(p, 0), _mm512_extractf32x8_ps(p, 1));  // p[j] + p[j + 8]
+      const __m128 r = _mm_add_ps(_mm256_castps256_ps128(q), _mm256_extractf128_ps(q, 1));      // q[j] + q[j + 4]
+      const __m128 s = _mm_add_ps(r, _mm_movehl_ps(r, r));                                     // r[j] + r[j + 2]
+      b.y[(m0 + i) * b.n + n + j] = _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));          // s0 + s1
     }
 }
 
