@@ -27,8 +27,8 @@ float weight(const GemmBlock& b, int64_t n, int64_t kk) {
 constexpr int64_t kRowsPerItem = 16;  // rows of w per work item
 
 // A per-thread buffer reused from call to call: a decode call's buffers are a few pages, and fresh pages
-// cost microseconds each here (a virtual machine); one that grew past kKeepBytes is handed back after the
-// call. (With the scalar loops below, 1 x 6144 int4 at 6144 rows spent 20-30 us of its 530 around the
+// cost microseconds each here (a virtual machine); one that grew past kKeepBytes (256 KiB: x of 4 rows of
+// 16K, sums of 4 x 16K) is handed back after the call, so a thread keeps at most about 1 MiB. (With the scalar loops below, 1 x 6144 int4 at 6144 rows spent 20-30 us of its 530 around the
 // kernel before.)
 template <class T>
 class Scratch {
@@ -44,7 +44,7 @@ class Scratch {
   T* data() const { return keep_.data(); }
 
  private:
-  static constexpr size_t kKeepBytes = size_t{1} << 20;
+  static constexpr size_t kKeepBytes = size_t{256} << 10;
   std::vector<T>& keep_;
 };
 
@@ -54,7 +54,7 @@ void widen_all(const void* p, int dtype, int64_t n, float* out) {
     const uint16_t* h = static_cast<const uint16_t*>(p);
     for (int64_t i = 0; i < n; i++) out[i] = glmk_f32_from_bits(glmk_bf16_to_f32_bits(h[i]));
   } else if (dtype == GLMK_F32) {
-    std::memcpy(out, p, static_cast<size_t>(n) * sizeof(float));
+    if (n > 0) std::memcpy(out, p, static_cast<size_t>(n) * sizeof(float));  // (out is null before a first use)
   } else {
     for (int64_t i = 0; i < n; i++) out[i] = widen(p, dtype, i);
   }

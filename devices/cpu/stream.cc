@@ -55,7 +55,16 @@ void Pool::run_items(int worker, const std::function<void(int64_t, int)>* job, i
   for (;;) {
     int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
     if (i >= n) return;
-    (*job)(i, worker);
+    // NOTE: an exception must not leave an item: on a worker thread it would terminate the process, and on
+    // the calling thread it would unwind parallel_for while workers still run items on its stack. The first
+    // one is kept for parallel_for to rethrow once every worker is out; items not started are skipped.
+    try {
+      (*job)(i, worker);
+    } catch (...) {
+      std::lock_guard<std::mutex> lock(error_mu_);
+      if (!error_) error_ = std::current_exception();
+      next_.store(n, std::memory_order_relaxed);
+    }
   }
 }
 
@@ -112,6 +121,13 @@ void Pool::parallel_for(int64_t n, const std::function<void(int64_t, int)>& f) {
   done_.wait(lock, [&] { return busy_.load(std::memory_order_relaxed) == 0; });
   job_ = nullptr;
   n_ = 0;
+  lock.unlock();
+  std::exception_ptr failed;
+  {
+    std::lock_guard<std::mutex> error_lock(error_mu_);
+    failed.swap(error_);
+  }
+  if (failed) std::rethrow_exception(failed);
 }
 
 Stream::Stream(int threads, int spin_us) : pool_(threads, spin_us), spin_us_(spin_us) {

@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
+#include <exception>
 #include <functional>
 #include <mutex>
 #include <string>
@@ -41,7 +42,8 @@ class Pool {
   Pool(int threads, int spin_us);
   ~Pool();
   int size() const { return static_cast<int>(workers_.size()) + 1; }
-  // Runs f(item, worker) for every item in [0, n); returns when all are done.
+  // Runs f(item, worker) for every item in [0, n); returns when all are done. If an item throws, the items
+  // not yet started are skipped and the first exception is rethrown here once no worker is inside.
   void parallel_for(int64_t n, const std::function<void(int64_t, int)>& f);
 
  private:
@@ -55,6 +57,8 @@ class Pool {
   std::atomic<int64_t> next_{0};
   std::atomic<int> busy_{0};  // workers inside a job; changed under mu_, polled without it
   std::atomic<uint64_t> generation_{0};
+  std::mutex error_mu_;
+  std::exception_ptr error_;  // the first exception an item threw in the job (error_mu_)
   bool stop_ = false;
   const int spin_us_;
 };

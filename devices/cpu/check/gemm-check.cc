@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <random>
+#include <stdexcept>
 #include <vector>
 
 #include <algorithm>
@@ -55,6 +56,10 @@ float x_value(std::mt19937& rng, int kind, int64_t c) {
 
 int failures = 0;
 
+// A finite value no kernel computes here: what a sum left unwritten keeps (NaN would pass where the scalar
+// kernel gives NaN).
+const float kUnwritten = -1.2345678e37f;
+
 void compare(const char* what, const std::vector<float>& want, const std::vector<float>& got, int64_t m, int64_t n) {
   for (int64_t i = 0; i < m * n; i++) {
     const bool nan = std::isnan(want[i]) && std::isnan(got[i]);  // (the op writes every NaN as 0x7FC00000)
@@ -64,6 +69,64 @@ void compare(const char* what, const std::vector<float>& want, const std::vector
                     bits_of(want[i]), got[i], bits_of(got[i]));
     }
   }
+}
+
+// Dense weights (f32, f16, bf16) of m x rows of x kinds 0 (ordinary) and 2 (a subnormal): the AVX2 and
+// AVX-512 kernels against the scalar kernel, every sum written.
+void run_dense(Isa isa, std::mt19937& rng, int64_t m, int64_t n, int64_t k, int32_t dtype) {
+  std::vector<float> x(static_cast<size_t>(m * k));
+  for (int64_t i = 0; i < m; i++)
+    for (int64_t c = 0; c < k; c++) x[i * k + c] = x_value(rng, i % 2 ? 2 : 0, c);
+  std::vector<float> w32(static_cast<size_t>(n * k));
+  std::vector<uint16_t> w16(static_cast<size_t>(n * k));
+  for (int64_t i = 0; i < n * k; i++) {
+    const float v = x_value(rng, 0, i % k);
+    w32[i] = v;
+    w16[i] = dtype == GLMK_F16 ? glmk_f16_rne(bits_of(v)) : static_cast<uint16_t>(bits_of(v) >> 16);  // (bf16: exact)
+  }
+  GemmBlock b{x.data(), m, k, dtype, dtype == GLMK_F32 ? static_cast<const void*>(w32.data()) : w16.data(), nullptr, nullptr, 0, 0, n, n, nullptr};
+  std::vector<float> want(static_cast<size_t>(m * n)), got(static_cast<size_t>(m * n));
+  b.y = want.data();
+  gemm_block_scalar(b);
+  char what[96];
+  for (int level = 0; level < 2; level++) {
+    if (level == 0 ? isa < Isa::avx2 : isa < Isa::avx512) continue;
+    std::fill(got.begin(), got.end(), kUnwritten);  // every sum must be written (the op reuses its buffers)
+    b.y = got.data();
+    if (level == 0) gemm_block_avx2(b);
+    else gemm_block_avx512(b);
+    std::snprintf(what, sizeof what, "dense dtype %d, %ld x %ld x %ld, %s", int(dtype), long(m), long(n), long(k), level ? "avx512" : "avx2");
+    compare(what, want, got, m, n);
+  }
+}
+
+// The pool when an item throws (as a kernel's scratch allocation may): parallel_for rethrows the first
+// exception once no worker is inside (under ASan: nothing touches the caller's frame after it), whether the
+// calling thread or a worker threw, and the pool runs the next job whole.
+void pool_checks() {
+  Pool pool(2, 200);
+  int threw = 0, by_worker = 0;
+  for (int round = 0; round < 400; round++) {
+    std::vector<int> seen(64, 0);
+    try {
+      pool.parallel_for(64, [&](int64_t i, int worker) {
+        seen[i]++;
+        if (round % 2 ? worker == 1 && i >= round % 64 : i == round % 64) throw std::runtime_error(worker ? "worker" : "caller");
+      });
+    } catch (const std::runtime_error& e) {
+      threw++;
+      by_worker += std::strcmp(e.what(), "worker") == 0;
+    }
+    for (int v : seen)
+      if (v > 1) failures++;
+    std::vector<int> all(64, 0);
+    pool.parallel_for(64, [&](int64_t i, int) { all[i]++; });
+    for (int v : all)
+      if (v != 1) failures++;
+  }
+  // every even round throws; an odd one only if the worker got an item at or past round % 64
+  std::printf("pool: %d of 400 jobs threw (%d in a worker), each rethrown by parallel_for; the next job ran whole\n", threw, by_worker);
+  if (threw < 200) failures++;
 }
 
 // positive: every code q >= 0 (with x of kind 6, an overflowing weight then gives +inf, not NaN)
@@ -81,18 +144,21 @@ void run_case(Isa isa, std::mt19937& rng, int64_t n, int64_t k, int64_t gs, cons
   gemm_block_scalar(b);
   char what[160];
   if (isa >= Isa::avx2) {
+    std::fill(got.begin(), got.end(), kUnwritten);  // every sum must be written (the op reuses its buffers)
     b.y = got.data();
     int4_block_avx2(b);
     std::snprintf(what, sizeof what, "%s avx2", name);
     compare(what, want, got, m, n);
   }
   if (isa >= Isa::avx512) {
+    std::fill(got.begin(), got.end(), kUnwritten);  // every sum must be written (the op reuses its buffers)
     b.y = got.data();
     int4_block_avx512(b);
     std::snprintf(what, sizeof what, "%s avx512", name);
     compare(what, want, got, m, n);
   }
   if (isa >= Isa::avx512vbmi) {
+    std::fill(got.begin(), got.end(), kUnwritten);  // every sum must be written (the op reuses its buffers)
     b.y = got.data();
     int4_block_vbmi(b);
     std::snprintf(what, sizeof what, "%s avx512vbmi", name);
@@ -105,6 +171,7 @@ void run_case(Isa isa, std::mt19937& rng, int64_t n, int64_t k, int64_t gs, cons
     b.x_bf16 = true;
     b.x_pairs = pairs.data();
     b.x_emin = emin.data();
+    std::fill(got.begin(), got.end(), kUnwritten);  // every sum must be written (the op reuses its buffers)
     b.y = got.data();
     int4_block_bf16(b);
     std::snprintf(what, sizeof what, "%s avx512bf16", name);
@@ -244,7 +311,12 @@ int main() {
         run_case(isa, rng, n, k, gs, scales, xs[i], name);
       }
     }
+  for (int32_t dtype : {GLMK_F32, GLMK_F16, GLMK_BF16})
+    for (int64_t m : {int64_t{1}, int64_t{3}, int64_t{5}})
+      for (int64_t n : {int64_t{1}, int64_t{7}, int64_t{37}})
+        for (int64_t k : {int64_t{16}, int64_t{40}, int64_t{384}}) run_dense(isa, rng, m, n, k, dtype);
   fp8_checks(isa, rng);
+  pool_checks();
   if (isa >= Isa::avx512bf16) {  // the instruction itself, on many more lanes than the kernel's first-use check
     uint64_t sensitive = 0;
     const uint64_t lanes = uint64_t{1} << 24, bad = int4_bf16_dp_mismatches(lanes, &sensitive);
