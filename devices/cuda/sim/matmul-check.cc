@@ -285,14 +285,16 @@ void check_edges(Ctx& c, uint64_t seed) {
   const bool launched = c.api->matmul(c.d, &a, &c.st) == GLMK_OK;
   const std::vector<uint16_t> got = c.get<uint16_t>(y, 6);
   c.report(launched && c.api->sync(c.d, &c.st) == GLMK_OK && same_bits(got, zeros), "matmul K = 0 gives +0", seed);
-  glmk_matmul_args bad_x = a, bad_w = a, bad_g = a;
+  glmk_matmul_args bad_x = a, bad_w = a, bad_g = a, bad_gs = a;
   bad_x.x_dtype = GLMK_I32;
   bad_w.w_dtype = GLMK_U8;
   bad_g.w_dtype = GLMK_W_INT4, bad_g.k = 48, bad_g.group_size = 32;
+  bad_gs.w_dtype = GLMK_W_INT4, bad_gs.k = 96, bad_gs.group_size = 96;  // (a multiple of 32, not SPEC 4's)
   const bool refused = c.api->matmul(c.d, &bad_x, &c.st) == GLMK_E_DTYPE && c.api->matmul(c.d, &bad_w, &c.st) == GLMK_E_DTYPE &&
+                       c.api->matmul(c.d, &bad_gs, &c.st) == GLMK_E_ARG && std::strstr(c.st.message, "group size 32, 64 or 128") != nullptr &&
                        c.api->matmul(c.d, &bad_g, &c.st) == GLMK_E_SHAPE && std::strstr(c.st.message, "int4.matmul: Expected K a multiple") != nullptr;
   c.st = glmk_status{};
-  c.report(refused && c.api->sync(c.d, &c.st) == GLMK_OK, "matmul: bad dtypes and K refused at the call", seed);
+  c.report(refused && c.api->sync(c.d, &c.st) == GLMK_OK, "matmul: bad dtypes, group size and K refused at the call", seed);
 }
 
 }  // namespace

@@ -18,7 +18,11 @@ inline int matmul_check(const glmk_matmul_args* a, glmk_status* st) {
   if (a->m < 0 || a->n < 0 || a->k < 0)
     return fail(st, GLMK_E_SHAPE, "matmul: Expected non-negative M, N, K but received %lld, %lld, %lld",
                 static_cast<long long>(a->m), static_cast<long long>(a->n), static_cast<long long>(a->k));
-  if (a->w_dtype == GLMK_W_INT4 && (a->group_size < 32 || a->group_size % 32 != 0 || a->k % a->group_size != 0))
+  // (the kernels take a step of 64 codes in whole groups, or two groups of 32: SPEC 4's sizes only)
+  if (a->w_dtype == GLMK_W_INT4 && a->group_size != 32 && a->group_size != 64 && a->group_size != 128)
+    return fail(st, GLMK_E_ARG, "int4.matmul: Expected group size 32, 64 or 128 but received %lld",
+                static_cast<long long>(a->group_size));
+  if (a->w_dtype == GLMK_W_INT4 && a->k % a->group_size != 0)
     return fail(st, GLMK_E_SHAPE, "int4.matmul: Expected K a multiple of the group size %lld but received %lld",
                 static_cast<long long>(a->group_size), static_cast<long long>(a->k));
   return ok(st);
