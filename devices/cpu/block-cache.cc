@@ -1,5 +1,6 @@
 #include "block-cache.hpp"
 
+#include <cstdint>
 #include <cstdlib>
 #include <vector>
 
@@ -15,7 +16,62 @@ namespace glmk::cpu {
 
 BlockCache::~BlockCache() {
   for (auto& kv : idle_) std::free(kv.second);
-  for (auto& kv : live_) std::free(kv.first);  // blocks never freed by the host (the device is closing)
+  for (auto& kv : live_)  // blocks never freed by the host (the device is closing); slots go with their chunk
+    if (kv.second < kSlabMin || kv.second > kSlabMax || kv.second & (kv.second - 1)) std::free(kv.first);
+  for (auto& kv : chunk_used_) std::free(kv.first);
+}
+
+namespace {
+int slot_class(size_t slot) { return slot == BlockCache::kSlabMin ? 0 : slot == 2 * BlockCache::kSlabMin ? 1 : 2; }
+}  // namespace
+
+// NOTE: a 512 KiB block on 4 KiB pages costs a TLB miss per 4 KiB on a cold pass: a top-k of one 1 x 131072
+// f32 row (512 KiB) took 26.5-28.4 us on 4 KiB pages and 23.6-25.2 us on a huge page (split over 2
+// threads; alone 29.9-31.6 against 27.5-28.4; a C++ harness, 256 rows cold). So blocks of 256 KiB to 1 MiB
+// take a slot of the next power of two in a 2 MiB chunk that asks for a huge page: a block costs up to 2x
+// its size (a 1 x 131072 f32 or bf16 row: none), and a chunk goes back to the system once none of its
+// slots is in use and the cache is over its capacity or emptied.
+void* BlockCache::alloc_slot(size_t slot) {
+  std::vector<void*>& list = free_slots_[slot_class(slot)];
+  if (list.empty()) {
+    char* chunk = static_cast<char*>(alloc_huge(kHugePage));
+    if (!chunk) return nullptr;
+    chunk_used_[chunk] = 0;
+    idle_bytes_ += kHugePage;
+    for (size_t off = kHugePage; off > 0; off -= slot) list.push_back(chunk + off - slot);  // (first slot last)
+  }
+  void* p = list.back();
+  list.pop_back();
+  idle_bytes_ -= slot;
+  chunk_used_[reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) & ~(kHugePage - 1))]++;
+  return p;
+}
+
+void BlockCache::free_slot(void* p, size_t slot) {
+  free_slots_[slot_class(slot)].push_back(p);
+  idle_bytes_ += slot;
+  chunk_used_[reinterpret_cast<void*>(reinterpret_cast<uintptr_t>(p) & ~(kHugePage - 1))]--;
+}
+
+void BlockCache::release_free_chunks(std::vector<void*>* chunks) {
+  for (auto it = chunk_used_.begin(); it != chunk_used_.end();) {
+    if (it->second != 0) {
+      ++it;
+      continue;
+    }
+    const uintptr_t base = reinterpret_cast<uintptr_t>(it->first);
+    for (std::vector<void*>& list : free_slots_)
+      for (size_t i = 0; i < list.size();)
+        if ((reinterpret_cast<uintptr_t>(list[i]) & ~(kHugePage - 1)) == base) {
+          list[i] = list.back();
+          list.pop_back();
+        } else {
+          i++;
+        }
+    chunks->push_back(it->first);
+    idle_bytes_ -= kHugePage;
+    it = chunk_used_.erase(it);
+  }
 }
 
 void* BlockCache::alloc(size_t bytes) {
@@ -32,6 +88,16 @@ void* BlockCache::alloc(size_t bytes) {
       live_bytes_ += size;
       return p;
     }
+  }
+  if (size >= kSlabMin && size <= kSlabMax) {
+    size_t slot = kSlabMin;
+    while (slot < size) slot *= 2;
+    void* p = alloc_slot(slot);
+    if (p) {
+      live_[p] = slot;
+      live_bytes_ += slot;
+    }
+    return p;
   }
   void* p = size >= kHugePage ? alloc_huge(size) : std::aligned_alloc(64, size);
   if (p) {
@@ -61,6 +127,15 @@ void BlockCache::free(void* p) {
   size_t size = it->second;
   live_.erase(it);
   live_bytes_ -= size;
+  if (size >= kSlabMin && size <= kSlabMax && !(size & (size - 1))) {  // a slot (only slots have these sizes)
+    free_slot(p, size);
+    if (idle_bytes_ > capacity_) {
+      std::vector<void*> chunks;
+      release_free_chunks(&chunks);
+      for (void* c : chunks) std::free(c);
+    }
+    return;
+  }
   if (size >= kMinCached && idle_bytes_ + size <= capacity_) {
     idle_.emplace(size, p);
     idle_bytes_ += size;
@@ -76,7 +151,9 @@ void BlockCache::empty() {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& kv : idle_) blocks.push_back(kv.second);
     idle_.clear();
-    idle_bytes_ = 0;
+    release_free_chunks(&blocks);
+    idle_bytes_ = 0;  // what stays cached: the free slots of chunks still in use
+    for (int i = 0; i < 3; i++) idle_bytes_ += free_slots_[i].size() * (kSlabMin << i);
   }
   for (void* p : blocks) std::free(p);
 #if defined(__GLIBC__)
