@@ -22,7 +22,8 @@ class BlockCache {
   BlockCache(const BlockCache&) = delete;
   BlockCache& operator=(const BlockCache&) = delete;
 
-  // A 64-byte aligned block of at least `bytes` (a cached one of up to 1.25x when there is one), or nullptr.
+  // A 64-byte aligned block of at least `bytes` (a cached one of up to 1.25x when there is one; from kSlabMin
+  // to kSlabMax bytes a slot of the next power of two), or nullptr.
   void* alloc(size_t bytes);
   // Keeps p for reuse while the cache holds less than its capacity, else frees it.
   void free(void* p);
