@@ -14,16 +14,19 @@
 
 namespace glmk::cpu {
 
+namespace {
+int slot_class(size_t slot) { return slot == BlockCache::kSlabMin ? 0 : slot == 2 * BlockCache::kSlabMin ? 1 : 2; }
+// Whether a live block of this size is a slot: every request in the range gets one, and a general block
+// (reused for up to 1.25x its request) is never in it.
+bool is_slot(size_t size) { return size >= BlockCache::kSlabMin && size <= BlockCache::kSlabMax; }
+}  // namespace
+
 BlockCache::~BlockCache() {
   for (auto& kv : idle_) std::free(kv.second);
   for (auto& kv : live_)  // blocks never freed by the host (the device is closing); slots go with their chunk
-    if (kv.second < kSlabMin || kv.second > kSlabMax || kv.second & (kv.second - 1)) std::free(kv.first);
+    if (!is_slot(kv.second)) std::free(kv.first);
   for (auto& kv : chunk_used_) std::free(kv.first);
 }
-
-namespace {
-int slot_class(size_t slot) { return slot == BlockCache::kSlabMin ? 0 : slot == 2 * BlockCache::kSlabMin ? 1 : 2; }
-}  // namespace
 
 // NOTE: a 512 KiB block on 4 KiB pages costs a TLB miss per 4 KiB on a cold pass: a top-k of one 1 x 131072
 // f32 row (512 KiB) took 26.5-28.4 us on 4 KiB pages and 23.6-25.2 us on a huge page (split over 2
@@ -89,7 +92,7 @@ void* BlockCache::alloc(size_t bytes) {
       return p;
     }
   }
-  if (size >= kSlabMin && size <= kSlabMax) {
+  if (is_slot(size)) {
     size_t slot = kSlabMin;
     while (slot < size) slot *= 2;
     void* p = alloc_slot(slot);
@@ -127,7 +130,7 @@ void BlockCache::free(void* p) {
   size_t size = it->second;
   live_.erase(it);
   live_bytes_ -= size;
-  if (size >= kSlabMin && size <= kSlabMax && !(size & (size - 1))) {  // a slot (only slots have these sizes)
+  if (is_slot(size)) {
     free_slot(p, size);
     if (idle_bytes_ > capacity_) {
       std::vector<void*> chunks;

@@ -48,18 +48,6 @@ class Scratch {
   std::vector<T>& keep_;
 };
 
-// x's n values as f32 (exact), the dtype's loop chosen once (bf16 and f32 loops the compiler vectorizes).
-void widen_all(const void* p, int dtype, int64_t n, float* out) {
-  if (dtype == GLMK_BF16) {
-    const uint16_t* h = static_cast<const uint16_t*>(p);
-    for (int64_t i = 0; i < n; i++) out[i] = glmk_f32_from_bits(glmk_bf16_to_f32_bits(h[i]));
-  } else if (dtype == GLMK_F32) {
-    if (n > 0) std::memcpy(out, p, static_cast<size_t>(n) * sizeof(float));  // (out is null before a first use)
-  } else {
-    for (int64_t i = 0; i < n; i++) out[i] = widen(p, dtype, i);
-  }
-}
-
 }  // namespace
 
 void gemm_block_scalar(const GemmBlock& b) {

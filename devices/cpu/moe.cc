@@ -18,7 +18,7 @@ namespace glmk::cpu {
 int moe_route_execute(Pool& pool, Isa isa, const glmk_moe_route_args& a, glmk_status* st) {
   DefaultFpEnv env;
   std::vector<float> x(static_cast<size_t>(a.t * a.h)), logits(static_cast<size_t>(a.t * a.e));
-  for (int64_t i = 0; i < a.t * a.h; i++) x[i] = widen(a.hidden, a.hidden_dtype, i);
+  widen_all(a.hidden, a.hidden_dtype, a.t * a.h, x.data());
   gemm_f32(pool, isa, GemmBlock{x.data(), a.t, a.h, a.gate_dtype, a.gate, nullptr, nullptr, 0, 0, 0, a.e, logits.data()});
   pool.parallel_for(a.t, [&](int64_t t, int) {
     DefaultFpEnv item_env;

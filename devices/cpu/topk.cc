@@ -292,7 +292,6 @@ bool row_split_pass(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k
   std::atomic<bool> have_t{false};
   uint32_t t = 0;  // (written before have_t, read after it)
   std::atomic<int64_t> next_task{0}, filtered{0};
-  std::exception_ptr failed[2];
   std::vector<int> owner(static_cast<size_t>(parts));  // the worker that filtered each part
   bool lucky = true;  // (written by range 0 only, read after the join)
   const int64_t tasks = parts + 2;
@@ -325,15 +324,11 @@ bool row_split_pass(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k
       }
       const bool two_ranges = all.kmin < all.kmax && kk >= 256;  // (a small k: ordering is not the work)
       if (!two_ranges && range == 1) continue;  // (range 0 does it all)
-      try {
-        if (two_ranges) {
-          select_and_write_range(isa, job, dtype, kk, scratch[static_cast<size_t>(w)], lists, all.m, all.kmin,
-                                 all.kmax, range);
-        } else {
-          select_and_write(isa, job, dtype, k, s, concatenate(s, lists.data(), lists.size()), all.kmin, all.kmax);
-        }
-      } catch (...) {  // (an item must not throw: out of memory is reported after the join)
-        failed[range] = std::current_exception();
+      if (two_ranges) {  // (out of memory here: the pool rethrows it after the join; nothing waits on a range)
+        select_and_write_range(isa, job, dtype, kk, scratch[static_cast<size_t>(w)], lists, all.m, all.kmin,
+                               all.kmax, range);
+      } else {
+        select_and_write(isa, job, dtype, k, s, concatenate(s, lists.data(), lists.size()), all.kmin, all.kmax);
       }
       // The survivor lists another worker wrote, and this one has read: dropped from the caches, so that the
       // next call's writer (likely that worker again) does not have to take each line back from this
@@ -349,8 +344,6 @@ bool row_split_pass(Pool& pool, Isa isa, const RowJob& job, int dtype, int64_t k
           }
     }
   });
-  for (const std::exception_ptr& e : failed)
-    if (e) std::rethrow_exception(e);
   if (!lucky) return false;
   write_padding(job.out_idx, job.out_val, static_cast<int64_t>(kk), k);
   return true;
@@ -443,23 +436,16 @@ int topk_execute(Pool& pool, Isa isa, std::vector<TopkScratch>& scratch, const g
         }
       }
     };
-    std::vector<std::exception_ptr> failed(static_cast<size_t>(threads));
-    pool.parallel_for(threads, [&](int64_t, int w) {
-      try {  // (an item must not throw: out of memory is reported after the join)
-        int64_t end = 0, r = claim(&end);
-        while (r < rows) {
-          int64_t next = r + 1, next_end = end;
-          if (next == end) next = claim(&next_end);
-          row_whole(isa, jobs[r], a.dtype, k, scratch[w], next < rows ? &jobs[next] : nullptr);
-          r = next;
-          end = next_end;
-        }
-      } catch (...) {
-        failed[static_cast<size_t>(w)] = std::current_exception();
+    pool.parallel_for(threads, [&](int64_t, int w) {  // (out of memory: the pool rethrows it after the join)
+      int64_t end = 0, r = claim(&end);
+      while (r < rows) {
+        int64_t next = r + 1, next_end = end;
+        if (next == end) next = claim(&next_end);
+        row_whole(isa, jobs[r], a.dtype, k, scratch[w], next < rows ? &jobs[next] : nullptr);
+        r = next;
+        end = next_end;
       }
     });
-    for (const std::exception_ptr& e : failed)
-      if (e) std::rethrow_exception(e);
   }
   if (may_split && tuner) {
     int64_t scores = 1;
