@@ -28,8 +28,9 @@ constexpr int64_t kRowsPerItem = 16;  // rows of w per work item
 
 // A per-thread buffer reused from call to call: a decode call's buffers are a few pages, and fresh pages
 // cost microseconds each here (a virtual machine); one that grew past kKeepBytes (256 KiB: x of 4 rows of
-// 16K, sums of 4 x 16K) is handed back after the call, so a thread keeps at most about 1 MiB. (With the scalar loops below, 1 x 6144 int4 at 6144 rows spent 20-30 us of its 530 around the
-// kernel before.)
+// 16K, sums of 4 x 16K) is handed back after the call, so a thread keeps at most about 1 MiB. (With fresh
+// buffers and scalar loops for x and its pairs, 1 x 6144 by 6144 x 6144 int4 spent 20-30 us of its 530
+// around the kernel.)
 template <class T>
 class Scratch {
  public:
